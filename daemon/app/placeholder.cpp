@@ -1,0 +1,2 @@
+// Placeholder until this module has sources; delete when it does.
+namespace driftwatch {}

@@ -1,0 +1,100 @@
+// Findings and check results: what one check of one target produced.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "driftwatch/schema.hpp"
+
+namespace driftwatch {
+
+enum class Severity { kInfo = 0, kWarning = 1, kCritical = 2 };
+const char* to_string(Severity severity);  // "info" | "warning" | "critical"
+std::optional<Severity> severity_from_string(const std::string& text);
+
+// Risk values (DESIGN.md): how the application will fail.
+namespace risk {
+inline constexpr const char* kNotNullViolation = "not_null_violation";
+inline constexpr const char* kUndefinedColumn = "undefined_column";
+inline constexpr const char* kUndefinedTable = "undefined_table";
+inline constexpr const char* kUndefinedObject = "undefined_object";
+inline constexpr const char* kTypeMismatch = "type_mismatch";
+inline constexpr const char* kUniqueViolation = "unique_violation";
+inline constexpr const char* kNone = "none";
+}  // namespace risk
+
+struct Finding {
+  std::string kind;         // "missing" | "extra" | "changed"
+  ObjectType object_type = ObjectType::kTable;
+  std::string object;       // qualified name
+  std::string attribute;    // for "changed": type, nullable, default, definition, ...; else ""
+  Severity severity = Severity::kInfo;
+  std::string risk = risk::kNone;
+  std::optional<std::string> expected;
+  std::optional<std::string> actual;
+  std::string message;                 // one human sentence
+  std::optional<std::string> fix_sql;  // SQL that makes the database match, or null
+};
+
+// Revision states (DESIGN.md).
+namespace revision_state {
+inline constexpr const char* kAtHead = "at_head";
+inline constexpr const char* kBehind = "behind";
+inline constexpr const char* kUnknownRevision = "unknown_revision";
+inline constexpr const char* kMultipleHeadsInDb = "multiple_heads_in_db";
+inline constexpr const char* kNoVersionTable = "no_version_table";
+inline constexpr const char* kEmptyVersionTable = "empty_version_table";
+inline constexpr const char* kMigrating = "migrating";
+}  // namespace revision_state
+
+struct RevisionReport {
+  std::string state;                        // one of revision_state::*; "" if not determined
+  std::vector<std::string> current;         // rows of alembic_version, sorted
+  std::vector<std::string> expected_heads;  // heads of the migration graph, sorted
+  std::vector<std::string> pending;         // revisions to apply to reach the heads, sorted
+  int behind_by = 0;
+};
+
+// Check statuses.
+namespace check_status {
+inline constexpr const char* kOk = "ok";
+inline constexpr const char* kDrift = "drift";
+inline constexpr const char* kError = "error";
+inline constexpr const char* kMigrating = "migrating";
+}  // namespace check_status
+
+// Reasons for check errors (metric label `reason` of check_errors_total).
+namespace error_reason {
+inline constexpr const char* kConfig = "config";              // url source failed, etc.
+inline constexpr const char* kConnect = "connect";            // unreachable / refused / DNS
+inline constexpr const char* kAuth = "auth";                  // wrong password, no such role
+inline constexpr const char* kPermission = "permission";      // permission denied
+inline constexpr const char* kTimeout = "timeout";            // statement/lock/overall deadline
+inline constexpr const char* kMigrations = "migrations";      // version dirs unreadable / broken
+inline constexpr const char* kExpectedSchema = "expected_schema";  // no snapshot / reference down
+inline constexpr const char* kQuery = "query";                // any other database error
+inline constexpr const char* kInternal = "internal";
+}  // namespace error_reason
+
+struct CheckError {
+  std::string reason;   // one of error_reason::*
+  std::string message;  // human sentence naming the target and the cause; never a secret
+};
+
+struct TargetResult {
+  std::string name;
+  std::string status = check_status::kOk;  // one of check_status::*
+  std::optional<CheckError> error;
+  RevisionReport revision;
+  std::vector<Finding> findings;  // sorted: most severe first, then object_type, object
+  // What the live schema was compared with, e.g. "snapshot of revision abc123 (head)",
+  // "snapshot of revision abc (the target's own revision; it is behind head)",
+  // "reference database postgresql://u@host/db". Empty when no comparison ran.
+  std::string compared_against;
+  std::chrono::system_clock::time_point checked_at{};
+  double duration_seconds = 0.0;
+};
+
+}  // namespace driftwatch

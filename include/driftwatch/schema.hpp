@@ -1,0 +1,74 @@
+// Schema model: the catalog of one database (live or expected) as plain values.
+//
+// Every database object is one SchemaObject keyed by (type, qualified name). Its `attrs` are
+// the compared attributes (a difference there is drift); its `info` carries what is needed to
+// render messages and fix SQL but is never compared (e.g. the owning table, a full CREATE
+// statement). One general shape for every object type keeps snapshot I/O and the diff generic.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace driftwatch {
+
+enum class ObjectType {
+  kSchema,
+  kTable,
+  kColumn,
+  kIndex,
+  kConstraint,
+  kEnum,
+  kView,
+  kMaterializedView,
+  kFunction,
+  kTrigger,
+  kSequence,
+  kExtension,
+  kPolicy,
+  kPrivilege,
+};
+
+// "schema", "table", "column", "index", "constraint", "enum", "view", "materialized_view",
+// "function", "trigger", "sequence", "extension", "policy", "privilege".
+const char* to_string(ObjectType type);
+std::optional<ObjectType> object_type_from_string(const std::string& text);
+// All object types in declaration order (parents before children).
+const std::vector<ObjectType>& all_object_types();
+
+// Qualified names (DESIGN.md): schema `s`; table/view/sequence/enum `s.t`; column `s.t.c`;
+// index `s.i`; constraint/trigger/policy `s.t.name`; function `s.f(text, integer)`;
+// extension `name`; privilege `OBJECT:GRANTEE:PRIVILEGE`.
+struct SchemaObject {
+  ObjectType type = ObjectType::kTable;
+  std::string name;                           // qualified name, the identity
+  std::map<std::string, std::string> attrs;   // compared attributes; absent = null
+  std::map<std::string, std::string> info;    // not compared: context for messages/fix SQL
+
+  // Well-known info keys.
+  static constexpr const char* kParent = "parent";          // owning table/view qualified name
+  static constexpr const char* kSchemaName = "schema";      // schema of the object
+  static constexpr const char* kLocalName = "local_name";   // unqualified name
+  static constexpr const char* kCreateSql = "create_sql";   // full CREATE statement, if known
+};
+
+inline bool operator<(const SchemaObject& a, const SchemaObject& b) {
+  return std::tie(a.type, a.name) < std::tie(b.type, b.name);
+}
+
+// One database's schema at one moment (from introspection or a snapshot file).
+struct SchemaSnapshot {
+  std::string server_version;                  // e.g. "15.20"
+  std::vector<std::string> schemas;            // schemas that were introspected, sorted
+  std::vector<std::string> alembic_version;    // version rows seen (sorted); empty if none
+  bool has_version_table = false;
+  std::vector<SchemaObject> objects;           // sorted by (type, name), unique keys
+
+  // Sorts objects and schemas; call after building a snapshot by hand.
+  void normalize_order();
+  const SchemaObject* find(ObjectType type, const std::string& name) const;
+};
+
+}  // namespace driftwatch

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package driftwatch needs to build, test and run its demo.
+# Idempotent: skips apt entirely when everything is already installed.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libpqxx-dev libboost-dev libboost-system-dev prometheus-cpp-dev libspdlog-dev libtoml11-dev
+  doctest-dev nlohmann-json3-dev libcurl4-openssl-dev
+  postgresql-15 postgresql-client-15
+  python3 python3-alembic python3-sqlalchemy python3-psycopg2
+  prometheus prometheus-alertmanager curl
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's packages start services where an init system runs; the tests start their own.
