@@ -1,2 +1,64 @@
+// driftwatch entry point: dispatches subcommands. Every subcommand is a function
+// `int run_X(args, out, err)` so it can be tested without a process.
 #include <iostream>
-int main() { std::cerr << "driftwatch: not implemented yet\n"; return 2; }
+#include <string>
+#include <vector>
+
+#include "app/cmd_check.hpp"
+#include "app/cmd_diff.hpp"
+#include "app/cmd_heads.hpp"
+#include "app/cmd_serve.hpp"
+#include "app/cmd_snapshot.hpp"
+#include "app/cmd_validate_config.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(driftwatch — catch PostgreSQL schema drift in Alembic-managed databases
+
+usage:
+  driftwatch check    --config FILE [--target NAME]... [--format text|json]
+  driftwatch serve    --config FILE [--json-logs]
+  driftwatch heads    --versions DIR [--versions DIR]... [--behind REV]... [--format text|json]
+  driftwatch snapshot --url URL [--schema NAME]... [--out FILE]
+  driftwatch diff     --expected SNAPSHOT|URL --actual SNAPSHOT|URL [--format text|json]
+  driftwatch validate-config --config FILE
+  driftwatch version
+
+exit codes: 0 no drift / single head; 1 drift found / several heads;
+            2 usage or configuration error; 3 a target could not be checked
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = args.front();
+  args.erase(args.begin());
+  try {
+    if (command == "check") return driftwatch::run_check(args, std::cout, std::cerr);
+    if (command == "serve") return driftwatch::run_serve(args, std::cout, std::cerr);
+    if (command == "heads") return driftwatch::run_heads(args, std::cout, std::cerr);
+    if (command == "snapshot") return driftwatch::run_snapshot(args, std::cout, std::cerr);
+    if (command == "diff") return driftwatch::run_diff(args, std::cout, std::cerr);
+    if (command == "validate-config") {
+      return driftwatch::run_validate_config(args, std::cout, std::cerr);
+    }
+    if (command == "version" || command == "--version") {
+      std::cout << "driftwatch " << DRIFTWATCH_VERSION << "\n";
+      return 0;
+    }
+    if (command == "help" || command == "--help" || command == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "driftwatch " << command << ": " << e.what() << "\n";
+    return 2;
+  }
+  std::cerr << "driftwatch: unknown command '" << command << "'\n" << kUsage;
+  return 2;
+}

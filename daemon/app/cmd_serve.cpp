@@ -1,0 +1,368 @@
+#include "app/cmd_serve.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "app/args.hpp"
+#include "app/engine.hpp"
+#include "driftwatch/config.hpp"
+#include "driftwatch/http_route.hpp"
+#include "driftwatch/metrics.hpp"
+#include "driftwatch/render.hpp"
+#include "driftwatch/scheduler.hpp"
+#include "driftwatch/serve_state.hpp"
+#include "http/server.hpp"
+
+namespace driftwatch {
+
+namespace {
+
+constexpr const char* kUsage = "usage: driftwatch serve --config FILE [--json-logs]\n";
+
+// One JSON object per line: {"time","level","msg"}; nlohmann does the escaping.
+class JsonLineSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit JsonLineSink(std::ostream& out) : out_(out) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const auto time = std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count() %
+        1000;
+    std::string stamp = format_rfc3339(time);
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03lldZ", static_cast<long long>(millis));
+    if (!stamp.empty() && stamp.back() == 'Z') stamp.pop_back();
+    stamp += frac;
+    const auto level = spdlog::level::to_string_view(msg.level);
+    nlohmann::json line = {{"time", stamp},
+                           {"level", std::string(level.data(), level.size())},
+                           {"msg", std::string(msg.payload.data(), msg.payload.size())}};
+    out_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out_.flush();
+  }
+  void flush_() override { out_.flush(); }
+
+ private:
+  std::ostream& out_;
+};
+
+std::shared_ptr<spdlog::logger> make_logger(std::ostream& err, bool json) {
+  spdlog::sink_ptr sink;
+  if (json) {
+    sink = std::make_shared<JsonLineSink>(err);
+  } else {
+    sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(err, /*force_flush=*/true);
+    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc));
+  }
+  auto logger = std::make_shared<spdlog::logger>("driftwatch", sink);
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  return logger;
+}
+
+std::string read_token(const std::string& path, spdlog::logger& log) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) {
+    log.warn("cannot read server.admin_token_file {}: POST endpoints answer 403", path);
+    return "";
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string token = buffer.str();
+  // Secret files usually end with a newline.
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  std::size_t start = 0;
+  while (start < token.size() && std::isspace(static_cast<unsigned char>(token[start]))) ++start;
+  token = token.substr(start);
+  if (token.empty())
+    log.warn("server.admin_token_file {} is empty: POST endpoints answer 403", path);
+  return token;
+}
+
+std::string describe_check(const TargetStatus& status) {
+  const TargetResult& r = *status.last_result;
+  int counts[3] = {0, 0, 0};
+  for (const auto& f : r.findings) ++counts[static_cast<int>(f.severity)];
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", r.duration_seconds);
+  std::string line = "check target=" + r.name + " status=" + r.status +
+                     " revision=" + (r.revision.state.empty() ? "-" : r.revision.state);
+  if (r.revision.state == revision_state::kBehind) {
+    line += " behind_by=" + std::to_string(r.revision.behind_by);
+  }
+  line += " critical=" + std::to_string(counts[2]) + " warning=" + std::to_string(counts[1]) +
+          " info=" + std::to_string(counts[0]) + " duration=" + duration + "s";
+  if (r.error) line += " reason=" + r.error->reason + " error=\"" + r.error->message + "\"";
+  if (status.consecutive_failures > 1) {
+    line += " consecutive_failures=" + std::to_string(status.consecutive_failures);
+  }
+  return line;
+}
+
+CheckFunction check_function(const std::shared_ptr<Engine>& engine) {
+  return [engine](const TargetConfig& target, std::chrono::steady_clock::time_point deadline) {
+    return engine->check(target, deadline);
+  };
+}
+
+// Everything the routes read; config and engine are swapped on SIGHUP.
+class ServeState : public AppStateView {
+ public:
+  ServeState(Config config, std::shared_ptr<spdlog::logger> log)
+      : log_(std::move(log)), config_(std::move(config)) {
+    engine_ = std::make_shared<Engine>(config_);
+    token_ = read_token(config_.server.admin_token_file, *log_);
+    last_reload_success_ = std::chrono::system_clock::now();
+    scheduler_ = std::make_unique<Scheduler>(check_function(engine_), config_);
+    scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });
+    scheduler_->set_result_callback([this](const TargetStatus& status) {
+      if (!status.last_result) return;
+      if (status.last_result->status == check_status::kError) {
+        log_->warn("{}", describe_check(status));
+      } else {
+        log_->info("{}", describe_check(status));
+      }
+    });
+  }
+
+  Scheduler& scheduler() { return *scheduler_; }
+  AlertNotificationCounters& alert_counters() { return alert_counters_; }
+
+  std::shared_ptr<Engine> current_engine() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return engine_;
+  }
+
+  void reload() {
+    const std::string path = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return config_.path;
+    }();
+    log_->info("SIGHUP: reloading configuration from {}", path);
+    ConfigParseResult loaded = load_config_file(path);
+    if (!loaded.config) {
+      for (const auto& e : loaded.errors) log_->error("{}", e.to_string());
+      log_->error("configuration reload failed with {} error(s); keeping the previous one",
+                  loaded.errors.size());
+      std::lock_guard<std::mutex> lock(mu_);
+      reload_success_ = false;
+      return;
+    }
+    std::shared_ptr<Engine> engine;
+    try {
+      engine = std::make_shared<Engine>(*loaded.config);
+    } catch (const std::exception& e) {
+      log_->error("configuration reload failed: {}; keeping the previous one", e.what());
+      std::lock_guard<std::mutex> lock(mu_);
+      reload_success_ = false;
+      return;
+    }
+    std::set<std::string> before;
+    for (const auto& t : scheduler_->targets()) before.insert(t.config.name);
+    std::string token = read_token(loaded.config->server.admin_token_file, *log_);
+    if (loaded.config->server.listen != config_.server.listen) {
+      log_->warn("server.listen changed to {}: takes effect after a restart",
+                 loaded.config->server.listen);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      config_ = *loaded.config;
+      engine_ = engine;
+      token_ = std::move(token);
+      reload_success_ = true;
+      last_reload_success_ = std::chrono::system_clock::now();
+    }
+    scheduler_->apply(*loaded.config, check_function(engine));
+    int added = 0;
+    int kept = 0;
+    for (const auto& t : loaded.config->targets) (before.count(t.name) ? kept : added)++;
+    const int removed = static_cast<int>(before.size()) - kept;
+    log_->info("configuration reloaded: {} targets ({} added, {} removed)",
+               loaded.config->targets.size(), added, removed);
+  }
+
+  void begin_drain() { draining_ = true; }
+
+  // AppStateView
+  bool config_loaded() const override { return true; }
+  bool first_round_done() const override { return scheduler_->first_round_done(); }
+  bool draining() const override { return draining_ || scheduler_->draining(); }
+  std::vector<TargetStatus> targets() const override { return scheduler_->targets(); }
+  std::optional<TargetStatus> target(const std::string& name) const override {
+    return scheduler_->target(name);
+  }
+  std::vector<MigrationsStatus> migrations() const override {
+    std::vector<MigrationsStatus> out;
+    for (const auto& m : current_engine()->migrations()) {
+      out.push_back(
+          {m.name, m.versions, m.heads, m.revisions, m.errors, m.warnings, m.snapshot_revisions});
+    }
+    return out;
+  }
+  std::string metrics_text() const override {
+    MetricsSnapshot snapshot;
+    snapshot.version = DRIFTWATCH_VERSION;
+    snapshot.targets = scheduler_->targets();
+    snapshot.migrations = migrations();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      snapshot.config_reload_success = reload_success_;
+      snapshot.last_reload_success = last_reload_success_;
+      snapshot.shard = config_.server.shard_index.empty() ? "0" : config_.server.shard_index;
+      snapshot.shards = config_.server.shard_count;
+    }
+    snapshot.alert_notifications = alert_counters_.snapshot();
+    return render_metrics(snapshot);
+  }
+  std::string admin_token() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return token_;
+  }
+  std::optional<TargetResult> check_now(const std::string& name) const override {
+    if (draining_) return std::nullopt;
+    auto future = scheduler_->trigger(name);
+    if (!future) return std::nullopt;
+    log_->info("on-demand check of target {} requested over HTTP", name);
+    return future->get();
+  }
+
+  std::chrono::seconds drain_timeout() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return config_.server.drain_timeout;
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> log_;
+  mutable std::mutex mu_;
+  Config config_;
+  std::shared_ptr<Engine> engine_;
+  std::string token_;
+  bool reload_success_ = true;
+  std::optional<std::chrono::system_clock::time_point> last_reload_success_;
+  std::atomic<bool> draining_{false};
+  AlertNotificationCounters alert_counters_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  ParsedArgs parsed;
+  try {
+    parsed = parse_args(args, {"config"}, {"json-logs", "help"});
+  } catch (const UsageError& e) {
+    err << "driftwatch serve: " << e.what() << "\n" << kUsage;
+    return 2;
+  }
+  if (parsed.flag("help")) {
+    out << kUsage;
+    return 0;
+  }
+  if (!parsed.has("config")) {
+    err << kUsage;
+    return 2;
+  }
+  ConfigParseResult loaded = load_config_file(parsed.get("config"));
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) err << e.to_string() << "\n";
+    err << "driftwatch serve: configuration has " << loaded.errors.size() << " error(s)\n";
+    return 2;
+  }
+  const Config& config = *loaded.config;
+  auto log = make_logger(err, parsed.flag("json-logs") || config.server.json_logs);
+  spdlog::set_default_logger(log);
+
+  boost::asio::io_context io;
+  ServeState state(config, log);
+  std::unique_ptr<HttpServer> server;
+  try {
+    server = std::make_unique<HttpServer>(
+        io, config.server.listen,
+        [&state](const HttpRequest& request) { return route(request, state); });
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 2;
+  }
+  log->info("driftwatch {} serving {} targets from {}", DRIFTWATCH_VERSION, config.targets.size(),
+            config.path);
+  log->info("listening on {}", server->local_address());
+  server->start();
+  state.scheduler().start();
+
+  auto work = boost::asio::make_work_guard(io);
+  std::atomic<bool> timed_out{false};
+  std::thread drainer;
+  std::atomic<int> stop_signals{0};
+  boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+          state.reload();
+        } else if (stop_signals++ == 0) {
+          const auto timeout = state.drain_timeout();
+          log->info("{}: draining (up to {} s for in-flight checks)",
+                    signal == SIGTERM ? "SIGTERM" : "SIGINT", timeout.count());
+          state.begin_drain();
+          drainer = std::thread([&, timeout] {
+            const bool idle = state.scheduler().drain(std::chrono::steady_clock::now() + timeout);
+            if (!idle) {
+              timed_out = true;
+              log->warn("drain deadline passed with {} check(s) still running",
+                        state.scheduler().in_flight());
+            }
+            server->stop();
+            // Let answers to requests already in progress (e.g. an on-demand check that just
+            // finished) reach their clients.
+            server->wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+            work.reset();
+            io.stop();
+          });
+        } else {
+          log->warn("second stop signal: exiting without waiting for checks");
+          log->flush();
+          std::_Exit(1);
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  std::thread second([&io] { io.run(); });
+  io.run();
+  second.join();
+  if (drainer.joinable()) drainer.join();
+  log->info("stopped");
+  log->flush();
+  if (timed_out) {
+    // A stuck check still holds a worker thread (and the engine it uses); running static
+    // destructors under it is not safe, so leave without them.
+    std::_Exit(0);
+  }
+  server.reset();
+  // The logger writes to `err`, which may not outlive this call.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "driftwatch", std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cerr)));
+  return 0;
+}
+
+}  // namespace driftwatch

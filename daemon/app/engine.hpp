@@ -1,0 +1,52 @@
+// The check engine: one check of one target, end to end (resolve URL, read alembic_version,
+// introspect, load the expected schema, diff, classify). Shared by `check` and `serve`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "driftwatch/check.hpp"
+#include "driftwatch/config.hpp"
+
+namespace driftwatch {
+
+class ExpectedStore;  // per migrations source: revision graph + snapshots, reloaded on change
+
+// Summary of one migrations source for `GET /api/v1/migrations` and driftwatch_migration_heads.
+struct MigrationsSummary {
+  std::string name;
+  std::vector<std::string> versions;
+  std::vector<std::string> heads;
+  int revisions = 0;
+  std::vector<std::string> errors;    // "file:line: message"
+  std::vector<std::string> warnings;
+  std::vector<std::string> snapshot_revisions;  // revisions that have a snapshot file
+};
+
+class Engine {
+ public:
+  explicit Engine(const Config& config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs one check. Never throws: failures become status "error" with a reason.
+  // Thread-safe: may run concurrently for different targets.
+  TargetResult check(const TargetConfig& target,
+                     std::chrono::steady_clock::time_point deadline) const;
+
+  // Re-reads version directories / snapshot files whose modification time changed.
+  void refresh_expected_state() const;
+  std::vector<MigrationsSummary> migrations() const;
+
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+  std::unique_ptr<ExpectedStore> store_;
+};
+
+}  // namespace driftwatch

@@ -1,0 +1,25 @@
+// A schema given on the command line: a snapshot file or a database URL.
+#pragma once
+
+#include <string>
+
+#include "driftwatch/introspect.hpp"
+#include "driftwatch/schema.hpp"
+
+namespace driftwatch {
+
+// postgresql:// or postgres:// URLs and key=value conninfo strings name a database.
+bool looks_like_database_url(const std::string& source);
+
+// Reads the schema of a live database (alembic_version rows included) in one read-only
+// transaction. Throws driftwatch::Error, also when a migration is running.
+SchemaSnapshot read_database_schema(const std::string& url, const IntrospectOptions& options);
+
+// A snapshot file or a database. Throws driftwatch::Error (reason expected_schema for an
+// unreadable or malformed file).
+SchemaSnapshot load_schema_source(const std::string& source, const IntrospectOptions& options);
+
+// The source as it may be printed: URLs with the password redacted.
+std::string describe_schema_source(const std::string& source);
+
+}  // namespace driftwatch

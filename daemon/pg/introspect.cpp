@@ -1,0 +1,760 @@
+// Catalog introspection: one set-based pg_catalog query per object type (information_schema
+// is not used: it hides objects the role does not own and is slow), each SQL constant next to
+// the function that maps its rows, all listed in kCatalogQueries.
+//
+// Query budget per check: 2 for the version table + 10 catalog queries, +1 with privileges,
+// +1 with comments = at most 14, whatever the schema size (tables, views, materialized views
+// and sequences share one pg_class query).
+//
+// Minimal grants for the driftwatch role (verified by session_pgtest "minimal grants"):
+//   GRANT CONNECT ON DATABASE app TO driftwatch;            -- PUBLIC has it by default
+//   GRANT USAGE ON SCHEMA public, middleman TO driftwatch;  -- every watched schema
+//   GRANT SELECT ON public.alembic_version TO driftwatch;
+// Nothing else: the pg_catalog tables, pg_locks, and pg_get_viewdef / pg_get_functiondef /
+// pg_get_indexdef / pg_get_constraintdef / pg_get_triggerdef / pg_get_expr are available to
+// every role. USAGE is not needed to read the catalog, but driftwatch requires it on every
+// watched schema and fails with reason "permission" otherwise, so a schema is never skipped
+// silently.
+//
+// Attribute vocabulary (attrs are compared by the diff; absent = null; info is context):
+//   schema        -                                              [+ comment]
+//   table         kind, partition_of, row_security, force_row_security  [+ comment]
+//   column        type, nullable, default, identity, generated, collation  [+ comment]
+//   index         definition, unique, primary          (indexes backing constraints excluded)
+//   constraint    type, definition, on_delete, on_update, deferrable, validated
+//   enum          labels
+//   view, materialized_view  definition                           [+ comment]
+//   function      kind, result, language, body, volatility, security_definer, strict
+//   trigger       definition, enabled
+//   sequence      data_type, start, increment, min, max, cache, cycle, owned_by
+//   extension     version, schema
+//   policy        command, permissive, roles, using, with_check
+//   privilege     grantable                                       (options.privileges)
+#include "pg/introspect.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <tuple>
+
+#include "driftwatch/check.hpp"
+#include "driftwatch/error.hpp"
+#include "pg/scope.hpp"
+#include "pg/session_impl.hpp"
+#include "pg/version_table.hpp"
+
+namespace driftwatch {
+namespace {
+
+// Catalogs a comment can hang on (pg_description.classoid), as small tags.
+enum CommentCatalog : int {
+  kClassCatalog = 1,
+  kNamespaceCatalog,
+  kProcCatalog,
+  kTypeCatalog,
+  kConstraintCatalog,
+  kTriggerCatalog,
+  kPolicyCatalog,
+  kExtensionCatalog,
+};
+
+struct Builder {
+  const IntrospectOptions& options;
+  std::vector<SchemaObject> objects;
+  std::vector<std::string> schemas;
+  // (catalog, oid, objsubid) -> index in objects; filled only when options.comments.
+  std::map<std::tuple<int, unsigned long, int>, size_t> comment_targets;
+
+  SchemaObject& add(ObjectType type, std::string name, const std::string& schema,
+                    const std::string& local_name) {
+    objects.emplace_back();
+    SchemaObject& object = objects.back();
+    object.type = type;
+    object.name = std::move(name);
+    if (!schema.empty()) {
+      object.info.emplace(SchemaObject::kSchemaName, schema);
+    }
+    object.info.emplace(SchemaObject::kLocalName, local_name);
+    return object;
+  }
+
+  void comment_target(CommentCatalog catalog, unsigned long oid, int subid = 0) {
+    if (options.comments) {
+      comment_targets.emplace(std::make_tuple(catalog, oid, subid), objects.size() - 1);
+    }
+  }
+};
+
+// "a.b" with one allocation (runs once per object of a large schema).
+std::string qualify(const std::string& a, const std::string& b) {
+  std::string out;
+  out.reserve(a.size() + 1 + b.size());
+  out.append(a).append(1, '.').append(b);
+  return out;
+}
+
+std::string text(const pqxx::field& field) {
+  return field.is_null() ? std::string() : std::string(field.c_str(), field.size());
+}
+bool is_true(const pqxx::field& field) { return !field.is_null() && field.c_str()[0] == 't'; }
+const char* bool_text(bool value) { return value ? "true" : "false"; }
+char first_char(const pqxx::field& field) { return field.is_null() ? '\0' : field.c_str()[0]; }
+unsigned long oid_of(const pqxx::field& field) { return std::strtoul(field.c_str(), nullptr, 10); }
+void set_attr(SchemaObject& object, const char* key, const pqxx::field& field) {
+  if (!field.is_null()) {
+    object.attrs.emplace(key, text(field));
+  }
+}
+
+// Excludes members of extensions: pg_depend deptype 'e' on the object (catalog given).
+#define DW_NOT_EXTENSION_MEMBER(catalog, oid_expr)                                               \
+  " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend ext WHERE ext.classid = 'pg_catalog." catalog \
+  "'::pg_catalog.regclass AND ext.objid = " oid_expr " AND ext.deptype = 'e') "
+
+// A function's identity: argument types as format_type renders them, comma-space separated.
+#define DW_FUNCTION_ARGS(proc)                                                               \
+  "COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format_type(u.t, NULL), ', ' ORDER BY " \
+  "u.ord) FROM pg_catalog.unnest(" proc                                                      \
+  ".proargtypes::pg_catalog.oid[]) WITH ORDINALITY AS "                                      \
+  "u(t, ord)), '')"
+
+// ---------------------------------------------------------------------------------------------
+// schemas
+const std::string kSchemasSql = std::string(kScopeCte) + R"sql(
+SELECT s.oid, s.nspname, pg_catalog.has_schema_privilege(s.oid, 'USAGE') AS usable
+FROM scope s
+ORDER BY s.nspname
+)sql";
+
+void map_schemas(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string name = text(row[1]);
+    if (!is_true(row[2])) {
+      throw Error(error_reason::kPermission,
+                  "permission denied for schema " + name +
+                      " (the role needs USAGE on every watched schema)",
+                  "", "42501");
+    }
+    b.schemas.push_back(name);
+    b.add(ObjectType::kSchema, name, name, name);
+    b.comment_target(kNamespaceCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// relations: tables (incl. partitions), views, materialized views, sequences
+const std::string kRelationsSql = std::string(kScopeCte) + R"sql(
+SELECT c.oid, s.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+       CASE WHEN c.relispartition THEN
+         (SELECT pn.nspname || '.' || p.relname
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+          WHERE i.inhrelid = c.oid LIMIT 1)
+         || ' ' || pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+       END AS partition_of,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END,
+       pg_catalog.format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.seqmin, q.seqmax,
+       q.seqcache, q.seqcycle, o.owned_by
+FROM pg_catalog.pg_class c
+JOIN scope s ON s.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_sequence q ON q.seqrelid = c.oid
+LEFT JOIN LATERAL (
+  SELECT d.deptype, tn.nspname || '.' || t.relname || '.' || a.attname AS owned_by
+  FROM pg_catalog.pg_depend d
+  JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+  JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+  WHERE c.relkind = 'S' AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.deptype IN ('a', 'i')
+  LIMIT 1) o ON true
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  AND (o.deptype IS NULL OR o.deptype <> 'i')
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
+
+void map_relations(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string local = text(row[2]);
+    const char kind = first_char(row[3]);
+    if (kind == 'r' || kind == 'p') {
+      SchemaObject& table = b.add(ObjectType::kTable, qualify(schema, local), schema, local);
+      table.attrs.emplace("kind", kind == 'p' ? "partitioned_table" : "table");
+      set_attr(table, "partition_of", row[6]);
+      table.attrs.emplace("row_security", is_true(row[4]) ? "on" : "off");
+      table.attrs.emplace("force_row_security", is_true(row[5]) ? "on" : "off");
+    } else if (kind == 'v' || kind == 'm') {
+      SchemaObject& view = b.add(kind == 'v' ? ObjectType::kView : ObjectType::kMaterializedView,
+                                 qualify(schema, local), schema, local);
+      set_attr(view, "definition", row[7]);
+    } else {  // 'S'
+      SchemaObject& sequence = b.add(ObjectType::kSequence, qualify(schema, local), schema, local);
+      set_attr(sequence, "data_type", row[8]);
+      set_attr(sequence, "start", row[9]);
+      set_attr(sequence, "increment", row[10]);
+      set_attr(sequence, "min", row[11]);
+      set_attr(sequence, "max", row[12]);
+      set_attr(sequence, "cache", row[13]);
+      sequence.attrs.emplace("cycle", bool_text(is_true(row[14])));
+      set_attr(sequence, "owned_by", row[15]);
+    }
+    b.comment_target(kClassCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// columns of tables and partitions
+const std::string kColumnsSql = std::string(kScopeCte) + R"sql(
+SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       a.attidentity,
+       CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
+         CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text
+              ELSE cn.nspname || '.' || co.collname END
+       END
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN scope s ON s.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
+
+void map_columns(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[2]);
+    const std::string table = qualify(schema, text(row[3]));
+    const std::string local = text(row[4]);
+    SchemaObject& column = b.add(ObjectType::kColumn, qualify(table, local), schema, local);
+    column.info.emplace(SchemaObject::kParent, table);
+    column.info.emplace("position", text(row[1]));
+    set_attr(column, "type", row[5]);
+    column.attrs.emplace("nullable", bool_text(!is_true(row[6])));
+    set_attr(column, "default", row[7]);
+    const char identity = first_char(row[8]);
+    if (identity == 'a') {
+      column.attrs.emplace("identity", "always");
+    }
+    if (identity == 'd') {
+      column.attrs.emplace("identity", "by default");
+    }
+    set_attr(column, "generated", row[9]);
+    set_attr(column, "collation", row[10]);
+    b.comment_target(kClassCatalog, oid_of(row[0]), std::atoi(row[1].c_str()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// indexes that do not back a constraint (those are reported as the constraint)
+const std::string kIndexesSql = std::string(kScopeCte) + R"sql(
+SELECT i.indexrelid, s.nspname, ic.relname, tc.relname, pg_catalog.pg_get_indexdef(i.indexrelid),
+       i.indisunique, i.indisprimary
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN scope s ON s.oid = ic.relnamespace
+WHERE tc.relkind IN ('r', 'p', 'm')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                  WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+                    AND k.contype IN ('p', 'u', 'x'))
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "tc.oid");
+
+void map_indexes(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string local = text(row[2]);
+    SchemaObject& index = b.add(ObjectType::kIndex, qualify(schema, local), schema, local);
+    index.info.emplace(SchemaObject::kParent, qualify(schema, text(row[3])));
+    set_attr(index, "definition", row[4]);
+    index.attrs.emplace("unique", bool_text(is_true(row[5])));
+    index.attrs.emplace("primary", bool_text(is_true(row[6])));
+    b.comment_target(kClassCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// table constraints (NOT NULL is a column attribute; domain constraints are skipped)
+const std::string kConstraintsSql = std::string(kScopeCte) + R"sql(
+SELECT k.oid, s.nspname, c.relname, k.conname, k.contype, pg_catalog.pg_get_constraintdef(k.oid),
+       k.confdeltype, k.confupdtype, k.condeferrable, k.condeferred, k.convalidated
+FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+JOIN scope s ON s.oid = c.relnamespace
+WHERE k.contype IN ('p', 'u', 'c', 'f', 'x')
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
+
+const char* constraint_type(char contype) {
+  switch (contype) {
+    case 'p':
+      return "primary_key";
+    case 'u':
+      return "unique";
+    case 'c':
+      return "check";
+    case 'f':
+      return "foreign_key";
+    default:
+      return "exclude";
+  }
+}
+
+const char* fk_action(char action) {
+  switch (action) {
+    case 'r':
+      return "restrict";
+    case 'c':
+      return "cascade";
+    case 'n':
+      return "set null";
+    case 'd':
+      return "set default";
+    default:
+      return "no action";
+  }
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::string strip_constraint_definition(std::string definition, bool foreign_key) {
+  // Deferrability and validation are attrs of their own; a difference there must show up once.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const char* suffix : {" NOT VALID", " INITIALLY DEFERRED", " INITIALLY IMMEDIATE",
+                               " NOT DEFERRABLE", " DEFERRABLE"}) {
+      if (ends_with(definition, suffix)) {
+        definition.resize(definition.size() - std::string(suffix).size());
+        changed = true;
+      }
+    }
+  }
+  if (foreign_key) {
+    const auto references = definition.find(" REFERENCES ");
+    if (references != std::string::npos) {
+      const auto cut = std::min(definition.find(" ON UPDATE ", references),
+                                definition.find(" ON DELETE ", references));
+      if (cut != std::string::npos) {
+        definition.resize(cut);
+      }
+    }
+  }
+  return definition;
+}
+
+namespace {
+
+void map_constraints(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string table = qualify(schema, text(row[2]));
+    const std::string local = text(row[3]);
+    const char contype = first_char(row[4]);
+    SchemaObject& constraint = b.add(ObjectType::kConstraint, qualify(table, local), schema, local);
+    constraint.info.emplace(SchemaObject::kParent, table);
+    constraint.attrs.emplace("type", constraint_type(contype));
+    constraint.attrs.emplace("definition",
+                             strip_constraint_definition(text(row[5]), contype == 'f'));
+    if (contype == 'f') {
+      constraint.attrs.emplace("on_delete", fk_action(first_char(row[6])));
+      constraint.attrs.emplace("on_update", fk_action(first_char(row[7])));
+    }
+    constraint.attrs.emplace("deferrable", !is_true(row[8])  ? "not deferrable"
+                                           : is_true(row[9]) ? "deferrable initially deferred"
+                                                             : "deferrable initially immediate");
+    constraint.attrs.emplace("validated", bool_text(is_true(row[10])));
+    b.comment_target(kConstraintCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// enum types
+const std::string kEnumsSql = std::string(kScopeCte) + R"sql(
+SELECT t.oid, s.nspname, t.typname,
+       pg_catalog.array_to_json(pg_catalog.array_agg(e.enumlabel ORDER BY e.enumsortorder))::text
+FROM pg_catalog.pg_type t
+JOIN scope s ON s.oid = t.typnamespace
+JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
+WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_type", "t.oid") R"sql(
+GROUP BY t.oid, s.nspname, t.typname
+)sql";
+
+void map_enums(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string local = text(row[2]);
+    SchemaObject& type = b.add(ObjectType::kEnum, qualify(schema, local), schema, local);
+    set_attr(type, "labels", row[3]);
+    b.comment_target(kTypeCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// functions, procedures, aggregates, window functions
+const std::string kFunctionsSql = std::string(kScopeCte) + R"sql(
+SELECT p.oid, s.nspname, p.proname, )sql" DW_FUNCTION_ARGS("p") R"sql(,
+       p.prokind, pg_catalog.pg_get_function_result(p.oid), l.lanname, p.prosrc, p.provolatile,
+       p.prosecdef, p.proisstrict,
+       CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END
+FROM pg_catalog.pg_proc p
+JOIN scope s ON s.oid = p.pronamespace
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_proc", "p.oid");
+
+const char* function_kind(char prokind) {
+  switch (prokind) {
+    case 'p':
+      return "procedure";
+    case 'a':
+      return "aggregate";
+    case 'w':
+      return "window";
+    default:
+      return "function";
+  }
+}
+
+void map_functions(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string local = text(row[2]);
+    SchemaObject& function = b.add(
+        ObjectType::kFunction, qualify(schema, local) + "(" + text(row[3]) + ")", schema, local);
+    function.attrs.emplace("kind", function_kind(first_char(row[4])));
+    set_attr(function, "result", row[5]);
+    set_attr(function, "language", row[6]);
+    set_attr(function, "body", row[7]);
+    const char volatility = first_char(row[8]);
+    function.attrs.emplace("volatility", volatility == 'i'   ? "immutable"
+                                         : volatility == 's' ? "stable"
+                                                             : "volatile");
+    function.attrs.emplace("security_definer", bool_text(is_true(row[9])));
+    function.attrs.emplace("strict", bool_text(is_true(row[10])));
+    if (!row[11].is_null()) {
+      function.info.emplace(SchemaObject::kCreateSql, text(row[11]));
+    }
+    b.comment_target(kProcCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// triggers (internal ones, e.g. for foreign keys, are part of their constraint)
+const std::string kTriggersSql = std::string(kScopeCte) + R"sql(
+SELECT tg.oid, s.nspname, c.relname, tg.tgname, pg_catalog.pg_get_triggerdef(tg.oid, false),
+       tg.tgenabled
+FROM pg_catalog.pg_trigger tg
+JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
+JOIN scope s ON s.oid = c.relnamespace
+WHERE NOT tg.tgisinternal
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
+
+void map_triggers(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string table = qualify(schema, text(row[2]));
+    const std::string local = text(row[3]);
+    SchemaObject& trigger = b.add(ObjectType::kTrigger, qualify(table, local), schema, local);
+    trigger.info.emplace(SchemaObject::kParent, table);
+    set_attr(trigger, "definition", row[4]);
+    const char enabled = first_char(row[5]);
+    trigger.attrs.emplace("enabled", enabled == 'D'   ? "disabled"
+                                     : enabled == 'R' ? "replica"
+                                     : enabled == 'A' ? "always"
+                                                      : "origin");
+    b.comment_target(kTriggerCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// extensions (database-wide; compared as a whole, their members are excluded everywhere)
+const std::string kExtensionsSql = R"sql(
+SELECT e.oid, e.extname, e.extversion, n.nspname
+FROM pg_catalog.pg_extension e
+JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+)sql";
+
+void map_extensions(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string name = text(row[1]);
+    SchemaObject& extension = b.add(ObjectType::kExtension, name, "", name);
+    set_attr(extension, "version", row[2]);
+    set_attr(extension, "schema", row[3]);
+    b.comment_target(kExtensionCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// row-level security policies
+const std::string kPoliciesSql = std::string(kScopeCte) + R"sql(
+SELECT pol.oid, s.nspname, c.relname, pol.polname, pol.polcmd, pol.polpermissive,
+       (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(r.name ORDER BY r.name COLLATE "C"))::text
+        FROM (SELECT CASE WHEN u.role = 0 THEN 'public'
+                          ELSE pg_catalog.pg_get_userbyid(u.role)::text END AS name
+              FROM pg_catalog.unnest(pol.polroles) AS u(role)) r),
+       pg_catalog.pg_get_expr(pol.polqual, pol.polrelid),
+       pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid)
+FROM pg_catalog.pg_policy pol
+JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid
+JOIN scope s ON s.oid = c.relnamespace
+WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
+
+void map_policies(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const std::string schema = text(row[1]);
+    const std::string table = qualify(schema, text(row[2]));
+    const std::string local = text(row[3]);
+    SchemaObject& policy = b.add(ObjectType::kPolicy, qualify(table, local), schema, local);
+    policy.info.emplace(SchemaObject::kParent, table);
+    const char command = first_char(row[4]);
+    policy.attrs.emplace("command", command == 'r'   ? "select"
+                                    : command == 'a' ? "insert"
+                                    : command == 'w' ? "update"
+                                    : command == 'd' ? "delete"
+                                                     : "all");
+    policy.attrs.emplace("permissive", is_true(row[5]) ? "permissive" : "restrictive");
+    set_attr(policy, "roles", row[6]);
+    set_attr(policy, "using", row[7]);
+    set_attr(policy, "with_check", row[8]);
+    b.comment_target(kPolicyCatalog, oid_of(row[0]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// privileges (options.privileges): ACL entries of relations, functions and schemas in scope.
+// A NULL ACL means the built-in default, so acldefault() makes "never granted" and "granted
+// back to the default" look the same. Grants of the owner to itself are left out.
+const std::string kPrivilegesSql = std::string(kScopeCte) + R"sql(
+, objects AS (
+  SELECT s.nspname AS schema, s.nspname || '.' || c.relname AS object,
+         COALESCE(c.relacl, pg_catalog.acldefault(
+             CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl,
+         c.relowner AS owner
+  FROM pg_catalog.pg_class c
+  JOIN scope s ON s.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend idd
+                    WHERE idd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND idd.objid = c.oid AND idd.deptype = 'i')
+    AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid") R"sql(
+  UNION ALL
+  SELECT s.nspname, s.nspname || '.' || p.proname || '(' || )sql" DW_FUNCTION_ARGS(
+                                                                "p") R"sql( || ')',
+         COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)), p.proowner
+  FROM pg_catalog.pg_proc p
+  JOIN scope s ON s.oid = p.pronamespace
+  WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_proc", "p.oid") R"sql(
+  UNION ALL
+  SELECT s.nspname, s.nspname, COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
+         n.nspowner
+  FROM scope s
+  JOIN pg_catalog.pg_namespace n ON n.oid = s.oid
+)
+SELECT o.schema, o.object,
+       CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable
+FROM objects o
+CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) x
+WHERE NOT (x.grantee = o.owner AND x.grantor = o.owner)
+)sql";
+
+void map_privileges(const pqxx::result& rows, Builder& b) {
+  // The same privilege granted by two grantors is one fact for the application.
+  std::map<std::string, size_t> seen;
+  for (const auto& row : rows) {
+    const std::string object = text(row[1]);
+    const std::string name = object + ":" + text(row[2]) + ":" + text(row[3]);
+    const bool grantable = is_true(row[4]);
+    auto found = seen.find(name);
+    if (found != seen.end()) {
+      if (grantable) {
+        b.objects[found->second].attrs["grantable"] = "true";
+      }
+      continue;
+    }
+    SchemaObject& privilege = b.add(ObjectType::kPrivilege, name, text(row[0]), name);
+    privilege.info.emplace(SchemaObject::kParent, object);
+    privilege.attrs.emplace("grantable", bool_text(grantable));
+    seen.emplace(name, b.objects.size() - 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// comments (options.comments): one read of pg_description, joined in memory by (catalog, oid,
+// subid) with the objects read above. Built-in objects (oid < 16384) are skipped except
+// schemas (public has a low oid).
+const std::string kCommentsSql = R"sql(
+SELECT CASE d.classoid
+         WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN 1
+         WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN 2
+         WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN 3
+         WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN 4
+         WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN 5
+         WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN 6
+         WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN 7
+         WHEN 'pg_catalog.pg_extension'::pg_catalog.regclass THEN 8
+       END AS catalog,
+       d.objoid, d.objsubid, d.description
+FROM pg_catalog.pg_description d
+WHERE d.classoid IN ('pg_catalog.pg_class'::pg_catalog.regclass,
+                     'pg_catalog.pg_namespace'::pg_catalog.regclass,
+                     'pg_catalog.pg_proc'::pg_catalog.regclass,
+                     'pg_catalog.pg_type'::pg_catalog.regclass,
+                     'pg_catalog.pg_constraint'::pg_catalog.regclass,
+                     'pg_catalog.pg_trigger'::pg_catalog.regclass,
+                     'pg_catalog.pg_policy'::pg_catalog.regclass,
+                     'pg_catalog.pg_extension'::pg_catalog.regclass)
+  AND (d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+)sql";
+
+void map_comments(const pqxx::result& rows, Builder& b) {
+  for (const auto& row : rows) {
+    const auto key =
+        std::make_tuple(std::atoi(row[0].c_str()), oid_of(row[1]), std::atoi(row[2].c_str()));
+    auto found = b.comment_targets.find(key);
+    if (found != b.comment_targets.end()) {
+      b.objects[found->second].attrs["comment"] = text(row[3]);
+    }
+  }
+}
+
+#undef DW_NOT_EXTENSION_MEMBER
+#undef DW_FUNCTION_ARGS
+
+// ---------------------------------------------------------------------------------------------
+// Every catalog query of a check, in the order they run (comments last: they join in memory
+// with everything before).
+enum class Needs { kAlways, kPrivileges, kComments };
+
+struct CatalogQuery {
+  const char* name;
+  const std::string& sql;
+  void (*map)(const pqxx::result&, Builder&);
+  bool scoped;  // takes $1 = the listed schemas
+  Needs needs;
+};
+
+const CatalogQuery kCatalogQueries[] = {
+    {"schemas", kSchemasSql, map_schemas, true, Needs::kAlways},
+    {"relations", kRelationsSql, map_relations, true, Needs::kAlways},
+    {"columns", kColumnsSql, map_columns, true, Needs::kAlways},
+    {"indexes", kIndexesSql, map_indexes, true, Needs::kAlways},
+    {"constraints", kConstraintsSql, map_constraints, true, Needs::kAlways},
+    {"enums", kEnumsSql, map_enums, true, Needs::kAlways},
+    {"functions", kFunctionsSql, map_functions, true, Needs::kAlways},
+    {"triggers", kTriggersSql, map_triggers, true, Needs::kAlways},
+    {"extensions", kExtensionsSql, map_extensions, false, Needs::kAlways},
+    {"policies", kPoliciesSql, map_policies, true, Needs::kAlways},
+    {"privileges", kPrivilegesSql, map_privileges, true, Needs::kPrivileges},
+    {"comments", kCommentsSql, map_comments, false, Needs::kComments},
+};
+
+bool wanted(const CatalogQuery& query, const IntrospectOptions& options) {
+  switch (query.needs) {
+    case Needs::kPrivileges:
+      return options.privileges;
+    case Needs::kComments:
+      return options.comments;
+    default:
+      return true;
+  }
+}
+
+// The version table is reported through alembic_version, not as a table with columns, a
+// primary key and grants.
+bool belongs_to_version_table(const SchemaObject& object, const std::string& version_table) {
+  if (object.name == version_table && object.type == ObjectType::kTable) {
+    return true;
+  }
+  const auto parent = object.info.find(SchemaObject::kParent);
+  return parent != object.info.end() && parent->second == version_table;
+}
+
+}  // namespace
+
+std::vector<std::string> catalog_query_names(const IntrospectOptions& options) {
+  std::vector<std::string> names;
+  for (const auto& query : kCatalogQueries) {
+    if (wanted(query, options)) {
+      names.emplace_back(query.name);
+    }
+  }
+  return names;
+}
+
+SchemaSnapshot introspect_schema(PgSession& session, const IntrospectOptions& options,
+                                 const VersionTableRead& version) {
+  PgSession::Impl& impl = session.impl();
+  Builder builder{options, {}, {}, {}};
+  builder.objects.reserve(4096);
+  const std::vector<std::string> scope_params{text_array_literal(options.schemas)};
+  for (const auto& query : kCatalogQueries) {
+    if (!wanted(query, options)) {
+      continue;
+    }
+    const pqxx::result rows =
+        impl.exec(query.name, query.sql, query.scoped ? scope_params : std::vector<std::string>{});
+    try {
+      query.map(rows, builder);
+    } catch (const Error& error) {
+      // Mapping errors carry no target; add it so the check result names it.
+      throw Error(error.reason(), error.what(), session.target(), error.sqlstate());
+    }
+  }
+
+  SchemaSnapshot snapshot;
+  snapshot.server_version = session.server_version();
+  snapshot.schemas = std::move(builder.schemas);
+  snapshot.has_version_table = version.exists;
+  snapshot.alembic_version = version.rows;
+  const std::string version_table = options.version_table_schema + "." + options.version_table;
+  snapshot.objects.reserve(builder.objects.size());
+  for (auto& object : builder.objects) {
+    if (!belongs_to_version_table(object, version_table)) {
+      snapshot.objects.push_back(std::move(object));
+    }
+  }
+  snapshot.normalize_order();
+  // Keys are unique by catalog constraints; guard anyway so find() stays well-defined.
+  snapshot.objects.erase(std::unique(snapshot.objects.begin(), snapshot.objects.end(),
+                                     [](const SchemaObject& a, const SchemaObject& b) {
+                                       return a.type == b.type && a.name == b.name;
+                                     }),
+                         snapshot.objects.end());
+  return snapshot;
+}
+
+SchemaSnapshot introspect_schema(PgSession& session, const IntrospectOptions& options) {
+  const auto& cached = session.impl().version_read;
+  const std::string version_table = options.version_table_schema + "." + options.version_table;
+  if (cached && cached->first == version_table) {
+    return introspect_schema(session, options, cached->second);
+  }
+  const VersionTableRead version = read_version_table(session, options);
+  return introspect_schema(session, options, version);
+}
+
+LiveRead read_live_schema(const std::string& url, const IntrospectOptions& options,
+                          const std::string& target) {
+  PgSession session(url, options, target);
+  LiveRead read;
+  read.version = read_version_table(session, options);
+  if (!read.version.locked) {
+    read.snapshot = introspect_schema(session, options, read.version);
+  } else {
+    read.snapshot.server_version = session.server_version();
+    read.snapshot.has_version_table = read.version.exists;
+  }
+  read.queries = session.query_count();
+  session.end_transaction();
+  return read;
+}
+
+}  // namespace driftwatch

@@ -1,0 +1,54 @@
+// Prometheus metrics of `driftwatch serve` (DESIGN.md "Metrics"), built from the scheduler's
+// latest state on every scrape so a removed target's series disappear.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "driftwatch/scheduler.hpp"
+#include "driftwatch/serve_state.hpp"
+
+namespace driftwatch {
+
+// driftwatch_alert_notifications_total{receiver,outcome}: the alerts module records every
+// notification attempt here. Thread-safe.
+class AlertNotificationCounters {
+ public:
+  using Key = std::pair<std::string, std::string>;  // receiver, outcome ("sent", "failed", ...)
+
+  void record(const std::string& receiver, const std::string& outcome) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_[{receiver, outcome}];
+  }
+  std::map<Key, std::uint64_t> snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counts_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<Key, std::uint64_t> counts_;
+};
+
+// Everything one scrape reports.
+struct MetricsSnapshot {
+  std::string version;
+  std::vector<TargetStatus> targets;
+  std::vector<MigrationsStatus> migrations;
+  bool config_reload_success = true;  // last load/reload of the config file succeeded
+  std::optional<std::chrono::system_clock::time_point> last_reload_success;
+  std::string shard = "0";  // shard index of this instance
+  int shards = 1;
+  std::map<AlertNotificationCounters::Key, std::uint64_t> alert_notifications;
+};
+
+// Text exposition format 0.0.4 (what GET /metrics returns).
+std::string render_metrics(const MetricsSnapshot& snapshot);
+
+}  // namespace driftwatch

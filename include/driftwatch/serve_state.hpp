@@ -1,0 +1,44 @@
+// What the HTTP routes, the status page and the metrics read from a running `driftwatch serve`:
+// plain values and one read-mostly interface, so routes are tested without sockets or databases.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "driftwatch/check.hpp"
+#include "driftwatch/scheduler.hpp"
+
+namespace driftwatch {
+
+// One migrations source as `GET /api/v1/migrations` and driftwatch_migration_heads show it.
+struct MigrationsStatus {
+  std::string name;
+  std::vector<std::string> versions;  // version directories
+  std::vector<std::string> heads;
+  int revisions = 0;
+  std::vector<std::string> errors;  // "file:line: message"
+  std::vector<std::string> warnings;
+  std::vector<std::string> snapshot_revisions;
+};
+
+class AppStateView {
+ public:
+  virtual ~AppStateView() = default;
+
+  virtual bool config_loaded() const = 0;
+  virtual bool first_round_done() const = 0;
+  virtual bool draining() const = 0;
+  virtual std::vector<TargetStatus> targets() const = 0;  // sorted by name
+  virtual std::optional<TargetStatus> target(const std::string& name) const = 0;
+  virtual std::vector<MigrationsStatus> migrations() const = 0;
+  virtual std::string metrics_text() const = 0;  // Prometheus text exposition 0.0.4
+  // Bearer token for POST endpoints; "" when none is configured (then POST is forbidden).
+  virtual std::string admin_token() const = 0;
+  // Runs an on-demand check (or joins the running one) and waits for it. nullopt when the
+  // target is unknown or the daemon is draining.
+  virtual std::optional<TargetResult> check_now(const std::string& name) const = 0;
+};
+
+}  // namespace driftwatch

@@ -1,0 +1,906 @@
+#include "driftwatch/diff.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+
+namespace doctest {
+template <>
+struct StringMaker<std::optional<std::string>> {
+  static String convert(const std::optional<std::string>& value) {
+    return value ? String(("\"" + *value + "\"").c_str()) : String("nullopt");
+  }
+};
+}  // namespace doctest
+
+namespace driftwatch {
+namespace {
+
+using Attrs = std::map<std::string, std::string>;
+
+SchemaObject make(ObjectType type, const std::string& name, Attrs attrs = {}, Attrs info = {}) {
+  return SchemaObject{type, name, std::move(attrs), std::move(info)};
+}
+
+SchemaObject column(const std::string& table, const std::string& name, Attrs attrs,
+                    const std::string& position = "1") {
+  return make(
+      ObjectType::kColumn, table + "." + name, std::move(attrs),
+      {{"parent", table}, {"schema", "public"}, {"local_name", name}, {"position", position}});
+}
+
+SchemaObject child(ObjectType type, const std::string& table, const std::string& name,
+                   Attrs attrs) {
+  return make(type, table + "." + name, std::move(attrs),
+              {{"parent", table}, {"schema", "public"}, {"local_name", name}});
+}
+
+SchemaObject index(const std::string& name, const std::string& table, Attrs attrs) {
+  return make(ObjectType::kIndex, "public." + name, std::move(attrs),
+              {{"parent", table}, {"schema", "public"}, {"local_name", name}});
+}
+
+// A small but complete schema: one object of every type.
+SchemaSnapshot base_schema() {
+  SchemaSnapshot s;
+  s.schemas = {"public"};
+  s.objects = {
+      make(ObjectType::kSchema, "public"),
+      make(ObjectType::kTable, "public.eval",
+           {{"kind", "table"}, {"row_security", "on"}, {"force_row_security", "off"}},
+           {{"schema", "public"}, {"local_name", "eval"}}),
+      column("public.eval", "id",
+             {{"type", "bigint"}, {"nullable", "false"}, {"identity", "by default"}}, "1"),
+      column("public.eval", "name", {{"type", "character varying(32)"}, {"nullable", "false"}},
+             "2"),
+      column("public.eval", "status", {{"type", "public.eval_status"}, {"nullable", "true"}}, "3"),
+      column("public.eval", "created_at",
+             {{"type", "timestamp with time zone"}, {"nullable", "false"}, {"default", "now()"}},
+             "4"),
+      child(ObjectType::kConstraint, "public.eval", "eval_pkey",
+            {{"type", "primary_key"},
+             {"definition", "PRIMARY KEY (id)"},
+             {"deferrable", "not deferrable"},
+             {"validated", "true"}}),
+      index("eval__created_at_idx", "public.eval",
+            {{"definition",
+              "CREATE INDEX eval__created_at_idx ON public.eval USING btree (created_at)"},
+             {"unique", "false"},
+             {"primary", "false"}}),
+      make(ObjectType::kEnum, "public.eval_status", {{"labels", R"(["pending","running","done"])"}},
+           {{"schema", "public"}, {"local_name", "eval_status"}}),
+      make(ObjectType::kView, "public.recent",
+           {{"definition", " SELECT eval.id\n   FROM public.eval\n  WHERE (eval.id > 10);"}},
+           {{"schema", "public"}, {"local_name", "recent"}}),
+      make(ObjectType::kFunction, "public.score(text, integer)",
+           {{"kind", "function"},
+            {"result", "integer"},
+            {"language", "sql"},
+            {"body", "SELECT $2"},
+            {"volatility", "immutable"},
+            {"security_definer", "false"},
+            {"strict", "false"}},
+           {{"schema", "public"},
+            {"local_name", "score(text, integer)"},
+            {"create_sql",
+             "CREATE OR REPLACE FUNCTION public.score(text, integer)\n RETURNS integer\n "
+             "LANGUAGE sql\n IMMUTABLE\nAS $function$SELECT $2$function$\n"}}),
+      child(ObjectType::kTrigger, "public.eval", "eval_touch",
+            {{"definition",
+              "CREATE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW EXECUTE "
+              "FUNCTION public.touch()"},
+             {"enabled", "origin"}}),
+      make(ObjectType::kSequence, "public.ticket_seq",
+           {{"data_type", "bigint"},
+            {"start", "1"},
+            {"increment", "1"},
+            {"min", "1"},
+            {"max", "9223372036854775807"},
+            {"cache", "1"},
+            {"cycle", "false"}},
+           {{"schema", "public"}, {"local_name", "ticket_seq"}}),
+      make(ObjectType::kExtension, "pg_trgm", {{"version", "1.6"}, {"schema", "public"}}),
+      child(ObjectType::kPolicy, "public.eval", "eval_read",
+            {{"command", "select"},
+             {"permissive", "permissive"},
+             {"roles", R"(["reader","analyst"])"},
+             {"using", "(status = 'done'::public.eval_status)"}}),
+      make(ObjectType::kPrivilege, "public.eval:reader:SELECT", {{"grantable", "false"}}),
+  };
+  s.normalize_order();
+  return s;
+}
+
+SchemaObject* find_mut(SchemaSnapshot& s, ObjectType type, const std::string& name) {
+  for (auto& o : s.objects) {
+    if (o.type == type && o.name == name) return &o;
+  }
+  FAIL("no such object " << name);
+  return nullptr;
+}
+
+void remove(SchemaSnapshot& s, ObjectType type, const std::string& name) {
+  auto before = s.objects.size();
+  s.objects.erase(
+      std::remove_if(s.objects.begin(), s.objects.end(),
+                     [&](const SchemaObject& o) { return o.type == type && o.name == name; }),
+      s.objects.end());
+  REQUIRE(s.objects.size() == before - 1);
+}
+
+void add(SchemaSnapshot& s, SchemaObject o) {
+  s.objects.push_back(std::move(o));
+  s.normalize_order();
+}
+
+DiffOptions all_on() {
+  DiffOptions o;
+  o.compare_privileges = true;
+  o.compare_comments = true;
+  return o;
+}
+
+// Diffs and requires exactly one finding.
+Finding only_finding(const SchemaSnapshot& expected, const SchemaSnapshot& actual,
+                     const DiffOptions& options = all_on()) {
+  auto findings = diff_schemas(expected, actual, options);
+  REQUIRE_MESSAGE(findings.size() == 1, "got " << findings.size() << " findings");
+  return findings.front();
+}
+
+}  // namespace
+
+TEST_CASE("identical and reordered snapshots have no findings") {
+  SchemaSnapshot expected = base_schema();
+  SchemaSnapshot actual = base_schema();
+  CHECK(diff_schemas(expected, actual, all_on()).empty());
+  std::mt19937 rng(42);
+  std::shuffle(actual.objects.begin(), actual.objects.end(), rng);
+  REQUIRE_FALSE(std::is_sorted(actual.objects.begin(), actual.objects.end()));
+  CHECK(diff_schemas(expected, actual, all_on()).empty());
+  std::shuffle(expected.objects.begin(), expected.objects.end(), rng);
+  CHECK(diff_schemas(expected, actual, all_on()).empty());
+}
+
+TEST_CASE("missing table folds its children into one CREATE TABLE finding") {
+  SchemaSnapshot expected = base_schema();
+  SchemaSnapshot actual = base_schema();
+  actual.objects.erase(std::remove_if(actual.objects.begin(), actual.objects.end(),
+                                      [](const SchemaObject& o) {
+                                        return o.name.rfind("public.eval.", 0) == 0 ||
+                                               o.name == "public.eval" ||
+                                               o.name == "public.eval__created_at_idx" ||
+                                               o.name == "public.eval:reader:SELECT";
+                                      }),
+                       actual.objects.end());
+  Finding f = only_finding(expected, actual);
+  CHECK(f.kind == "missing");
+  CHECK(f.object_type == ObjectType::kTable);
+  CHECK(f.object == "public.eval");
+  CHECK(f.severity == Severity::kCritical);
+  CHECK(f.risk == "undefined_table");
+  CHECK(f.attribute.empty());
+  CHECK(f.expected == std::optional<std::string>("table"));
+  CHECK_FALSE(f.actual.has_value());
+  CHECK(f.message.find("4 columns, 1 index, 1 constraint, 1 trigger and 1 policy") !=
+        std::string::npos);
+  REQUIRE(f.fix_sql.has_value());
+  CHECK(*f.fix_sql ==
+        "CREATE TABLE IF NOT EXISTS public.eval (\n"
+        "    id bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL,\n"
+        "    name character varying(32) NOT NULL,\n"
+        "    status public.eval_status,\n"
+        "    created_at timestamp with time zone DEFAULT now() NOT NULL\n"
+        ");\n"
+        "ALTER TABLE public.eval ADD CONSTRAINT eval_pkey PRIMARY KEY (id);\n"
+        "CREATE INDEX IF NOT EXISTS eval__created_at_idx ON public.eval USING btree "
+        "(created_at);\n"
+        "CREATE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
+        "public.touch();\n"
+        "ALTER TABLE public.eval ENABLE ROW LEVEL SECURITY;\n"
+        "CREATE POLICY eval_read ON public.eval AS PERMISSIVE FOR SELECT TO reader, analyst "
+        "USING ((status = 'done'::public.eval_status));\n"
+        "GRANT SELECT ON TABLE public.eval TO reader;");
+}
+
+TEST_CASE("missing table in a new schema: schema finding plus the table once") {
+  SchemaSnapshot expected = base_schema();
+  add(expected, make(ObjectType::kSchema, "middleman"));
+  add(expected, make(ObjectType::kTable, "middleman.job", {{"kind", "table"}},
+                     {{"schema", "middleman"}, {"local_name", "job"}}));
+  add(expected,
+      make(ObjectType::kColumn, "middleman.job.user", {{"type", "text"}},
+           {{"schema", "middleman"}, {"parent", "middleman.job"}, {"local_name", "user"}}));
+  auto findings = diff_schemas(expected, base_schema(), all_on());
+  REQUIRE(findings.size() == 2);
+  CHECK(findings[0].object_type == ObjectType::kSchema);
+  CHECK(findings[0].fix_sql ==
+        std::optional<std::string>("CREATE SCHEMA IF NOT EXISTS middleman;"));
+  CHECK(findings[1].object == "middleman.job");
+  // `user` is a reserved word: quoted.
+  CHECK(findings[1].fix_sql ==
+        std::optional<std::string>(
+            "CREATE TABLE IF NOT EXISTS middleman.job (\n    \"user\" text\n);"));
+}
+
+TEST_CASE("extra table is info with a destructive drop, children folded") {
+  SchemaSnapshot actual = base_schema();
+  add(actual, make(ObjectType::kTable, "public.Tmp", {{"kind", "table"}},
+                   {{"schema", "public"}, {"local_name", "Tmp"}}));
+  add(actual, column("public.Tmp", "x", {{"type", "integer"}, {"nullable", "false"}}));
+  add(actual, index("tmp_x", "public.Tmp",
+                    {{"definition", "CREATE UNIQUE INDEX tmp_x ON public.\"Tmp\" USING btree (x)"},
+                     {"unique", "true"}}));
+  Finding f = only_finding(base_schema(), actual);
+  CHECK(f.kind == "extra");
+  CHECK(f.object == "public.Tmp");
+  CHECK(f.severity == Severity::kInfo);
+  CHECK(f.risk == "none");
+  CHECK(f.actual == std::optional<std::string>("table"));
+  CHECK(f.fix_sql == std::optional<std::string>(
+                         "-- destructive: drops the table and its rows\nDROP TABLE IF EXISTS "
+                         "public.\"Tmp\";"));
+}
+
+TEST_CASE("columns: missing, extra and changed") {
+  SchemaSnapshot expected = base_schema();
+
+  SUBCASE("missing nullable column with default") {
+    add(expected, column("public.eval", "note", {{"type", "text"}, {"default", "'n/a'::text"}}));
+    Finding f = only_finding(expected, base_schema());
+    CHECK(f.kind == "missing");
+    CHECK(f.object == "public.eval.note");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_column");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ADD COLUMN IF NOT EXISTS note text DEFAULT "
+                           "'n/a'::text;"));
+  }
+  SUBCASE("missing NOT NULL column without default: fix-forward recipe") {
+    add(expected, column("public.eval", "order", {{"type", "integer"}, {"nullable", "false"}}));
+    Finding f = only_finding(expected, base_schema());
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ADD COLUMN IF NOT EXISTS \"order\" integer;\n"
+                           "-- backfill public.eval.order here\n"
+                           "ALTER TABLE public.eval ALTER COLUMN \"order\" SET NOT NULL;"));
+  }
+  SUBCASE("extra NOT NULL column without default breaks inserts") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, column("public.eval", "owner", {{"type", "text"}, {"nullable", "false"}}));
+    Finding f = only_finding(expected, actual);
+    CHECK(f.kind == "extra");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "not_null_violation");
+    CHECK(f.actual == std::optional<std::string>("text NOT NULL"));
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval ALTER COLUMN owner DROP NOT NULL;"));
+  }
+  SUBCASE("extra NOT NULL column with a default, identity or generation is harmless") {
+    for (Attrs source : {Attrs{{"default", "0"}}, Attrs{{"identity", "always"}},
+                         Attrs{{"generated", "(id * 2)"}}}) {
+      SchemaSnapshot actual = base_schema();
+      Attrs attrs = {{"type", "bigint"}, {"nullable", "false"}};
+      attrs.insert(source.begin(), source.end());
+      add(actual, column("public.eval", "extra", attrs));
+      Finding f = only_finding(expected, actual);
+      CHECK(f.severity == Severity::kInfo);
+      CHECK(f.risk == "none");
+    }
+  }
+  SUBCASE("extra nullable column: info, destructive drop") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, column("public.eval", "Legacy", {{"type", "text"}, {"nullable", "true"}}));
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kInfo);
+    CHECK(f.risk == "none");
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("-- destructive: drops the column and its data\n"
+                                     "ALTER TABLE public.eval DROP COLUMN IF EXISTS \"Legacy\";"));
+  }
+  SUBCASE("narrowed type is critical") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.name")->attrs["type"] =
+        "character varying(16)";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.kind == "changed");
+    CHECK(f.attribute == "type");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "type_mismatch");
+    CHECK(f.expected == std::optional<std::string>("character varying(32)"));
+    CHECK(f.actual == std::optional<std::string>("character varying(16)"));
+    CHECK(f.message ==
+          "Column public.eval.name has type character varying(16) in the database, but the "
+          "migrations expect character varying(32); the database type is narrower, so values the "
+          "application writes may not fit.");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ALTER COLUMN name TYPE character varying(32) "
+                           "USING name::character varying(32);"));
+  }
+  SUBCASE("widened type is a warning") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.name")->attrs["type"] = "text";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "type_mismatch");
+  }
+  SUBCASE("expected nullable, NOT NULL in the database") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs["nullable"] = "false";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "nullable");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "not_null_violation");
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval ALTER COLUMN status DROP NOT NULL;"));
+  }
+  SUBCASE("expected NOT NULL, nullable in the database") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.name")->attrs["nullable"] = "true";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval ALTER COLUMN name SET NOT NULL;"));
+  }
+  SUBCASE("changed default is a warning") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.created_at")->attrs["default"] =
+        "clock_timestamp()";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "default");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ALTER COLUMN created_at SET DEFAULT now();"));
+  }
+  SUBCASE("default removed from a NOT NULL column breaks inserts relying on it") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.created_at")->attrs.erase("default");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "not_null_violation");
+    CHECK_FALSE(f.actual.has_value());
+  }
+  SUBCASE("unexpected default: fix drops it") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.name")->attrs["default"] = "''::text";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval ALTER COLUMN name DROP DEFAULT;"));
+  }
+  SUBCASE("identity changed") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.id")->attrs["identity"] = "always";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "identity");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ALTER COLUMN id SET GENERATED BY DEFAULT;"));
+  }
+  SUBCASE("several attributes: one finding each, most severe first") {
+    SchemaSnapshot actual = base_schema();
+    auto& attrs = find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs;
+    attrs["nullable"] = "false";
+    attrs["default"] = "'pending'::public.eval_status";
+    auto findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 2);
+    CHECK(findings[0].attribute == "nullable");
+    CHECK(findings[1].attribute == "default");
+  }
+}
+
+TEST_CASE("table attributes: row level security") {
+  SchemaSnapshot actual = base_schema();
+  find_mut(actual, ObjectType::kTable, "public.eval")->attrs["row_security"] = "off";
+  Finding f = only_finding(base_schema(), actual);
+  CHECK(f.attribute == "row_security");
+  CHECK(f.severity == Severity::kWarning);
+  CHECK(f.fix_sql ==
+        std::optional<std::string>("ALTER TABLE public.eval ENABLE ROW LEVEL SECURITY;"));
+  find_mut(actual, ObjectType::kTable, "public.eval")->attrs["row_security"] = "on";
+  find_mut(actual, ObjectType::kTable, "public.eval")->attrs["force_row_security"] = "on";
+  f = only_finding(base_schema(), actual);
+  CHECK(f.fix_sql ==
+        std::optional<std::string>("ALTER TABLE public.eval NO FORCE ROW LEVEL SECURITY;"));
+}
+
+TEST_CASE("indexes") {
+  SchemaSnapshot expected = base_schema();
+  auto unique_index =
+      index("eval_name_key", "public.eval",
+            {{"definition", "CREATE UNIQUE INDEX eval_name_key ON public.eval USING btree (name)"},
+             {"unique", "true"},
+             {"primary", "false"}});
+  SUBCASE("missing unique index: unique_violation warning") {
+    add(expected, unique_index);
+    Finding f = only_finding(expected, base_schema());
+    CHECK(f.kind == "missing");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE UNIQUE INDEX IF NOT EXISTS eval_name_key ON public.eval USING "
+                           "btree (name);"));
+  }
+  SUBCASE("missing plain index") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kIndex, "public.eval__created_at_idx");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");
+  }
+  SUBCASE("extra unique index: inserts may fail") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, unique_index);
+    Finding f = only_finding(expected, actual);
+    CHECK(f.kind == "extra");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql == std::optional<std::string>("DROP INDEX IF EXISTS public.eval_name_key;"));
+  }
+  SUBCASE("extra plain index is info") {
+    SchemaSnapshot actual = base_schema();
+    add(actual,
+        index("eval_name_idx", "public.eval",
+              {{"definition", "CREATE INDEX eval_name_idx ON public.eval USING btree (name)"},
+               {"unique", "false"}}));
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kInfo);
+    CHECK(f.risk == "none");
+  }
+  SUBCASE("index made unique: one finding on the definition") {
+    SchemaSnapshot actual = base_schema();
+    auto* idx = find_mut(actual, ObjectType::kIndex, "public.eval__created_at_idx");
+    idx->attrs["definition"] =
+        "CREATE UNIQUE INDEX eval__created_at_idx ON public.eval USING btree (created_at)";
+    idx->attrs["unique"] = "true";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "DROP INDEX IF EXISTS public.eval__created_at_idx;\n"
+                           "CREATE INDEX IF NOT EXISTS eval__created_at_idx ON public.eval USING "
+                           "btree (created_at);"));
+  }
+}
+
+TEST_CASE("constraints") {
+  SchemaSnapshot expected = base_schema();
+  auto fk = child(ObjectType::kConstraint, "public.eval", "eval_parent_fkey",
+                  {{"type", "foreign_key"},
+                   {"definition", "FOREIGN KEY (parent_id) REFERENCES public.eval(id)"},
+                   {"on_delete", "cascade"},
+                   {"on_update", "no action"},
+                   {"deferrable", "deferrable initially deferred"},
+                   {"validated", "true"}});
+  SUBCASE("missing primary key: unique_violation") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kConstraint, "public.eval.eval_pkey");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.kind == "missing");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.message.find("ON CONFLICT") != std::string::npos);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ADD CONSTRAINT eval_pkey PRIMARY KEY (id);"));
+  }
+  SUBCASE("missing foreign key: full clause rebuilt") {
+    add(expected, fk);
+    Finding f = only_finding(expected, base_schema());
+    CHECK(f.risk == "none");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval ADD CONSTRAINT eval_parent_fkey FOREIGN KEY "
+                           "(parent_id) REFERENCES public.eval(id) ON DELETE CASCADE DEFERRABLE "
+                           "INITIALLY DEFERRED;"));
+  }
+  SUBCASE("changed on_delete: drop and add in one statement") {
+    add(expected, fk);
+    SchemaSnapshot actual = base_schema();
+    fk.attrs["on_delete"] = "no action";
+    add(actual, fk);
+    Finding f = only_finding(expected, actual);
+    CHECK(f.kind == "changed");
+    CHECK(f.attribute == "on_delete");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");
+    CHECK(f.expected == std::optional<std::string>("cascade"));
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TABLE public.eval DROP CONSTRAINT IF EXISTS eval_parent_fkey, "
+                           "ADD CONSTRAINT eval_parent_fkey FOREIGN KEY (parent_id) REFERENCES "
+                           "public.eval(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;"));
+  }
+  SUBCASE("extra unique constraint and extra NOT NULL check") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, child(ObjectType::kConstraint, "public.eval", "eval_name_key",
+                      {{"type", "unique"}, {"definition", "UNIQUE (name)"}}));
+    add(actual, child(ObjectType::kConstraint, "public.eval", "status_nn",
+                      {{"type", "check"}, {"definition", "CHECK ((status IS NOT NULL))"}}));
+    auto findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 2);
+    CHECK(findings[0].object == "public.eval.eval_name_key");
+    CHECK(findings[0].risk == "unique_violation");
+    CHECK(findings[0].severity == Severity::kWarning);
+    CHECK(findings[0].fix_sql ==
+          std::optional<std::string>(
+              "ALTER TABLE public.eval DROP CONSTRAINT IF EXISTS eval_name_key;"));
+    CHECK(findings[1].object == "public.eval.status_nn");
+    CHECK(findings[1].risk == "not_null_violation");
+    CHECK(findings[1].severity == Severity::kWarning);
+  }
+  SUBCASE("not validated in the database") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kConstraint, "public.eval.eval_pkey")->attrs["validated"] =
+        "false";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kInfo);
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval VALIDATE CONSTRAINT eval_pkey;"));
+  }
+}
+
+TEST_CASE("enums") {
+  SchemaSnapshot expected = base_schema();
+  SUBCASE("missing labels are added next to their neighbours") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kEnum, "public.eval_status")->attrs["labels"] = R"(["running"])";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "labels");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_object");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER TYPE public.eval_status ADD VALUE IF NOT EXISTS 'pending' "
+                           "BEFORE 'running';\n"
+                           "ALTER TYPE public.eval_status ADD VALUE IF NOT EXISTS 'done' AFTER "
+                           "'running';"));
+  }
+  SUBCASE("extra label is info, no safe SQL") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kEnum, "public.eval_status")->attrs["labels"] =
+        R"(["pending", "running", "done", "it's late"])";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kInfo);
+    CHECK_FALSE(f.fix_sql.has_value());
+  }
+  SUBCASE("reordered labels are a warning") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kEnum, "public.eval_status")->attrs["labels"] =
+        R"(["done","running","pending"])";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+  }
+  SUBCASE("missing enum") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kEnum, "public.eval_status");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_object");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE TYPE public.eval_status AS ENUM ('pending', 'running', "
+                           "'done');"));
+  }
+}
+
+TEST_CASE("views, materialized views, functions") {
+  SchemaSnapshot expected = base_schema();
+  SUBCASE("missing view") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kView, "public.recent");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_object");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE VIEW public.recent AS\nSELECT eval.id\n   FROM "
+                           "public.eval\n  WHERE (eval.id > 10);"));
+  }
+  SUBCASE("changed view") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kView, "public.recent")->attrs["definition"] =
+        " SELECT eval.id FROM public.eval;";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.severity == Severity::kWarning);
+    REQUIRE(f.fix_sql.has_value());
+    CHECK(f.fix_sql->rfind("CREATE OR REPLACE VIEW public.recent AS\n", 0) == 0);
+  }
+  SUBCASE("materialized view: missing, extra, changed") {
+    auto mv = make(ObjectType::kMaterializedView, "public.stats",
+                   {{"definition", " SELECT count(*) AS n\n   FROM public.eval;"}},
+                   {{"schema", "public"}, {"local_name", "stats"}});
+    add(expected, mv);
+    Finding missing = only_finding(expected, base_schema());
+    CHECK(missing.fix_sql == std::optional<std::string>(
+                                 "CREATE MATERIALIZED VIEW IF NOT EXISTS public.stats AS\nSELECT "
+                                 "count(*) AS n\n   FROM public.eval;"));
+    Finding extra = only_finding(base_schema(), expected);
+    CHECK(extra.severity == Severity::kInfo);
+    CHECK(extra.fix_sql ==
+          std::optional<std::string>("DROP MATERIALIZED VIEW IF EXISTS public.stats;"));
+    SchemaSnapshot actual = expected;
+    find_mut(actual, ObjectType::kMaterializedView, "public.stats")->attrs["definition"] =
+        " SELECT 1 AS n;";
+    Finding changed = only_finding(expected, actual);
+    CHECK(changed.fix_sql ==
+          std::optional<std::string>("DROP MATERIALIZED VIEW IF EXISTS public.stats;\nCREATE "
+                                     "MATERIALIZED VIEW public.stats AS\nSELECT count(*) AS n\n   "
+                                     "FROM public.eval;"));
+  }
+  SUBCASE("missing function uses its CREATE OR REPLACE") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kFunction, "public.score(text, integer)");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.object == "public.score(text, integer)");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_object");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE FUNCTION public.score(text, integer)\n RETURNS "
+                           "integer\n LANGUAGE sql\n IMMUTABLE\nAS $function$SELECT "
+                           "$2$function$;"));
+  }
+  SUBCASE("extra function") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, make(ObjectType::kFunction, "public.Old(integer)", {{"kind", "procedure"}},
+                     {{"schema", "public"}, {"local_name", "Old(integer)"}}));
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kInfo);
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("DROP PROCEDURE IF EXISTS public.\"Old\"(integer);"));
+  }
+  SUBCASE("changed result type needs a drop first") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")->attrs["result"] =
+        "bigint";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "result");
+    CHECK(f.severity == Severity::kWarning);
+    REQUIRE(f.fix_sql.has_value());
+    CHECK(f.fix_sql->rfind("DROP FUNCTION IF EXISTS public.score(text, integer);\nCREATE OR "
+                           "REPLACE FUNCTION",
+                           0) == 0);
+  }
+  SUBCASE("changed volatility: CREATE OR REPLACE only") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")->attrs["volatility"] =
+        "volatile";
+    Finding f = only_finding(expected, actual);
+    REQUIRE(f.fix_sql.has_value());
+    CHECK(f.fix_sql->rfind("CREATE OR REPLACE FUNCTION", 0) == 0);
+  }
+}
+
+TEST_CASE("triggers, sequences, extensions") {
+  SchemaSnapshot expected = base_schema();
+  SUBCASE("missing trigger: drop if exists + create") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kTrigger, "public.eval.eval_touch");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "DROP TRIGGER IF EXISTS eval_touch ON public.eval;\nCREATE TRIGGER "
+                           "eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
+                           "public.touch();"));
+  }
+  SUBCASE("disabled trigger") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kTrigger, "public.eval.eval_touch")->attrs["enabled"] = "disabled";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "enabled");
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval ENABLE TRIGGER eval_touch;"));
+  }
+  SUBCASE("missing sequence") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kSequence, "public.ticket_seq");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "undefined_object");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE SEQUENCE IF NOT EXISTS public.ticket_seq AS bigint INCREMENT "
+                           "BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1 NO "
+                           "CYCLE;"));
+  }
+  SUBCASE("sequence narrowed to integer") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kSequence, "public.ticket_seq")->attrs["data_type"] = "integer";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.risk == "type_mismatch");
+    CHECK(f.fix_sql == std::optional<std::string>("ALTER SEQUENCE public.ticket_seq AS bigint;"));
+  }
+  SUBCASE("extension version and missing extension") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kExtension, "pg_trgm")->attrs["version"] = "1.5";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "version");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.fix_sql == std::optional<std::string>("ALTER EXTENSION pg_trgm UPDATE TO '1.6';"));
+    remove(actual, ObjectType::kExtension, "pg_trgm");
+    f = only_finding(expected, actual);
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public VERSION "
+                           "'1.6';"));
+  }
+}
+
+TEST_CASE("policies and privileges") {
+  SchemaSnapshot expected = base_schema();
+  SUBCASE("changed policy: drop and create") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read")->attrs["command"] = "all";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "command");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "DROP POLICY IF EXISTS eval_read ON public.eval;\nCREATE POLICY "
+                           "eval_read ON public.eval AS PERMISSIVE FOR SELECT TO reader, analyst "
+                           "USING ((status = 'done'::public.eval_status));"));
+  }
+  SUBCASE("missing privilege: GRANT") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kPrivilege, "public.eval:reader:SELECT");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.object_type == ObjectType::kPrivilege);
+    CHECK(f.fix_sql == std::optional<std::string>("GRANT SELECT ON TABLE public.eval TO reader;"));
+  }
+  SUBCASE("extra privileges: REVOKE, info") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, make(ObjectType::kPrivilege, "public:PUBLIC:CREATE", {{"grantable", "false"}}));
+    add(actual,
+        make(ObjectType::kPrivilege, "public.ticket_seq:App User:USAGE", {{"grantable", "false"}}));
+    auto findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 2);
+    // '.' sorts before ':'.
+    CHECK(findings[0].object == "public.ticket_seq:App User:USAGE");
+    CHECK(findings[0].severity == Severity::kInfo);
+    CHECK(findings[1].fix_sql ==
+          std::optional<std::string>("REVOKE CREATE ON SCHEMA public FROM PUBLIC;"));
+    CHECK(findings[0].fix_sql ==
+          std::optional<std::string>("REVOKE USAGE ON SEQUENCE public.ticket_seq FROM \"App "
+                                     "User\";"));
+  }
+  SUBCASE("privileges are skipped unless compared") {
+    SchemaSnapshot actual = base_schema();
+    remove(actual, ObjectType::kPrivilege, "public.eval:reader:SELECT");
+    CHECK(diff_schemas(expected, actual, DiffOptions{}).empty());
+  }
+}
+
+TEST_CASE("comments are compared only when asked") {
+  SchemaSnapshot expected = base_schema();
+  find_mut(expected, ObjectType::kColumn, "public.eval.name")->attrs["comment"] = "the name's";
+  SchemaSnapshot actual = base_schema();
+  CHECK(diff_schemas(expected, actual, DiffOptions{}).empty());
+  Finding f = only_finding(expected, actual);
+  CHECK(f.attribute == "comment");
+  CHECK(f.severity == Severity::kInfo);
+  CHECK(f.fix_sql ==
+        std::optional<std::string>("COMMENT ON COLUMN public.eval.name IS 'the name''s';"));
+  f = only_finding(actual, expected);
+  CHECK(f.fix_sql == std::optional<std::string>("COMMENT ON COLUMN public.eval.name IS NULL;"));
+}
+
+TEST_CASE("ignore rules drop matching findings") {
+  SchemaSnapshot expected = base_schema();
+  SchemaSnapshot actual = base_schema();
+  add(actual, make(ObjectType::kTable, "public.tmp_load", {{"kind", "table"}},
+                   {{"schema", "public"}, {"local_name", "tmp_load"}}));
+  remove(actual, ObjectType::kIndex, "public.eval__created_at_idx");
+  DiffOptions options;
+  REQUIRE(diff_schemas(expected, actual, options).size() == 2);
+  options.ignore.rules.push_back(IgnoreRule{"public.tmp_*", "", ""});
+  auto findings = diff_schemas(expected, actual, options);
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].object == "public.eval__created_at_idx");
+  options.ignore.rules.push_back(IgnoreRule{"", "index", "missing"});
+  CHECK(diff_schemas(expected, actual, options).empty());
+}
+
+TEST_CASE("normalisation removes representation noise only") {
+  SchemaSnapshot expected = base_schema();
+  SchemaSnapshot actual = base_schema();
+  // Whitespace and trailing semicolon in a view, `public.` qualifiers, role order, JSON spacing.
+  find_mut(actual, ObjectType::kView, "public.recent")->attrs["definition"] =
+      "SELECT eval.id FROM eval WHERE (eval.id > 10)";
+  find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read")->attrs["roles"] =
+      R"([ "analyst", "reader" ])";
+  find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read")->attrs["using"] =
+      "(status = 'done'::eval_status)";
+  find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs["type"] = "eval_status";
+  find_mut(actual, ObjectType::kEnum, "public.eval_status")->attrs["labels"] =
+      R"(["pending", "running", "done"])";
+  find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")->attrs["body"] =
+      "SELECT   $2\n";
+  CHECK(diff_schemas(expected, actual, all_on()).empty());
+
+  SUBCASE("whitespace inside a literal is data") {
+    find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read")->attrs["using"] =
+        "(status = 'done '::eval_status)";
+    CHECK(diff_schemas(expected, actual, all_on()).size() == 1);
+  }
+  SUBCASE("other schema qualifiers are kept") {
+    find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs["type"] =
+        "middleman.eval_status";
+    CHECK(diff_schemas(expected, actual, all_on()).size() == 1);
+  }
+  SUBCASE("a different table name is still drift") {
+    find_mut(actual, ObjectType::kView, "public.recent")->attrs["definition"] =
+        "SELECT eval.id FROM evals WHERE (eval.id > 10)";
+    CHECK(diff_schemas(expected, actual, all_on()).size() == 1);
+  }
+  CHECK(normalize_attr(ObjectType::kView, "definition", "  SELECT  'a  b'  ;\n") ==
+        "SELECT 'a  b'");
+  CHECK(normalize_attr(ObjectType::kColumn, "default", "nextval('public.s'::regclass)") ==
+        "nextval('public.s'::regclass)");
+  CHECK(normalize_attr(ObjectType::kColumn, "default", "mypublic.f()") == "mypublic.f()");
+  CHECK(normalize_attr(ObjectType::kEnum, "labels", R"(["b", "a"])") == R"(["b","a"])");
+}
+
+TEST_CASE("findings are sorted by severity, object type, object, attribute") {
+  SchemaSnapshot expected = base_schema();
+  SchemaSnapshot actual = base_schema();
+  add(actual, column("public.eval", "zz", {{"type", "text"}}));                          // info
+  remove(actual, ObjectType::kIndex, "public.eval__created_at_idx");                     // warning
+  remove(actual, ObjectType::kView, "public.recent");                                    // critical
+  find_mut(actual, ObjectType::kColumn, "public.eval.name")->attrs["type"] = "integer";  // crit
+  add(actual, column("public.eval", "aa", {{"type", "text"}}));                          // info
+  auto findings = diff_schemas(expected, actual, all_on());
+  REQUIRE(findings.size() == 5);
+  CHECK(findings[0].object == "public.eval.name");
+  CHECK(findings[1].object == "public.recent");
+  CHECK(findings[2].object == "public.eval__created_at_idx");
+  CHECK(findings[3].object == "public.eval.aa");
+  CHECK(findings[4].object == "public.eval.zz");
+}
+
+TEST_CASE("type narrowing") {
+  struct Case {
+    const char* expected;
+    const char* actual;
+    bool narrows;
+  };
+  const Case cases[] = {
+      {"bigint", "integer", true},
+      {"integer", "bigint", false},
+      {"integer", "smallint", true},
+      {"character varying(32)", "character varying(16)", true},
+      {"character varying(16)", "character varying(32)", false},
+      {"text", "character varying(255)", true},
+      {"character varying(64)", "text", false},
+      {"numeric(12,2)", "numeric(10,2)", true},
+      {"numeric(10,2)", "numeric(10,4)", true},
+      {"numeric(10,2)", "numeric(14,4)", false},
+      {"numeric", "numeric(10,2)", true},
+      {"integer", "numeric(12,0)", false},
+      {"numeric(10,2)", "integer", true},
+      {"timestamp with time zone", "timestamp without time zone", true},
+      {"timestamp without time zone", "timestamp with time zone", true},
+      {"timestamp(6) with time zone", "timestamp(0) with time zone", true},
+      {"date", "timestamp without time zone", false},
+      {"double precision", "real", true},
+      {"real", "double precision", false},
+      {"text", "integer", true},
+      {"uuid", "text", false},
+      {"integer[]", "integer", true},
+      {"integer[]", "bigint[]", false},
+      {"jsonb", "json", false},
+      {"public.eval_status", "eval_status", false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.expected << " -> " << c.actual);
+    CHECK(type_narrows(c.expected, c.actual) == c.narrows);
+  }
+}
+
+TEST_CASE("identifier and literal quoting") {
+  CHECK(quote_ident("eval") == "eval");
+  CHECK(quote_ident("_x$1") == "_x$1");
+  CHECK(quote_ident("Eval") == "\"Eval\"");
+  CHECK(quote_ident("1st") == "\"1st\"");
+  CHECK(quote_ident("user") == "\"user\"");
+  CHECK(quote_ident("order") == "\"order\"");
+  CHECK(quote_ident("a\"b") == "\"a\"\"b\"");
+  CHECK(quote_ident("with space") == "\"with space\"");
+  CHECK(quote_literal("it's") == "'it''s'");
+}
+
+}  // namespace driftwatch

@@ -1,0 +1,214 @@
+// Metrics text built from scheduler state: families and HELP lines, per-target series, removed
+// targets disappearing, label escaping.
+#include "driftwatch/metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+using namespace driftwatch;
+
+namespace {
+
+Finding finding(Severity severity, const std::string& risk) {
+  Finding f;
+  f.kind = "extra";
+  f.object = "public.t.c";
+  f.object_type = ObjectType::kColumn;
+  f.severity = severity;
+  f.risk = risk;
+  f.message = "column public.t.c is not expected";
+  return f;
+}
+
+TargetStatus checked(const std::string& name, const std::string& status) {
+  TargetStatus s;
+  s.config.name = name;
+  TargetResult r;
+  r.name = name;
+  r.status = status;
+  r.checked_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  r.duration_seconds = 0.25;
+  r.revision.state = "at_head";
+  r.revision.current = {"a1"};
+  r.revision.expected_heads = {"a1"};
+  s.last_result = r;
+  s.checks_total = 3;
+  if (status != "error") s.last_success = r.checked_at;
+  return s;
+}
+
+MetricsSnapshot fleet() {
+  MetricsSnapshot snap;
+  snap.version = "9.8.7";
+  snap.targets.push_back(checked("prod", "ok"));
+  auto dev = checked("dev", "drift");
+  dev.last_result->revision.state = "behind";
+  dev.last_result->revision.behind_by = 2;
+  dev.last_result->revision.current = {"a0", "b0"};
+  dev.last_result->revision.expected_heads = {"a1", "b1"};
+  dev.last_result->findings = {finding(Severity::kCritical, "not_null_violation"),
+                               finding(Severity::kCritical, "not_null_violation"),
+                               finding(Severity::kInfo, "none")};
+  snap.targets.push_back(dev);
+  auto down = checked("down", "error");
+  down.last_result->revision = {};
+  down.last_result->error = CheckError{"connect", "unreachable"};
+  down.errors_by_reason["connect"] = 3;
+  down.consecutive_failures = 3;
+  snap.targets.push_back(down);
+  TargetStatus fresh;
+  fresh.config.name = "fresh";
+  snap.targets.push_back(fresh);
+  MigrationsStatus m;
+  m.name = "warehouse";
+  m.heads = {"a1", "b1"};
+  snap.migrations.push_back(m);
+  snap.last_reload_success =
+      std::chrono::system_clock::time_point(std::chrono::seconds(1600000000));
+  snap.shard = "1";
+  snap.shards = 3;
+  snap.alert_notifications[{"slack", "sent"}] = 5;
+  return snap;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (l == line) return true;
+  }
+  return false;
+}
+
+bool mentions(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("every family has HELP and TYPE") {
+  const std::string text = render_metrics(fleet());
+  const std::vector<std::pair<std::string, std::string>> families = {
+      {"build_info", "gauge"},
+      {"target_up", "gauge"},
+      {"drift_detected", "gauge"},
+      {"findings", "gauge"},
+      {"findings_by_risk", "gauge"},
+      {"revision_at_head", "gauge"},
+      {"revision_behind", "gauge"},
+      {"revision_state", "gauge"},
+      {"revision_info", "gauge"},
+      {"migration_heads", "gauge"},
+      {"last_check_timestamp_seconds", "gauge"},
+      {"last_success_timestamp_seconds", "gauge"},
+      {"check_duration_seconds", "gauge"},
+      {"checks_total", "counter"},
+      {"check_errors_total", "counter"},
+      {"config_reload_success", "gauge"},
+      {"config_last_reload_success_timestamp_seconds", "gauge"},
+      {"shard_info", "gauge"},
+      {"alert_notifications_total", "counter"},
+  };
+  for (const auto& [name, type] : families) {
+    CHECK_MESSAGE(mentions(text, "# HELP driftwatch_" + name + " "), name);
+    CHECK_MESSAGE(has_line(text, "# TYPE driftwatch_" + name + " " + type), name);
+  }
+}
+
+TEST_CASE("per-target series reflect the last results") {
+  const std::string text = render_metrics(fleet());
+  CHECK(has_line(text, "driftwatch_build_info{version=\"9.8.7\"} 1"));
+  CHECK(has_line(text, "driftwatch_target_up{target=\"prod\"} 1"));
+  CHECK(has_line(text, "driftwatch_target_up{target=\"down\"} 0"));
+  CHECK(has_line(text, "driftwatch_drift_detected{target=\"prod\"} 0"));
+  CHECK(has_line(text, "driftwatch_drift_detected{target=\"dev\"} 1"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"dev\",severity=\"critical\"} 2"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"dev\",severity=\"warning\"} 0"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"dev\",severity=\"info\"} 1"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"prod\",severity=\"critical\"} 0"));
+  CHECK(
+      has_line(text, "driftwatch_findings_by_risk{target=\"dev\",risk=\"not_null_violation\"} 2"));
+  CHECK(has_line(text, "driftwatch_findings_by_risk{target=\"dev\",risk=\"type_mismatch\"} 0"));
+  CHECK(has_line(text, "driftwatch_revision_at_head{target=\"dev\"} 0"));
+  CHECK(has_line(text, "driftwatch_revision_at_head{target=\"prod\"} 1"));
+  CHECK(has_line(text, "driftwatch_revision_behind{target=\"dev\"} 2"));
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"behind\"} 1"));
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"at_head\"} 0"));
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"migrating\"} 0"));
+  CHECK(has_line(
+      text, "driftwatch_revision_info{target=\"dev\",current=\"a0,b0\",expected=\"a1,b1\"} 1"));
+  CHECK(has_line(text, "driftwatch_migration_heads{migrations=\"warehouse\"} 2"));
+  CHECK(has_line(text, "driftwatch_last_check_timestamp_seconds{target=\"prod\"} 1700000000"));
+  CHECK(has_line(text, "driftwatch_last_success_timestamp_seconds{target=\"prod\"} 1700000000"));
+  CHECK(has_line(text, "driftwatch_check_duration_seconds{target=\"prod\"} 0.25"));
+  CHECK(has_line(text, "driftwatch_checks_total{target=\"dev\"} 3"));
+  CHECK(has_line(text, "driftwatch_checks_total{target=\"fresh\"} 0"));
+  CHECK(has_line(text, "driftwatch_check_errors_total{target=\"down\",reason=\"connect\"} 3"));
+  CHECK(has_line(text, "driftwatch_check_errors_total{target=\"down\",reason=\"timeout\"} 0"));
+  CHECK(has_line(text, "driftwatch_config_reload_success 1"));
+  CHECK(has_line(text, "driftwatch_config_last_reload_success_timestamp_seconds 1600000000"));
+  CHECK(has_line(text, "driftwatch_shard_info{shard=\"1\",shards=\"3\"} 1"));
+  CHECK(has_line(text,
+                 "driftwatch_alert_notifications_total{receiver=\"slack\",outcome=\"sent\"} 5"));
+}
+
+TEST_CASE("every revision state is listed, exactly one is 1") {
+  const std::string text = render_metrics(fleet());
+  int ones = 0;
+  int zeros = 0;
+  for (const char* state : {"at_head", "behind", "unknown_revision", "multiple_heads_in_db",
+                            "no_version_table", "empty_version_table", "migrating"}) {
+    const std::string prefix =
+        std::string("driftwatch_revision_state{target=\"prod\",state=\"") + state + "\"} ";
+    if (has_line(text, prefix + "1")) ++ones;
+    if (has_line(text, prefix + "0")) ++zeros;
+  }
+  CHECK(ones == 1);
+  CHECK(zeros == 6);
+}
+
+TEST_CASE("failed and unchecked targets report no stale drift values") {
+  const std::string text = render_metrics(fleet());
+  CHECK_FALSE(mentions(text, "driftwatch_drift_detected{target=\"down\"}"));
+  CHECK_FALSE(mentions(text, "driftwatch_findings{target=\"down\""));
+  CHECK_FALSE(mentions(text, "driftwatch_revision_state{target=\"down\""));
+  CHECK_FALSE(mentions(text, "driftwatch_last_success_timestamp_seconds{target=\"down\"}"));
+  CHECK_FALSE(mentions(text, "driftwatch_target_up{target=\"fresh\"}"));
+  CHECK(mentions(text, "driftwatch_check_errors_total{target=\"fresh\",reason=\"connect\"} 0"));
+}
+
+TEST_CASE("a removed target's series disappear on the next scrape") {
+  MetricsSnapshot snap = fleet();
+  CHECK(mentions(render_metrics(snap), "target=\"dev\""));
+  snap.targets.erase(snap.targets.begin() + 1);
+  const std::string text = render_metrics(snap);
+  CHECK_FALSE(mentions(text, "target=\"dev\""));
+  CHECK(mentions(text, "target=\"prod\""));
+}
+
+TEST_CASE("label values are escaped") {
+  MetricsSnapshot snap;
+  snap.version = "1";
+  snap.targets.push_back(checked("we\"ird\\name\nx", "ok"));
+  const std::string text = render_metrics(snap);
+  CHECK(has_line(text, "driftwatch_target_up{target=\"we\\\"ird\\\\name\\nx\"} 1"));
+}
+
+TEST_CASE("reload failure and alert counters") {
+  MetricsSnapshot snap;
+  snap.version = "1";
+  snap.config_reload_success = false;
+  AlertNotificationCounters counters;
+  counters.record("pagerduty", "failed");
+  counters.record("pagerduty", "failed");
+  counters.record("pagerduty", "sent");
+  snap.alert_notifications = counters.snapshot();
+  const std::string text = render_metrics(snap);
+  CHECK(has_line(text, "driftwatch_config_reload_success 0"));
+  CHECK(has_line(
+      text, "driftwatch_alert_notifications_total{receiver=\"pagerduty\",outcome=\"failed\"} 2"));
+  CHECK(has_line(
+      text, "driftwatch_alert_notifications_total{receiver=\"pagerduty\",outcome=\"sent\"} 1"));
+  CHECK_FALSE(mentions(text, "\ndriftwatch_config_last_reload_success_timestamp_seconds "));
+}
