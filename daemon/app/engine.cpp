@@ -301,13 +301,15 @@ TargetResult Engine::check(const TargetConfig& target,
     const std::string& source_name = source_it->first;
     auto graph = store_->graph(source_name);
     if (!graph || graph->has_errors() || graph->size() == 0) {
-      std::string why = !graph || graph->size() == 0
-                            ? "no revisions found in " + join(source.versions, ", ")
-                            : graph->errors().front().to_string();
-      if (graph && graph->errors().size() > 1) {
-        why += " (and " + std::to_string(graph->errors().size() - 1) + " more)";
+      std::string why;
+      if (graph && graph->has_errors()) {
+        why = "migration files have errors: " + graph->errors().front().to_string();
+        if (graph->errors().size() > 1) {
+          why += " (and " + std::to_string(graph->errors().size() - 1) + " more)";
+        }
+      } else {
+        why = "no migration files found in " + join(source.versions, ", ");
       }
-      if (graph && graph->has_errors()) why = "migration files have errors: " + why;
       result.revision.expected_heads = graph ? graph->heads() : std::vector<std::string>{};
       return fail(error_reason::kMigrations, why);
     }

@@ -636,6 +636,10 @@ class ConfigParser {
   void parse_alerts(const Value& table, AlertsConfig& alerts) {
     TableReader r(table, "alerts", errors_);
     if (auto for_checks = r.bounded_int("for_checks", 1, 1000000)) alerts.for_checks = *for_checks;
+    for (Severity severity : {Severity::kCritical, Severity::kWarning, Severity::kInfo}) {
+      const std::string key = std::string("for_checks_") + to_string(severity);
+      if (auto n = r.bounded_int(key, 1, 1000000)) alerts.for_checks_by_severity[severity] = *n;
+    }
     if (auto repeat = r.duration("repeat_interval")) alerts.repeat_interval = *repeat;
     if (auto state_dir = r.non_empty_string("state_dir"))
       alerts.state_dir = resolve_path(*state_dir);
@@ -690,6 +694,14 @@ class ConfigParser {
       pagerduty.routing_key =
           parse_url_source(rr, UrlKeys{"", "routing_key_env", "routing_key_file", ""}, true);
       if (auto severity = rr.severity("min_severity")) pagerduty.min_severity = *severity;
+      if (auto events_url = rr.non_empty_string("events_url")) {
+        if (is_http_url(*events_url)) {
+          pagerduty.events_url = *events_url;
+        } else {
+          errors_.add(*rr.get("events_url"),
+                      path + ".events_url: must start with http:// or https://");
+        }
+      }
       rr.report_unknown();
       alerts.pagerduty.push_back(std::move(pagerduty));
     }

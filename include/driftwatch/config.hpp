@@ -72,6 +72,8 @@ struct SlackReceiver {
 struct PagerDutyReceiver {
   UrlSource routing_key;  // url/env/file fields reused: routing_key_env / routing_key_file
   Severity min_severity = Severity::kCritical;
+  // Events API v2 endpoint; "" = PagerDuty's documented https://events.pagerduty.com/v2/enqueue
+  std::string events_url;
 };
 struct WebhookReceiver {
   UrlSource url;
@@ -80,6 +82,8 @@ struct WebhookReceiver {
 
 struct AlertsConfig {
   int for_checks = 2;
+  // for_checks_critical / for_checks_warning / for_checks_info: override for_checks per severity
+  std::map<Severity, int> for_checks_by_severity;
   std::chrono::milliseconds repeat_interval{std::chrono::hours(4)};
   std::string state_dir;
   std::string status_page_url;  // base URL used for links in notifications

@@ -402,6 +402,41 @@ url_env = "T_URL"
   CHECK(contains(result.errors[0].message, "shard_index is required"));
 }
 
+TEST_CASE("alerts: per-severity for_checks and pagerduty events_url") {
+  const std::string base = R"([migrations.a]
+versions = ["v"]
+[[targets]]
+name = "t"
+url_env = "T_URL"
+)";
+  const ConfigParseResult good = parse_config(base + R"([alerts]
+for_checks = 3
+for_checks_critical = 1
+[[alerts.pagerduty]]
+routing_key_env = "PD_KEY"
+events_url = "http://127.0.0.1:8080/v2/enqueue"
+)",
+                                              "c.toml");
+  INFO(all_errors(good));
+  REQUIRE(good.config.has_value());
+  CHECK(good.config->alerts.for_checks == 3);
+  CHECK(good.config->alerts.for_checks_by_severity ==
+        std::map<Severity, int>{{Severity::kCritical, 1}});
+  CHECK(good.config->alerts.pagerduty.at(0).events_url == "http://127.0.0.1:8080/v2/enqueue");
+
+  const ConfigParseResult bad = parse_config(base + R"([alerts]
+for_checks_warning = 0
+[[alerts.pagerduty]]
+routing_key_env = "PD_KEY"
+events_url = "events.pagerduty.com"
+)",
+                                             "c.toml");
+  REQUIRE(bad.errors.size() == 2);
+  CHECK(bad.errors[0].line == 7);
+  CHECK(bad.errors[1].line == 10);
+  CHECK(contains(bad.errors[1].message, "events_url"));
+}
+
 TEST_CASE("ConfigError::to_string and load_config_file of a missing file") {
   CHECK(ConfigError{"a.toml", 7, "boom"}.to_string() == "a.toml:7: boom");
   CHECK(ConfigError{"a.toml", 0, "boom"}.to_string() == "a.toml: boom");

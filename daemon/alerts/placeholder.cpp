@@ -1,2 +1,0 @@
-// Placeholder until this module has sources; delete when it does.
-namespace driftwatch {}

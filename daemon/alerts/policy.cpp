@@ -1,0 +1,430 @@
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <tuple>
+
+#include "driftwatch/alert_policy.hpp"
+#include "driftwatch/render.hpp"
+
+namespace driftwatch {
+
+namespace {
+
+// FNV-1a: stable across processes and versions, so fingerprints can be persisted.
+std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+std::string encode_segment(const std::string& text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Marks an ack taken before the target's first result: it adopts the next fingerprint seen.
+constexpr const char* kAdoptFingerprint = "*";
+
+const char* const kAllAlertnames[] = {alertname::kSchemaDrift, alertname::kRevisionBehind,
+                                      alertname::kUnknownRevision, alertname::kMultipleHeads,
+                                      alertname::kTargetDown};
+
+std::string findings_text(const std::vector<Finding>& findings, std::size_t limit) {
+  std::string out;
+  std::size_t n = 0;
+  for (const Finding& f : findings) {
+    if (n++ == limit) break;
+    out += std::string("- [") + to_string(f.severity) + "] " + f.message;
+    if (f.risk != risk::kNone) out += " (risk: " + f.risk + ")";
+    if (f.fix_sql) out += "\n  fix: " + *f.fix_sql;
+    out += "\n";
+  }
+  if (findings.size() > limit) {
+    out += "... and " + std::to_string(findings.size() - limit) + " more\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+int AlertPolicyConfig::for_checks_for(Severity severity) const {
+  auto it = for_checks_by_severity.find(severity);
+  return std::max(1, it == for_checks_by_severity.end() ? for_checks : it->second);
+}
+
+AlertPolicyConfig alert_policy_config(const AlertsConfig& alerts) {
+  AlertPolicyConfig config;
+  config.for_checks = alerts.for_checks;
+  config.for_checks_by_severity = alerts.for_checks_by_severity;
+  config.repeat_interval = alerts.repeat_interval;
+  config.status_page_url = alerts.status_page_url;
+  auto name = [](const char* kind, std::size_t index) {
+    return index == 0 ? std::string(kind) : std::string(kind) + "_" + std::to_string(index);
+  };
+  for (std::size_t i = 0; i < alerts.alertmanager.size(); ++i) {
+    // Alertmanager does its own routing, so it gets every alert.
+    config.receivers.push_back({name(receiver_kind::kAlertmanager, i),
+                                receiver_kind::kAlertmanager, Severity::kInfo, {}});
+  }
+  for (std::size_t i = 0; i < alerts.slack.size(); ++i) {
+    config.receivers.push_back(
+        {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity, {}});
+  }
+  for (std::size_t i = 0; i < alerts.pagerduty.size(); ++i) {
+    config.receivers.push_back({name(receiver_kind::kPagerDuty, i), receiver_kind::kPagerDuty,
+                                alerts.pagerduty[i].min_severity,
+                                {}});
+  }
+  for (std::size_t i = 0; i < alerts.webhook.size(); ++i) {
+    config.receivers.push_back({name(receiver_kind::kWebhook, i), receiver_kind::kWebhook,
+                                alerts.webhook[i].min_severity,
+                                {}});
+  }
+  return config;
+}
+
+std::string findings_fingerprint(const std::vector<Finding>& findings) {
+  if (findings.empty()) return "";
+  std::vector<std::string> keys;
+  keys.reserve(findings.size());
+  for (const Finding& f : findings) {
+    // NUL-separated so no field value can imitate a boundary.
+    keys.push_back(f.kind + '\0' + to_string(f.object_type) + '\0' + f.object + '\0' +
+                   f.attribute);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string all;
+  for (const auto& k : keys) all += k + '\n';
+  return fnv1a_hex(all);
+}
+
+std::string dedup_key(const std::string& target, const std::string& alertname) {
+  return "driftwatch/" + target + "/" + alertname;
+}
+
+std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
+  std::vector<AlertCondition> out;
+  if (r.status == check_status::kMigrating) return out;
+  if (r.status == check_status::kError) {
+    const std::string reason = r.error ? r.error->reason : error_reason::kInternal;
+    out.push_back({alertname::kTargetDown, Severity::kWarning, fnv1a_hex("down\n" + reason),
+                   "driftwatch cannot check " + r.name + " (" + reason + ")",
+                   r.error ? r.error->message : "The check of " + r.name + " failed."});
+    return out;
+  }
+  if (!r.findings.empty()) {
+    int counts[3] = {0, 0, 0};
+    Severity worst = Severity::kInfo;
+    for (const Finding& f : r.findings) {
+      ++counts[static_cast<int>(f.severity)];
+      worst = std::max(worst, f.severity);
+    }
+    std::string summary = "Schema drift on " + r.name + ": " + std::to_string(counts[2]) +
+                          " critical, " + std::to_string(counts[1]) + " warning, " +
+                          std::to_string(counts[0]) + " info finding(s)";
+    std::string description = "The live schema of target " + r.name +
+                              " differs from what the Alembic migrations expect";
+    if (!r.compared_against.empty()) description += " (compared with " + r.compared_against + ")";
+    description += ".";
+    out.push_back({alertname::kSchemaDrift, worst, findings_fingerprint(r.findings), summary,
+                   description});
+  }
+  const RevisionReport& rev = r.revision;
+  const std::string revisions =
+      "current [" + join(rev.current) + "], expected heads [" + join(rev.expected_heads) + "]";
+  if (rev.state == revision_state::kBehind) {
+    out.push_back({alertname::kRevisionBehind, Severity::kWarning,
+                   fnv1a_hex("behind\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
+                   r.name + " is " + std::to_string(rev.behind_by) + " migration(s) behind head",
+                   "Target " + r.name + " has pending migrations: " + join(rev.pending) + " (" +
+                       revisions + ")."});
+  }
+  if (rev.state == revision_state::kUnknownRevision) {
+    out.push_back({alertname::kUnknownRevision, Severity::kWarning,
+                   fnv1a_hex("unknown\n" + join(rev.current)),
+                   r.name + " records a revision unknown to the migrations",
+                   "The alembic_version of target " + r.name +
+                       " names a revision the migrations do not have (" + revisions + ")."});
+  }
+  if (rev.state == revision_state::kMultipleHeadsInDb || rev.expected_heads.size() > 1) {
+    const bool in_db = rev.state == revision_state::kMultipleHeadsInDb;
+    out.push_back({alertname::kMultipleHeads, Severity::kWarning,
+                   fnv1a_hex("heads\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
+                   in_db ? r.name + " records several heads in alembic_version"
+                         : "The migrations of " + r.name + " have " +
+                               std::to_string(rev.expected_heads.size()) + " heads",
+                   "Branched migration history for target " + r.name + " (" + revisions +
+                       "). Create a merge revision (alembic merge heads)."});
+  }
+  return out;
+}
+
+AlertPolicy::AlertPolicy(AlertPolicyConfig config, AlertState state)
+    : config_(std::move(config)), state_(std::move(state)) {}
+
+bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
+                         const std::map<std::string, std::string>& target_labels) const {
+  if (severity < route.min_severity) return false;
+  for (const auto& [key, value] : route.match_labels) {
+    auto it = target_labels.find(key);
+    if (it == target_labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* condition,
+                               const ReceiverRoute& route, const TargetResult* result,
+                               const std::map<std::string, std::string>& target_labels,
+                               const std::optional<Acknowledgement>& ack, SystemTime now) const {
+  Notification n;
+  n.receiver = route.name;
+  n.receiver_kind = route.kind;
+  n.alertname = alert.alertname;
+  n.target = alert.target;
+  n.severity = alert.severity;
+  n.labels = {{"alertname", alert.alertname},
+              {"target", alert.target},
+              {"severity", to_string(alert.severity)}};
+  n.target_labels = target_labels;
+  n.starts_at = alert.starts_at;
+  n.dedup_key = dedup_key(alert.target, alert.alertname);
+  n.fingerprint = alert.fingerprint;
+  n.ack = ack;
+  if (!config_.status_page_url.empty()) {
+    std::string base = config_.status_page_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    n.status_page_link = base + "/targets/" + encode_segment(alert.target);
+    n.annotations["status_page"] = n.status_page_link;
+  }
+  n.annotations["runbook_url"] = "docs/runbook.md#" + lower(alert.alertname);
+  n.annotations["summary"] = condition ? condition->summary : alert.summary;
+  if (condition) n.annotations["description"] = condition->description;
+  if (result != nullptr && alert.alertname == std::string(alertname::kSchemaDrift)) {
+    const std::size_t limit = std::min(config_.top_findings, result->findings.size());
+    n.top_findings.assign(result->findings.begin(),
+                          result->findings.begin() + static_cast<std::ptrdiff_t>(limit));
+    n.findings_total = result->findings.size();
+    n.annotations["findings"] = findings_text(result->findings, config_.top_findings);
+  }
+  for (const auto& [key, value] : target_labels) n.annotations["target_label_" + key] = value;
+  if (ack) {
+    n.annotations["ack_owner"] = ack->owner;
+    n.annotations["ack_reason"] = ack->reason;
+    n.annotations["ack_expires_at"] = format_rfc3339(ack->expires_at);
+  }
+  if (alert.resolved_at) {
+    n.state = "resolved";
+    n.reason = "resolved";
+    n.ends_at = alert.resolved_at;
+    n.annotations["summary"] = "Resolved: " + alert.summary;
+  }
+  (void)now;
+  return n;
+}
+
+std::vector<Notification> AlertPolicy::observe(
+    const TargetResult& result, const std::map<std::string, std::string>& target_labels,
+    SystemTime now) {
+  std::vector<Notification> out;
+  if (result.status == check_status::kMigrating) return out;
+  const std::string& target = result.name;
+  const bool error = result.status == check_status::kError;
+
+  // Acks: expiry, and the end of an ack when the findings it covered changed.
+  if (!error) {
+    const std::string fp = findings_fingerprint(result.findings);
+    state_.findings_fingerprints[target] = fp;
+    auto ack_it = state_.acks.find(target);
+    if (ack_it != state_.acks.end()) {
+      if (ack_it->second.findings_fingerprint == kAdoptFingerprint) {
+        ack_it->second.findings_fingerprint = fp;
+      } else if (ack_it->second.findings_fingerprint != fp) {
+        state_.acks.erase(ack_it);
+      }
+    }
+  }
+  const std::optional<Acknowledgement> ack = this->ack(target, now);
+  if (!ack) state_.acks.erase(target);
+
+  const std::vector<AlertCondition> conditions = alert_conditions(result);
+  for (const char* name : kAllAlertnames) {
+    // An error says nothing about the schema; any other result says the target is up.
+    if (error != (name == std::string(alertname::kTargetDown))) continue;
+    const AlertCondition* condition = nullptr;
+    for (const auto& c : conditions) {
+      if (c.alertname == name) condition = &c;
+    }
+    const auto key = std::make_pair(target, std::string(name));
+    auto it = state_.alerts.find(key);
+
+    if (condition == nullptr) {
+      if (it == state_.alerts.end() || it->second.resolved_at) continue;
+      OpenAlert& alert = it->second;
+      if (!alert.firing || alert.notified.empty()) {
+        state_.alerts.erase(it);
+        continue;
+      }
+      alert.resolved_at = now;
+      alert.consecutive = 0;
+      alert.firing = false;
+      for (const ReceiverRoute& route : config_.receivers) {
+        if (alert.notified.count(route.name) == 0) continue;
+        out.push_back(make(alert, nullptr, route, nullptr, alert.target_labels, ack, now));
+        alert.pending_resolution.insert(route.name);
+      }
+      alert.notified.clear();
+      if (alert.pending_resolution.empty()) state_.alerts.erase(it);
+      continue;
+    }
+
+    if (it == state_.alerts.end() || it->second.resolved_at) {
+      // A new episode; a resolution still owed from the previous one is superseded by it.
+      OpenAlert fresh;
+      fresh.target = target;
+      fresh.alertname = name;
+      fresh.starts_at = now;
+      it = state_.alerts.insert_or_assign(key, fresh).first;
+    }
+    OpenAlert& alert = it->second;
+    const bool was_firing = alert.firing;
+    const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
+    const std::optional<Severity> previous =
+        was_firing && alert.severity != condition->severity ? std::optional(alert.severity)
+                                                            : std::nullopt;
+    alert.consecutive = std::min(alert.consecutive + 1, 1000000000);
+    alert.severity = condition->severity;
+    alert.fingerprint = condition->fingerprint;
+    alert.summary = condition->summary;
+    alert.target_labels = target_labels;
+    if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
+      alert.firing = true;
+    }
+    if (!alert.firing) continue;
+
+    const bool repeat_due =
+        !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
+    bool paged = false;
+    for (const ReceiverRoute& route : config_.receivers) {
+      const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
+      const bool notified = alert.notified.count(route.name) > 0;
+      if (!routed(route, alert.severity, target_labels)) {
+        if (notified) {
+          // Severity fell below what this receiver takes: close what it was told.
+          OpenAlert closed = alert;
+          closed.resolved_at = now;
+          out.push_back(make(closed, condition, route, &result, target_labels, ack, now));
+          alert.notified.erase(route.name);
+        }
+        continue;
+      }
+      if (paging && ack) continue;
+      Notification n = make(alert, condition, route, &result, target_labels, ack, now);
+      if (!notified) {
+        n.reason = "new";
+      } else if (details_changed || previous) {
+        n.reason = "update";
+        n.previous_severity = previous;
+      } else if (!paging) {
+        n.reason = "refresh";
+      } else if (repeat_due) {
+        n.reason = "repeat";
+      } else {
+        continue;
+      }
+      if (paging) paged = true;
+      alert.notified.insert(route.name);
+      out.push_back(std::move(n));
+    }
+    if (paged || !alert.last_sent) alert.last_sent = now;
+  }
+  return out;
+}
+
+std::vector<Notification> AlertPolicy::pending_resolutions() const {
+  std::vector<Notification> out;
+  for (const auto& [key, alert] : state_.alerts) {
+    if (!alert.resolved_at) continue;
+    for (const ReceiverRoute& route : config_.receivers) {
+      if (alert.pending_resolution.count(route.name) == 0) continue;
+      out.push_back(make(alert, nullptr, route, nullptr, alert.target_labels, std::nullopt,
+                         *alert.resolved_at));
+    }
+  }
+  return out;
+}
+
+void AlertPolicy::resolution_delivered(const std::string& target, const std::string& alertname,
+                                       const std::string& receiver) {
+  auto it = state_.alerts.find({target, alertname});
+  if (it == state_.alerts.end() || !it->second.resolved_at) return;
+  it->second.pending_resolution.erase(receiver);
+  if (it->second.pending_resolution.empty()) state_.alerts.erase(it);
+}
+
+void AlertPolicy::retain_targets(const std::set<std::string>& targets) {
+  for (auto it = state_.alerts.begin(); it != state_.alerts.end();) {
+    if (targets.count(it->first.first) == 0 && !it->second.resolved_at) {
+      it = state_.alerts.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = state_.acks.begin(); it != state_.acks.end();) {
+    it = targets.count(it->first) ? std::next(it) : state_.acks.erase(it);
+  }
+  for (auto it = state_.findings_fingerprints.begin(); it != state_.findings_fingerprints.end();) {
+    it = targets.count(it->first) ? std::next(it) : state_.findings_fingerprints.erase(it);
+  }
+}
+
+Acknowledgement AlertPolicy::acknowledge(const std::string& target, const std::string& owner,
+                                         const std::string& reason, SystemTime expires_at,
+                                         SystemTime now) {
+  Acknowledgement ack{target, owner, reason, now, expires_at, kAdoptFingerprint};
+  auto fp = state_.findings_fingerprints.find(target);
+  if (fp != state_.findings_fingerprints.end()) ack.findings_fingerprint = fp->second;
+  state_.acks[target] = ack;
+  return ack;
+}
+
+bool AlertPolicy::unacknowledge(const std::string& target) {
+  return state_.acks.erase(target) > 0;
+}
+
+std::optional<Acknowledgement> AlertPolicy::ack(const std::string& target, SystemTime now) const {
+  auto it = state_.acks.find(target);
+  if (it == state_.acks.end() || now >= it->second.expires_at) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace driftwatch

@@ -1,0 +1,192 @@
+// Alert policy of the direct notifiers: which notifications one check result causes. Pure (no
+// I/O, no clock: time is passed in), so debounce, repeat, resolve, acknowledgements and routing
+// are tested without a network.
+//
+// Per target and alert name (DriftwatchSchemaDrift, DriftwatchRevisionBehind,
+// DriftwatchUnknownRevision, DriftwatchMultipleHeads, DriftwatchTargetDown):
+// - an alert fires after N consecutive checks with its condition (for_checks, per severity);
+// - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
+//   an `error` result only feeds DriftwatchTargetDown (it says nothing about the schema);
+// - a firing alert is repeated every repeat_interval to paging receivers and re-posted on every
+//   check to Alertmanager (whose alerts expire at endsAt);
+// - a changed findings fingerprint (kind/object_type/object/attribute) sends an update with the
+//   same dedup key instead of opening a new alert;
+// - when the condition clears, one resolution goes to each receiver that was told it fired;
+// - an acknowledgement silences the target's paging receivers (Slack, PagerDuty, webhook) until
+//   it expires or the target's findings change; Alertmanager keeps the alert (with the ack in
+//   its annotations) because an alert that stopped being posted would look resolved there.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "driftwatch/check.hpp"
+#include "driftwatch/config.hpp"
+
+namespace driftwatch {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+namespace alertname {
+inline constexpr const char* kSchemaDrift = "DriftwatchSchemaDrift";
+inline constexpr const char* kRevisionBehind = "DriftwatchRevisionBehind";
+inline constexpr const char* kUnknownRevision = "DriftwatchUnknownRevision";
+inline constexpr const char* kMultipleHeads = "DriftwatchMultipleHeads";
+inline constexpr const char* kTargetDown = "DriftwatchTargetDown";
+}  // namespace alertname
+
+namespace receiver_kind {
+inline constexpr const char* kAlertmanager = "alertmanager";
+inline constexpr const char* kSlack = "slack";
+inline constexpr const char* kPagerDuty = "pagerduty";
+inline constexpr const char* kWebhook = "webhook";
+}  // namespace receiver_kind
+
+// One configured receiver as the policy routes to it.
+struct ReceiverRoute {
+  std::string name;  // unique; the `receiver` metric label: "slack", "slack_1", ...
+  std::string kind;  // one of receiver_kind::*
+  Severity min_severity = Severity::kInfo;
+  // Only targets whose config labels contain every pair here (empty: all targets).
+  std::map<std::string, std::string> match_labels;
+};
+
+struct AlertPolicyConfig {
+  int for_checks = 2;
+  std::map<Severity, int> for_checks_by_severity;  // overrides for_checks per severity
+  std::chrono::milliseconds repeat_interval{std::chrono::hours(4)};
+  std::string status_page_url;  // base URL for links ("" = no link)
+  std::vector<ReceiverRoute> receivers;
+  std::size_t top_findings = 5;  // findings carried in a notification
+
+  int for_checks_for(Severity severity) const;
+};
+
+// Builds routes (names "<kind>", then "<kind>_1", ...) and policy settings from [alerts].
+AlertPolicyConfig alert_policy_config(const AlertsConfig& alerts);
+
+struct Acknowledgement {
+  std::string target;
+  std::string owner;
+  std::string reason;
+  SystemTime created_at{};
+  SystemTime expires_at{};
+  // findings_fingerprint of the target when acknowledged; the ack ends when it changes.
+  std::string findings_fingerprint;
+};
+
+// One open (counting, firing, or resolved but not yet delivered) alert.
+struct OpenAlert {
+  std::string target;
+  std::string alertname;
+  Severity severity = Severity::kWarning;
+  std::string fingerprint;         // of the details the alert is about
+  std::string summary;             // of the last check with the condition
+  std::map<std::string, std::string> target_labels;
+  int consecutive = 0;             // consecutive checks with the condition
+  bool firing = false;             // reached for_checks
+  SystemTime starts_at{};          // first check with the condition
+  std::optional<SystemTime> last_sent;  // last notification to paging receivers
+  std::set<std::string> notified;  // receivers told it fires (they get the resolution)
+  std::optional<SystemTime> resolved_at;
+  // Receivers still owed the resolution (kept across restarts until delivered).
+  std::set<std::string> pending_resolution;
+};
+
+// What survives a restart (alerts-state.json).
+struct AlertState {
+  std::map<std::pair<std::string, std::string>, OpenAlert> alerts;  // (target, alertname)
+  std::map<std::string, Acknowledgement> acks;                       // by target
+  std::map<std::string, std::string> findings_fingerprints;  // target -> last seen
+};
+
+struct Notification {
+  std::string receiver;       // ReceiverRoute::name
+  std::string receiver_kind;  // receiver_kind::*
+  std::string alertname;
+  std::string target;
+  Severity severity = Severity::kWarning;
+  // Set on an update whose severity changed (Alertmanager identifies alerts by labels, so the
+  // alert under the old severity label has to be resolved).
+  std::optional<Severity> previous_severity;
+  std::string state = "firing";  // "firing" | "resolved"
+  // Why it is sent: "new", "update" (details changed), "repeat" (repeat_interval),
+  // "refresh" (Alertmanager keep-alive), "resolved".
+  std::string reason = "new";
+  std::map<std::string, std::string> labels;         // alertname, target, severity
+  std::map<std::string, std::string> target_labels;  // [[targets]] labels
+  // summary, description, status_page, runbook_url, findings (text), ack_* when acknowledged.
+  std::map<std::string, std::string> annotations;
+  std::vector<Finding> top_findings;  // most severe first, at most top_findings
+  std::size_t findings_total = 0;
+  SystemTime starts_at{};
+  std::optional<SystemTime> ends_at;  // resolution time; unset while firing
+  std::string dedup_key;              // "driftwatch/<target>/<alertname>"
+  std::string fingerprint;
+  std::optional<Acknowledgement> ack;
+  std::string status_page_link;  // "" when no status_page_url
+  // How long Alertmanager keeps a firing alert without a refresh (endsAt = send time + this).
+  std::chrono::milliseconds alertmanager_validity{std::chrono::minutes(15)};
+};
+
+// Fingerprint over the (kind, object_type, object, attribute) set of findings, order-free.
+// "" for no findings.
+std::string findings_fingerprint(const std::vector<Finding>& findings);
+std::string dedup_key(const std::string& target, const std::string& alertname);
+
+// A condition the result shows, before debouncing.
+struct AlertCondition {
+  std::string alertname;
+  Severity severity = Severity::kWarning;
+  std::string fingerprint;
+  std::string summary;
+  std::string description;
+};
+// Conditions a result shows (empty for ok and migrating results).
+std::vector<AlertCondition> alert_conditions(const TargetResult& result);
+
+class AlertPolicy {
+ public:
+  explicit AlertPolicy(AlertPolicyConfig config, AlertState state = {});
+
+  // Feeds one check result; returns the notifications to send now.
+  std::vector<Notification> observe(const TargetResult& result,
+                                    const std::map<std::string, std::string>& target_labels,
+                                    SystemTime now);
+
+  // Resolutions owed from before a restart (pending_resolution of loaded state).
+  std::vector<Notification> pending_resolutions() const;
+  // A delivery to `receiver` of a resolution finished (delivered or given up): forget it.
+  void resolution_delivered(const std::string& target, const std::string& alertname,
+                            const std::string& receiver);
+  // Drops alerts and acks of targets no longer configured; resolutions already owed stay.
+  void retain_targets(const std::set<std::string>& targets);
+
+  // Acknowledges the target's current findings. Replaces an existing ack.
+  Acknowledgement acknowledge(const std::string& target, const std::string& owner,
+                              const std::string& reason, SystemTime expires_at, SystemTime now);
+  bool unacknowledge(const std::string& target);
+  // The target's ack if it is still in force at `now`.
+  std::optional<Acknowledgement> ack(const std::string& target, SystemTime now) const;
+
+  void set_config(AlertPolicyConfig config) { config_ = std::move(config); }
+  const AlertPolicyConfig& config() const { return config_; }
+  const AlertState& state() const { return state_; }
+
+ private:
+  Notification make(const OpenAlert& alert, const AlertCondition* condition,
+                    const ReceiverRoute& route, const TargetResult* result,
+                    const std::map<std::string, std::string>& target_labels,
+                    const std::optional<Acknowledgement>& ack, SystemTime now) const;
+  bool routed(const ReceiverRoute& route, Severity severity,
+              const std::map<std::string, std::string>& target_labels) const;
+
+  AlertPolicyConfig config_;
+  AlertState state_;
+};
+
+}  // namespace driftwatch

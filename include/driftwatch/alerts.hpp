@@ -1,0 +1,104 @@
+// Direct alert notifications of `driftwatch serve`: the alert policy (alert_policy.hpp) fed with
+// every check result, per-receiver delivery queues with their own threads (a dead receiver
+// never blocks checks), and the state file that carries open alerts and acknowledgements
+// across restarts.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "driftwatch/alert_policy.hpp"
+#include "driftwatch/check.hpp"
+#include "driftwatch/config.hpp"
+#include "driftwatch/metrics.hpp"
+
+namespace driftwatch {
+
+// ---- State file: <state_dir>/alerts-state.json ------------------------------------------------
+
+inline constexpr const char* kAlertStateFileName = "alerts-state.json";
+
+std::string alert_state_to_json(const AlertState& state);
+// nullopt (with *error set) when the text is not a valid state document.
+std::optional<AlertState> alert_state_from_json(const std::string& text, std::string* error);
+
+struct AlertStateLoad {
+  AlertState state;
+  std::string problem;   // "" when the file was absent or loaded cleanly
+  std::string moved_to;  // where a corrupt file was set aside ("" if not)
+};
+// Never throws: a missing file is an empty state; a corrupt one is renamed to
+// alerts-state.json.corrupt-<unix seconds> and an empty state returned with `problem` set.
+AlertStateLoad load_alert_state(const std::string& dir, SystemTime now);
+// Atomic replace: write <file>.tmp, fsync, rename over the file, fsync the directory.
+// Throws driftwatch::Error (reason "internal") on failure.
+void save_alert_state(const std::string& dir, const AlertState& state);
+
+// ---- Delivery -----------------------------------------------------------------------------------
+
+struct DeliveryOptions {
+  std::chrono::milliseconds timeout{5000};        // per HTTP request (connect + transfer)
+  std::chrono::milliseconds backoff_base{1000};   // first retry delay, doubled each retry
+  std::chrono::milliseconds backoff_max{60000};   // cap of one delay (Retry-After capped too)
+  int max_attempts = 5;                           // then the notification is given up
+  std::size_t queue_capacity = 256;               // per receiver; the oldest is dropped
+};
+
+// Outcome labels of driftwatch_alert_notifications_total{receiver,outcome}.
+namespace delivery_outcome {
+inline constexpr const char* kSuccess = "success";
+inline constexpr const char* kFailure = "failure";  // given up (4xx, or attempts exhausted)
+inline constexpr const char* kRetry = "retry";      // one failed attempt that will be retried
+inline constexpr const char* kDropped = "dropped";  // pushed out of a full queue
+}  // namespace delivery_outcome
+
+// ---- The service --------------------------------------------------------------------------------
+
+class AlertService {
+ public:
+  using Clock = std::function<SystemTime()>;
+
+  // Loads the state file from config.alerts.state_dir (if set) and starts one delivery thread
+  // per receiver (one per URL for Alertmanager). `counters` may be null; it must outlive this.
+  AlertService(const Config& config, AlertNotificationCounters* counters,
+               DeliveryOptions options = {}, Clock clock = nullptr);
+  ~AlertService();  // stop(now)
+  AlertService(const AlertService&) = delete;
+  AlertService& operator=(const AlertService&) = delete;
+
+  // True when any receiver is configured (otherwise observe only tracks acks).
+  bool enabled() const;
+
+  // Feeds one finished check (called on a scheduler worker thread; never blocks on I/O).
+  // check_interval sets how long Alertmanager keeps a firing alert without a refresh
+  // (3 x interval, at least 5 minutes).
+  void observe(const TargetResult& result, const std::map<std::string, std::string>& labels,
+               std::chrono::milliseconds check_interval = std::chrono::minutes(5));
+
+  // SIGHUP: new receivers and policy settings; open alerts and acks are kept. Alerts of
+  // removed targets are forgotten.
+  void apply(const Config& config);
+
+  Acknowledgement acknowledge(const std::string& target, const std::string& owner,
+                              const std::string& reason, SystemTime expires_at);
+  bool unacknowledge(const std::string& target);
+  std::optional<Acknowledgement> ack(const std::string& target) const;
+  // Open alerts (firing or counting) of a target, for the API.
+  std::vector<OpenAlert> open_alerts(const std::string& target) const;
+
+  // Waits until every queue is empty or the deadline passes, stops the threads, saves state.
+  // Notifications still queued stay owed (resolutions are re-sent at the next start).
+  void stop(std::chrono::steady_clock::time_point deadline);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace driftwatch
