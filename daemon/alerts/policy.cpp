@@ -321,7 +321,9 @@ std::vector<Notification> AlertPolicy::observe(
     const std::optional<Severity> previous =
         was_firing && alert.severity != condition->severity ? std::optional(alert.severity)
                                                             : std::nullopt;
-    alert.consecutive = std::min(alert.consecutive + 1, 1000000000);
+    // Counting stops once it fires, so a long drift does not rewrite the state file on
+    // every check.
+    if (!alert.firing) ++alert.consecutive;
     alert.severity = condition->severity;
     alert.fingerprint = condition->fingerprint;
     alert.summary = condition->summary;

@@ -1,0 +1,348 @@
+// Alert policy: debounce, repeat, resolve, migrating, acks, findings changes, routing.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "driftwatch/alert_policy.hpp"
+
+namespace driftwatch {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+
+const SystemTime kT0 = SystemTime(std::chrono::seconds(1'700'000'000));
+
+Finding finding(const std::string& object, Severity severity, const std::string& kind = "extra",
+                const std::string& attribute = "") {
+  Finding f;
+  f.kind = kind;
+  f.object_type = ObjectType::kColumn;
+  f.object = object;
+  f.attribute = attribute;
+  f.severity = severity;
+  f.risk = severity == Severity::kCritical ? risk::kNotNullViolation : risk::kNone;
+  f.message = "Column " + object + " is not expected.";
+  f.fix_sql = "ALTER TABLE x DROP COLUMN y;";
+  return f;
+}
+
+TargetResult ok(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kOk;
+  r.revision.state = revision_state::kAtHead;
+  r.revision.current = {"abc"};
+  r.revision.expected_heads = {"abc"};
+  return r;
+}
+
+TargetResult drift(std::vector<Finding> findings, const std::string& name = "prod") {
+  TargetResult r = ok(name);
+  r.status = check_status::kDrift;
+  r.findings = std::move(findings);
+  return r;
+}
+
+TargetResult migrating(const std::string& name = "prod") {
+  TargetResult r = ok(name);
+  r.status = check_status::kMigrating;
+  r.revision.state = revision_state::kMigrating;
+  return r;
+}
+
+TargetResult down(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kError;
+  r.error = CheckError{error_reason::kConnect, "cannot connect to target prod"};
+  return r;
+}
+
+AlertPolicyConfig config(int for_checks = 2) {
+  AlertPolicyConfig c;
+  c.for_checks = for_checks;
+  c.repeat_interval = hours(4);
+  c.status_page_url = "https://dw.example/";
+  c.receivers = {{"slack", receiver_kind::kSlack, Severity::kWarning, {}},
+                 {"pagerduty", receiver_kind::kPagerDuty, Severity::kCritical, {}}};
+  return c;
+}
+
+std::vector<std::string> receivers_of(const std::vector<Notification>& out) {
+  std::vector<std::string> names;
+  for (const auto& n : out) names.push_back(n.receiver + ":" + n.state + ":" + n.reason);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+const std::map<std::string, std::string> kNoLabels;
+
+TEST_CASE("debounce: fires only after for_checks consecutive failing checks") {
+  AlertPolicy policy(config(3));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(5)).empty());
+  const auto out = policy.observe(bad, kNoLabels, kT0 + minutes(10));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
+  const Notification& n = out.at(0);
+  CHECK(n.alertname == alertname::kSchemaDrift);
+  CHECK(n.target == "prod");
+  CHECK(n.severity == Severity::kCritical);
+  CHECK(n.labels == std::map<std::string, std::string>{{"alertname", "DriftwatchSchemaDrift"},
+                                                       {"target", "prod"},
+                                                       {"severity", "critical"}});
+  CHECK(n.starts_at == kT0);  // the first failing check, not the one that fired
+  CHECK(n.dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
+  CHECK(n.status_page_link == "https://dw.example/targets/prod");
+  CHECK(n.top_findings.size() == 1);
+  CHECK(n.annotations.at("findings").find("fix: ALTER TABLE") != std::string::npos);
+  CHECK(n.annotations.at("runbook_url") == "docs/runbook.md#driftwatchschemadrift");
+}
+
+TEST_CASE("debounce: an ok check in between resets the count") {
+  AlertPolicy policy(config(2));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
+  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(5)).empty());
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(10)).empty());
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(15)).size() == 2);
+}
+
+TEST_CASE("for_checks per severity") {
+  AlertPolicyConfig c = config(3);
+  c.for_checks_by_severity[Severity::kCritical] = 1;
+  AlertPolicy policy(c);
+  CHECK(policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0)
+            .size() == 2);
+  AlertPolicy warning_policy(c);
+  const auto warn = drift({finding("public.t.c", Severity::kWarning)});
+  CHECK(warning_policy.observe(warn, kNoLabels, kT0).empty());
+  CHECK(warning_policy.observe(warn, kNoLabels, kT0 + minutes(1)).empty());
+  CHECK(receivers_of(warning_policy.observe(warn, kNoLabels, kT0 + minutes(2))) ==
+        std::vector<std::string>{"slack:firing:new"});
+}
+
+TEST_CASE("repeat: still-firing alert is re-sent after repeat_interval, not before") {
+  AlertPolicy policy(config(1));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(policy.observe(bad, kNoLabels, kT0).size() == 2);
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(5)).empty());
+  CHECK(policy.observe(bad, kNoLabels, kT0 + hours(3)).empty());
+  CHECK(receivers_of(policy.observe(bad, kNoLabels, kT0 + hours(4))) ==
+        std::vector<std::string>{"pagerduty:firing:repeat", "slack:firing:repeat"});
+  CHECK(policy.observe(bad, kNoLabels, kT0 + hours(5)).empty());
+}
+
+TEST_CASE("resolve: one resolution per notified receiver when the condition clears") {
+  AlertPolicy policy(config(1));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  policy.observe(bad, kNoLabels, kT0);
+  const auto out = policy.observe(ok(), kNoLabels, kT0 + minutes(5));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
+  REQUIRE(out.at(0).ends_at.has_value());
+  CHECK(*out.at(0).ends_at == kT0 + minutes(5));
+  CHECK(out.at(0).dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
+  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(10)).empty());
+  // Owed until delivered; then forgotten.
+  CHECK(policy.pending_resolutions().size() == 2);
+  policy.resolution_delivered("prod", alertname::kSchemaDrift, "slack");
+  policy.resolution_delivered("prod", alertname::kSchemaDrift, "pagerduty");
+  CHECK(policy.pending_resolutions().empty());
+  CHECK(policy.state().alerts.empty());
+}
+
+TEST_CASE("an alert that never fired resolves silently") {
+  AlertPolicy policy(config(3));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  policy.observe(bad, kNoLabels, kT0);
+  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(5)).empty());
+  CHECK(policy.state().alerts.empty());
+}
+
+TEST_CASE("migrating: neither counts up, nor resets, nor resolves, nor sends") {
+  AlertPolicy policy(config(2));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
+  CHECK(policy.observe(migrating(), kNoLabels, kT0 + minutes(1)).empty());
+  // Still counts as the second consecutive failing check: migrating did not reset.
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(2)).size() == 2);
+  // Firing: migrating does not resolve it, even when repeat is due.
+  CHECK(policy.observe(migrating(), kNoLabels, kT0 + hours(10)).empty());
+  CHECK(policy.state().alerts.at({"prod", alertname::kSchemaDrift}).firing);
+}
+
+TEST_CASE("findings change: update with the same dedup key, not a new alert") {
+  AlertPolicy policy(config(1));
+  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out = policy.observe(
+      drift({finding("public.t.c", Severity::kCritical), finding("public.t.d", Severity::kCritical)}),
+      kNoLabels, kT0 + minutes(5));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
+  CHECK(out.at(0).dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
+  CHECK(out.at(0).starts_at == kT0);
+  CHECK(policy.state().alerts.size() == 1);
+  // Same findings in another order: no update.
+  CHECK(policy
+            .observe(drift({finding("public.t.d", Severity::kCritical),
+                            finding("public.t.c", Severity::kCritical)}),
+                     kNoLabels, kT0 + minutes(10))
+            .empty());
+}
+
+TEST_CASE("severity drop: receivers above the new severity get a resolution") {
+  AlertPolicy policy(config(1));
+  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out =
+      policy.observe(drift({finding("public.t.i", Severity::kWarning)}), kNoLabels, kT0 + minutes(5));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:resolved:resolved", "slack:firing:update"});
+  for (const auto& n : out) {
+    if (n.receiver == "slack") {
+      CHECK(n.severity == Severity::kWarning);
+      REQUIRE(n.previous_severity.has_value());
+      CHECK(*n.previous_severity == Severity::kCritical);
+    }
+  }
+}
+
+TEST_CASE("routing by min_severity and target labels") {
+  AlertPolicyConfig c = config(1);
+  c.receivers.push_back({"webhook", receiver_kind::kWebhook, Severity::kInfo, {{"team", "data"}}});
+  AlertPolicy policy(c);
+  const auto info_drift = drift({finding("public.t.i", Severity::kInfo)});
+  CHECK(policy.observe(info_drift, {{"team", "web"}}, kT0).empty());
+  AlertPolicy policy2(c);
+  CHECK(receivers_of(policy2.observe(info_drift, {{"team", "data"}}, kT0)) ==
+        std::vector<std::string>{"webhook:firing:new"});
+  AlertPolicy policy3(c);
+  const auto warn = drift({finding("public.t.w", Severity::kWarning)});
+  CHECK(receivers_of(policy3.observe(warn, {{"team", "data"}, {"tier", "1"}}, kT0)) ==
+        std::vector<std::string>{"slack:firing:new", "webhook:firing:new"});
+}
+
+TEST_CASE("revision and error conditions map to their alert names") {
+  AlertPolicy policy(config(1));
+  TargetResult behind = ok();
+  behind.status = check_status::kDrift;
+  behind.revision.state = revision_state::kBehind;
+  behind.revision.behind_by = 2;
+  behind.revision.pending = {"r2", "r3"};
+  auto out = policy.observe(behind, kNoLabels, kT0);
+  REQUIRE(out.size() == 1);  // warning: slack only
+  CHECK(out[0].alertname == alertname::kRevisionBehind);
+  CHECK(out[0].annotations.at("summary") == "prod is 2 migration(s) behind head");
+
+  // An error does not resolve the behind alert (it says nothing about the schema) but opens
+  // TargetDown.
+  out = policy.observe(down(), kNoLabels, kT0 + minutes(1));
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].alertname == alertname::kTargetDown);
+  CHECK(out[0].annotations.at("description") == "cannot connect to target prod");
+  // Back up and at head: both resolve.
+  out = policy.observe(ok(), kNoLabels, kT0 + minutes(2));
+  std::vector<std::string> names;
+  for (const auto& n : out) names.push_back(n.alertname + ":" + n.state);
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"DriftwatchRevisionBehind:resolved",
+                                          "DriftwatchTargetDown:resolved"});
+
+  TargetResult heads = ok();
+  heads.revision.expected_heads = {"a", "b"};
+  CHECK(alert_conditions(heads).at(0).alertname == alertname::kMultipleHeads);
+  TargetResult unknown = ok();
+  unknown.revision.state = revision_state::kUnknownRevision;
+  CHECK(alert_conditions(unknown).at(0).alertname == alertname::kUnknownRevision);
+  CHECK(alert_conditions(migrating()).empty());
+}
+
+TEST_CASE("ack silences paging receivers until expiry") {
+  AlertPolicyConfig c = config(1);
+  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo, {}});
+  AlertPolicy policy(c);
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  policy.observe(bad, kNoLabels, kT0);
+  policy.acknowledge("prod", "alice", "fixing", kT0 + hours(8), kT0 + minutes(1));
+  REQUIRE(policy.ack("prod", kT0 + minutes(2)).has_value());
+  // Repeat due at 4h but acked: only the Alertmanager refresh, carrying the ack.
+  auto out = policy.observe(bad, kNoLabels, kT0 + hours(5));
+  CHECK(receivers_of(out) == std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(out.at(0).annotations.at("ack_owner") == "alice");
+  // Expired: paging resumes (repeat is overdue).
+  out = policy.observe(bad, kNoLabels, kT0 + hours(8));
+  CHECK(receivers_of(out) == std::vector<std::string>{"alertmanager:firing:refresh",
+                                                      "pagerduty:firing:repeat",
+                                                      "slack:firing:repeat"});
+  CHECK_FALSE(policy.ack("prod", kT0 + hours(8)).has_value());
+}
+
+TEST_CASE("ack is broken by a change of findings") {
+  AlertPolicy policy(config(1));
+  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const Acknowledgement ack = policy.acknowledge("prod", "bob", "known", kT0 + hours(24), kT0);
+  CHECK_FALSE(ack.findings_fingerprint.empty());
+  // Same findings: silenced, even a new alert opening on the target.
+  CHECK(policy
+            .observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels,
+                     kT0 + hours(5))
+            .empty());
+  const auto out = policy.observe(
+      drift({finding("public.t.c", Severity::kCritical), finding("public.t.x", Severity::kCritical)}),
+      kNoLabels, kT0 + hours(6));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
+  CHECK_FALSE(policy.ack("prod", kT0 + hours(6)).has_value());
+}
+
+TEST_CASE("an alert opened while acked pages once the ack expires; resolutions are not silenced") {
+  AlertPolicy policy(config(1));
+  policy.observe(ok(), kNoLabels, kT0);
+  policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0);
+  // Findings changed from none to some: that breaks the ack, the alert pages.
+  CHECK(policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels,
+                       kT0 + minutes(1))
+            .size() == 2);
+  // Ack the firing alert; resolution still goes out.
+  policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0 + minutes(2));
+  CHECK(receivers_of(policy.observe(ok(), kNoLabels, kT0 + minutes(3))) ==
+        std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
+}
+
+TEST_CASE("findings_fingerprint is order-free and ignores messages") {
+  Finding a = finding("public.t.a", Severity::kCritical);
+  Finding b = finding("public.t.b", Severity::kWarning, "changed", "nullable");
+  CHECK(findings_fingerprint({a, b}) == findings_fingerprint({b, a}));
+  Finding a2 = a;
+  a2.message = "other words";
+  a2.severity = Severity::kInfo;
+  CHECK(findings_fingerprint({a2, b}) == findings_fingerprint({a, b}));
+  Finding b2 = b;
+  b2.attribute = "type";
+  CHECK(findings_fingerprint({a, b2}) != findings_fingerprint({a, b}));
+  CHECK(findings_fingerprint({}).empty());
+}
+
+TEST_CASE("alert_policy_config names receivers by kind and index") {
+  AlertsConfig alerts;
+  alerts.for_checks = 4;
+  alerts.for_checks_by_severity[Severity::kCritical] = 1;
+  alerts.alertmanager.push_back({{"http://a:9093"}});
+  alerts.slack.resize(2);
+  alerts.slack[1].min_severity = Severity::kCritical;
+  alerts.pagerduty.resize(1);
+  const AlertPolicyConfig c = alert_policy_config(alerts);
+  std::vector<std::string> names;
+  for (const auto& r : c.receivers) names.push_back(r.name);
+  CHECK(names == std::vector<std::string>{"alertmanager", "slack", "slack_1", "pagerduty"});
+  CHECK(c.receivers[2].min_severity == Severity::kCritical);
+  CHECK(c.for_checks_for(Severity::kCritical) == 1);
+  CHECK(c.for_checks_for(Severity::kWarning) == 4);
+}
+
+}  // namespace
+}  // namespace driftwatch

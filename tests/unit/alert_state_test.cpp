@@ -1,0 +1,209 @@
+// alerts-state.json: round trip, atomic save, corrupt file set aside, restart semantics.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "driftwatch/alerts.hpp"
+
+namespace driftwatch {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::minutes;
+
+const SystemTime kT0 = SystemTime(std::chrono::milliseconds(1'700'000'000'123));
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("dw-alert-state-" + std::to_string(::getpid()) + "-" +
+            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+AlertState sample_state() {
+  AlertState state;
+  OpenAlert firing;
+  firing.target = "prod";
+  firing.alertname = alertname::kSchemaDrift;
+  firing.severity = Severity::kCritical;
+  firing.fingerprint = "0123456789abcdef";
+  firing.summary = "Schema drift on prod";
+  firing.target_labels = {{"team", "data"}};
+  firing.consecutive = 2;
+  firing.firing = true;
+  firing.starts_at = kT0;
+  firing.last_sent = kT0 + minutes(1);
+  firing.notified = {"slack", "pagerduty"};
+  state.alerts[{"prod", firing.alertname}] = firing;
+  OpenAlert resolved = firing;
+  resolved.target = "staging";
+  resolved.alertname = alertname::kTargetDown;
+  resolved.severity = Severity::kWarning;
+  resolved.firing = false;
+  resolved.notified.clear();
+  resolved.resolved_at = kT0 + minutes(7);
+  resolved.pending_resolution = {"webhook"};
+  state.alerts[{"staging", resolved.alertname}] = resolved;
+  state.acks["prod"] = {"prod", "alice", "fix in progress \"quoted\"", kT0, kT0 + minutes(90),
+                        "0123456789abcdef"};
+  state.findings_fingerprints = {{"prod", "0123456789abcdef"}, {"staging", ""}};
+  return state;
+}
+
+TEST_CASE("state JSON round trip keeps every field") {
+  const AlertState state = sample_state();
+  const std::string text = alert_state_to_json(state);
+  std::string error;
+  const auto back = alert_state_from_json(text, &error);
+  INFO(error);
+  REQUIRE(back.has_value());
+  CHECK(alert_state_to_json(*back) == text);
+  const OpenAlert& a = back->alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(a.severity == Severity::kCritical);
+  CHECK(a.starts_at == kT0);  // millisecond precision survives
+  CHECK(a.last_sent == kT0 + minutes(1));
+  CHECK(a.notified == std::set<std::string>{"pagerduty", "slack"});
+  CHECK(a.target_labels.at("team") == "data");
+  const OpenAlert& r = back->alerts.at({"staging", alertname::kTargetDown});
+  CHECK(r.resolved_at == kT0 + minutes(7));
+  CHECK(r.pending_resolution == std::set<std::string>{"webhook"});
+  CHECK(back->acks.at("prod").reason == "fix in progress \"quoted\"");
+  CHECK(back->acks.at("prod").expires_at == kT0 + minutes(90));
+}
+
+TEST_CASE("save then load from a state dir; no temporary file left behind") {
+  TempDir dir;
+  save_alert_state(dir.path.string(), sample_state());
+  CHECK(fs::exists(dir.path / kAlertStateFileName));
+  CHECK_FALSE(fs::exists(dir.path / (std::string(kAlertStateFileName) + ".tmp")));
+  const AlertStateLoad load = load_alert_state(dir.path.string(), kT0);
+  CHECK(load.problem.empty());
+  CHECK(load.state.alerts.size() == 2);
+  CHECK(load.state.acks.size() == 1);
+  // Overwrite with a smaller state: replaced, not appended.
+  save_alert_state(dir.path.string(), AlertState{});
+  CHECK(load_alert_state(dir.path.string(), kT0).state.alerts.empty());
+}
+
+TEST_CASE("a missing state file is an empty state without a problem") {
+  TempDir dir;
+  const AlertStateLoad load = load_alert_state((dir.path / "nothing-here").string(), kT0);
+  CHECK(load.problem.empty());
+  CHECK(load.state.alerts.empty());
+}
+
+TEST_CASE("a corrupt state file is reported, set aside, and an empty state returned") {
+  for (const std::string text :
+       {std::string("{\"format\": \"driftwatch-alert-state/1\", \"alerts\": [{\"target\": 1}]"),
+        std::string("not json at all"), std::string("{\"format\": \"something-else\"}"),
+        std::string("{\"format\": \"driftwatch-alert-state/1\", \"alerts\": [{\"target\": "
+                    "\"p\", \"alertname\": \"A\", \"severity\": \"bogus\"}], \"acks\": []}"),
+        std::string("")}) {
+    CAPTURE(text);
+    TempDir dir;
+    {
+      std::ofstream out(dir.path / kAlertStateFileName);
+      out << text;
+    }
+    const AlertStateLoad load = load_alert_state(dir.path.string(), kT0);
+    CHECK_FALSE(load.problem.empty());
+    CHECK(load.state.alerts.empty());
+    CHECK_FALSE(fs::exists(dir.path / kAlertStateFileName));
+    const fs::path aside = dir.path / "alerts-state.json.corrupt-1700000000";
+    CHECK(load.moved_to == aside.string());
+    REQUIRE(fs::exists(aside));
+    std::ifstream in(aside);
+    std::stringstream kept;
+    kept << in.rdbuf();
+    CHECK(kept.str() == text);  // kept for a human to look at
+  }
+}
+
+Config service_config(const std::string& state_dir) {
+  Config config;
+  TargetConfig target;
+  target.name = "prod";
+  config.targets.push_back(target);
+  config.alerts.for_checks = 1;
+  config.alerts.state_dir = state_dir;
+  // A receiver whose URL variable is unset: each delivery fails at once without any network,
+  // and the failure counter shows how many notifications were attempted.
+  WebhookReceiver hook;
+  hook.url.env = "DRIFTWATCH_TEST_UNSET_HOOK_URL";
+  config.alerts.webhook.push_back(hook);
+  return config;
+}
+
+TargetResult drift_result() {
+  TargetResult r;
+  r.name = "prod";
+  r.status = check_status::kDrift;
+  Finding f;
+  f.kind = "extra";
+  f.object_type = ObjectType::kColumn;
+  f.object = "public.t.c";
+  f.severity = Severity::kCritical;
+  r.findings.push_back(f);
+  return r;
+}
+
+TEST_CASE("AlertService: restart neither re-pages an open alert nor forgets it") {
+  TempDir dir;
+  AlertNotificationCounters counters;
+  DeliveryOptions fast;
+  fast.max_attempts = 1;
+  fast.timeout = std::chrono::milliseconds(500);
+  SystemTime now = kT0;
+  auto clock = [&now] { return now; };
+  {
+    AlertService service(service_config(dir.path.string()), &counters, fast, clock);
+    service.observe(drift_result(), {});
+    service.acknowledge("prod", "alice", "known", kT0 + std::chrono::hours(2));
+    service.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  }
+  // One notification attempted (and failed: no URL).
+  CHECK(counters.snapshot()[{"webhook", "failure"}] == 1);
+  const AlertStateLoad saved = load_alert_state(dir.path.string(), kT0);
+  REQUIRE(saved.state.alerts.count({"prod", alertname::kSchemaDrift}) == 1);
+  CHECK(saved.state.alerts.at({"prod", alertname::kSchemaDrift}).notified.count("webhook") == 1);
+  CHECK(saved.state.acks.count("prod") == 1);
+  {
+    now = kT0 + minutes(5);
+    AlertService service(service_config(dir.path.string()), &counters, fast, clock);
+    REQUIRE(service.ack("prod").has_value());
+    CHECK(service.ack("prod")->owner == "alice");
+    CHECK(service.open_alerts("prod").size() == 1);
+    service.unacknowledge("prod");
+    service.observe(drift_result(), {});  // still firing, repeat not due: nothing sent
+    service.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  }
+  CHECK(counters.snapshot()[{"webhook", "failure"}] == 1);
+}
+
+TEST_CASE("AlertService: a corrupt state file does not stop the service") {
+  TempDir dir;
+  {
+    std::ofstream out(dir.path / kAlertStateFileName);
+    out << "{{{";
+  }
+  AlertService service(service_config(dir.path.string()), nullptr);
+  CHECK(service.enabled());
+  CHECK(service.open_alerts("prod").empty());
+  bool aside = false;
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    aside = aside || entry.path().filename().string().rfind("alerts-state.json.corrupt-", 0) == 0;
+  }
+  CHECK(aside);
+}
+
+}  // namespace
+}  // namespace driftwatch
