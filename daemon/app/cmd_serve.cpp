@@ -49,7 +49,9 @@ class JsonLineSink : public spdlog::sinks::base_sink<std::mutex> {
     std::string stamp = format_rfc3339(time);
     char frac[8];
     std::snprintf(frac, sizeof frac, ".%03lldZ", static_cast<long long>(millis));
-    if (!stamp.empty() && stamp.back() == 'Z') stamp.pop_back();
+    if (!stamp.empty() && stamp.back() == 'Z') {
+      stamp.pop_back();
+    }
     stamp += frac;
     const auto level = spdlog::level::to_string_view(msg.level);
     nlohmann::json line = {{"time", stamp},
@@ -80,7 +82,9 @@ std::shared_ptr<spdlog::logger> make_logger(std::ostream& err, bool json) {
 }
 
 std::string read_token(const std::string& path, spdlog::logger& log) {
-  if (path.empty()) return "";
+  if (path.empty()) {
+    return "";
+  }
   std::ifstream in(path);
   if (!in) {
     log.warn("cannot read server.admin_token_file {}: POST endpoints answer 403", path);
@@ -90,19 +94,26 @@ std::string read_token(const std::string& path, spdlog::logger& log) {
   buffer << in.rdbuf();
   std::string token = buffer.str();
   // Secret files usually end with a newline.
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
   std::size_t start = 0;
-  while (start < token.size() && std::isspace(static_cast<unsigned char>(token[start]))) ++start;
+  while (start < token.size() && std::isspace(static_cast<unsigned char>(token[start]))) {
+    ++start;
+  }
   token = token.substr(start);
-  if (token.empty())
+  if (token.empty()) {
     log.warn("server.admin_token_file {} is empty: POST endpoints answer 403", path);
+  }
   return token;
 }
 
 std::string describe_check(const TargetStatus& status) {
   const TargetResult& r = *status.last_result;
   int counts[3] = {0, 0, 0};
-  for (const auto& f : r.findings) ++counts[static_cast<int>(f.severity)];
+  for (const auto& f : r.findings) {
+    ++counts[static_cast<int>(f.severity)];
+  }
   char duration[32];
   std::snprintf(duration, sizeof duration, "%.3f", r.duration_seconds);
   std::string line = "check target=" + r.name + " status=" + r.status +
@@ -112,7 +123,9 @@ std::string describe_check(const TargetStatus& status) {
   }
   line += " critical=" + std::to_string(counts[2]) + " warning=" + std::to_string(counts[1]) +
           " info=" + std::to_string(counts[0]) + " duration=" + duration + "s";
-  if (r.error) line += " reason=" + r.error->reason + " error=\"" + r.error->message + "\"";
+  if (r.error) {
+    line += " reason=" + r.error->reason + " error=\"" + r.error->message + "\"";
+  }
   if (status.consecutive_failures > 1) {
     line += " consecutive_failures=" + std::to_string(status.consecutive_failures);
   }
@@ -136,7 +149,9 @@ class ServeState : public AppStateView {
     scheduler_ = std::make_unique<Scheduler>(check_function(engine_), config_);
     scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });
     scheduler_->set_result_callback([this](const TargetStatus& status) {
-      if (!status.last_result) return;
+      if (!status.last_result) {
+        return;
+      }
       if (status.last_result->status == check_status::kError) {
         log_->warn("{}", describe_check(status));
       } else {
@@ -161,7 +176,9 @@ class ServeState : public AppStateView {
     log_->info("SIGHUP: reloading configuration from {}", path);
     ConfigParseResult loaded = load_config_file(path);
     if (!loaded.config) {
-      for (const auto& e : loaded.errors) log_->error("{}", e.to_string());
+      for (const auto& e : loaded.errors) {
+        log_->error("{}", e.to_string());
+      }
       log_->error("configuration reload failed with {} error(s); keeping the previous one",
                   loaded.errors.size());
       std::lock_guard<std::mutex> lock(mu_);
@@ -178,7 +195,9 @@ class ServeState : public AppStateView {
       return;
     }
     std::set<std::string> before;
-    for (const auto& t : scheduler_->targets()) before.insert(t.config.name);
+    for (const auto& t : scheduler_->targets()) {
+      before.insert(t.config.name);
+    }
     std::string token = read_token(loaded.config->server.admin_token_file, *log_);
     if (loaded.config->server.listen != config_.server.listen) {
       log_->warn("server.listen changed to {}: takes effect after a restart",
@@ -195,7 +214,9 @@ class ServeState : public AppStateView {
     scheduler_->apply(*loaded.config, check_function(engine));
     int added = 0;
     int kept = 0;
-    for (const auto& t : loaded.config->targets) (before.count(t.name) ? kept : added)++;
+    for (const auto& t : loaded.config->targets) {
+      (before.count(t.name) ? kept : added)++;
+    }
     const int removed = static_cast<int>(before.size()) - kept;
     log_->info("configuration reloaded: {} targets ({} added, {} removed)",
                loaded.config->targets.size(), added, removed);
@@ -239,9 +260,13 @@ class ServeState : public AppStateView {
     return token_;
   }
   std::optional<TargetResult> check_now(const std::string& name) const override {
-    if (draining_) return std::nullopt;
+    if (draining_) {
+      return std::nullopt;
+    }
     auto future = scheduler_->trigger(name);
-    if (!future) return std::nullopt;
+    if (!future) {
+      return std::nullopt;
+    }
     log_->info("on-demand check of target {} requested over HTTP", name);
     return future->get();
   }
@@ -284,7 +309,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   ConfigParseResult loaded = load_config_file(parsed.get("config"));
   if (!loaded.config) {
-    for (const auto& e : loaded.errors) err << e.to_string() << "\n";
+    for (const auto& e : loaded.errors) {
+      err << e.to_string() << "\n";
+    }
     err << "driftwatch serve: configuration has " << loaded.errors.size() << " error(s)\n";
     return 2;
   }
@@ -316,7 +343,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signal) {
-        if (ec) return;
+        if (ec) {
+          return;
+        }
         if (signal == SIGHUP) {
           state.reload();
         } else if (stop_signals++ == 0) {
@@ -350,7 +379,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   std::thread second([&io] { io.run(); });
   io.run();
   second.join();
-  if (drainer.joinable()) drainer.join();
+  if (drainer.joinable()) {
+    drainer.join();
+  }
   log->info("stopped");
   log->flush();
   if (timed_out) {

@@ -18,9 +18,15 @@ std::string dump(const Json& json) {
 }
 
 int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
   return -1;
 }
 
@@ -31,17 +37,23 @@ std::optional<std::string> percent_decode(const std::string& text, bool plus_is_
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
+      if (i + 2 >= text.size()) {
+        return std::nullopt;
+      }
       const int hi = hex_value(text[i + 1]);
       const int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
+      if (hi < 0 || lo < 0) {
+        return std::nullopt;
+      }
       c = static_cast<char>(hi * 16 + lo);
       i += 2;
     } else if (c == '+' && plus_is_space) {
       c = ' ';
     }
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return std::nullopt;
+    if (u < 0x20 || u == 0x7f) {
+      return std::nullopt;
+    }
     out.push_back(c);
   }
   return out;
@@ -55,13 +67,16 @@ Json summary_json(const TargetStatus& status) {
     }
   }
   Json errors = Json::object();
-  for (const auto& [reason, n] : status.errors_by_reason) errors[reason] = n;
+  for (const auto& [reason, n] : status.errors_by_reason) {
+    errors[reason] = n;
+  }
   return {
       {"findings", counts},
       {"checks_total", status.checks_total},
       {"consecutive_failures", status.consecutive_failures},
       {"errors_by_reason", errors},
-      {"last_success_at", status.last_success ? Json(format_rfc3339(*status.last_success)) : Json()},
+      {"last_success_at",
+       status.last_success ? Json(format_rfc3339(*status.last_success)) : Json()},
       {"interval_seconds", std::chrono::duration<double>(status.interval).count()},
       {"checking", status.running},
   };
@@ -121,15 +136,31 @@ struct Match {
 
 Match match(const std::vector<std::string>& s) {
   const std::size_t n = s.size();
-  if (n == 0) return {Endpoint::kStatusPage, ""};
-  if (n == 1 && s[0] == "healthz") return {Endpoint::kHealthz, ""};
-  if (n == 1 && s[0] == "readyz") return {Endpoint::kReadyz, ""};
-  if (n == 1 && s[0] == "metrics") return {Endpoint::kMetrics, ""};
-  if (n == 2 && s[0] == "targets" && !s[1].empty()) return {Endpoint::kTargetPage, s[1]};
+  if (n == 0) {
+    return {Endpoint::kStatusPage, ""};
+  }
+  if (n == 1 && s[0] == "healthz") {
+    return {Endpoint::kHealthz, ""};
+  }
+  if (n == 1 && s[0] == "readyz") {
+    return {Endpoint::kReadyz, ""};
+  }
+  if (n == 1 && s[0] == "metrics") {
+    return {Endpoint::kMetrics, ""};
+  }
+  if (n == 2 && s[0] == "targets" && !s[1].empty()) {
+    return {Endpoint::kTargetPage, s[1]};
+  }
   if (n >= 3 && s[0] == "api" && s[1] == "v1") {
-    if (n == 3 && s[2] == "targets") return {Endpoint::kTargets, ""};
-    if (n == 3 && s[2] == "migrations") return {Endpoint::kMigrations, ""};
-    if (n == 4 && s[2] == "targets" && !s[3].empty()) return {Endpoint::kTarget, s[3]};
+    if (n == 3 && s[2] == "targets") {
+      return {Endpoint::kTargets, ""};
+    }
+    if (n == 3 && s[2] == "migrations") {
+      return {Endpoint::kMigrations, ""};
+    }
+    if (n == 4 && s[2] == "targets" && !s[3].empty()) {
+      return {Endpoint::kTarget, s[3]};
+    }
     if (n == 5 && s[2] == "targets" && !s[3].empty() && s[4] == "check") {
       return {Endpoint::kTargetCheck, s[3]};
     }
@@ -155,18 +186,28 @@ HttpResponse handle_check(const HttpRequest& request, const std::string& name,
   const std::string presented = auth->second.substr(kBearer.size());
   // No configured token: nobody may trigger checks. Compare anyway to keep timing uniform.
   const bool match = constant_time_equals(presented, token);
-  if (token.empty() || !match) return json_error(403, "invalid token");
-  if (!state.target(name)) return unknown_target(name);
-  if (state.draining()) return json_error(503, "draining: no new checks are accepted");
+  if (token.empty() || !match) {
+    return json_error(403, "invalid token");
+  }
+  if (!state.target(name)) {
+    return unknown_target(name);
+  }
+  if (state.draining()) {
+    return json_error(503, "draining: no new checks are accepted");
+  }
   auto result = state.check_now(name);
   if (!result) {
     // Removed by a reload or draining started while we waited.
-    if (!state.target(name)) return unknown_target(name);
+    if (!state.target(name)) {
+      return unknown_target(name);
+    }
     return json_error(503, "draining: no new checks are accepted");
   }
   auto status = state.target(name);
   Json json = Json::parse(render_target_json(*result));
-  if (status) json["summary"] = summary_json(*status);
+  if (status) {
+    json["summary"] = summary_json(*status);
+  }
   return json_response(200, json);
 }
 
@@ -178,9 +219,15 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
       return response;
     }
     case Endpoint::kReadyz: {
-      if (state.draining()) return json_error(503, "draining");
-      if (!state.config_loaded()) return json_error(503, "configuration not loaded");
-      if (!state.first_round_done()) return json_error(503, "first round of checks not done");
+      if (state.draining()) {
+        return json_error(503, "draining");
+      }
+      if (!state.config_loaded()) {
+        return json_error(503, "configuration not loaded");
+      }
+      if (!state.first_round_done()) {
+        return json_error(503, "first round of checks not done");
+      }
       HttpResponse response;
       response.body = "ready\n";
       return response;
@@ -193,12 +240,16 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
     }
     case Endpoint::kTargets: {
       Json list = Json::array();
-      for (const auto& status : state.targets()) list.push_back(target_json(status));
+      for (const auto& status : state.targets()) {
+        list.push_back(target_json(status));
+      }
       return json_response(200, {{"targets", list}});
     }
     case Endpoint::kTarget: {
       auto status = state.target(m.name);
-      if (!status) return unknown_target(m.name);
+      if (!status) {
+        return unknown_target(m.name);
+      }
       return json_response(200, target_json(*status));
     }
     case Endpoint::kTargetCheck:
@@ -223,7 +274,9 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
     }
     case Endpoint::kTargetPage: {
       auto status = state.target(m.name);
-      if (!status) return unknown_target(m.name);
+      if (!status) {
+        return unknown_target(m.name);
+      }
       return html_response(render_target_page(*status, std::chrono::system_clock::now()));
     }
     case Endpoint::kNone:
@@ -235,10 +288,14 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
 }  // namespace
 
 std::optional<RequestTarget> parse_request_target(const std::string& target) {
-  if (target.empty() || target[0] != '/' || target.size() > 8192) return std::nullopt;
+  if (target.empty() || target[0] != '/' || target.size() > 8192) {
+    return std::nullopt;
+  }
   for (char c : target) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || c == '#') return std::nullopt;
+    if (u <= 0x20 || u >= 0x7f || c == '#') {
+      return std::nullopt;
+    }
   }
   RequestTarget out;
   const std::size_t q = target.find('?');
@@ -250,14 +307,18 @@ std::optional<RequestTarget> parse_request_target(const std::string& target) {
       const std::string raw =
           path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
       const bool last = slash == std::string::npos;
-      if (raw.empty() && !last) return std::nullopt;  // "//"
+      if (raw.empty() && !last) {
+        return std::nullopt;  // "//"
+      }
       auto segment = percent_decode(raw, false);
       if (!segment || *segment == "." || *segment == ".." ||
           segment->find('/') != std::string::npos) {
         return std::nullopt;
       }
       out.segments.push_back(*segment);
-      if (last) break;
+      if (last) {
+        break;
+      }
       start = slash + 1;
     }
   }
@@ -266,13 +327,17 @@ std::optional<RequestTarget> parse_request_target(const std::string& target) {
     std::size_t start = 0;
     while (start <= query.size()) {
       std::size_t amp = query.find('&', start);
-      if (amp == std::string::npos) amp = query.size();
+      if (amp == std::string::npos) {
+        amp = query.size();
+      }
       const std::string pair = query.substr(start, amp - start);
       if (!pair.empty()) {
         const std::size_t eq = pair.find('=');
         auto key = percent_decode(pair.substr(0, eq), true);
         auto value = percent_decode(eq == std::string::npos ? "" : pair.substr(eq + 1), true);
-        if (!key || !value) return std::nullopt;
+        if (!key || !value) {
+          return std::nullopt;
+        }
         out.query[*key] = *value;
       }
       start = amp + 1;
@@ -297,9 +362,13 @@ HttpResponse json_error(int status, const std::string& message) {
 
 HttpResponse route(const HttpRequest& request, const AppStateView& state) {
   auto parsed = parse_request_target(request.target);
-  if (!parsed) return json_error(400, "malformed request target");
+  if (!parsed) {
+    return json_error(400, "malformed request target");
+  }
   const Match m = match(parsed->segments);
-  if (m.endpoint == Endpoint::kNone) return json_error(404, "not found");
+  if (m.endpoint == Endpoint::kNone) {
+    return json_error(404, "not found");
+  }
   const bool post_only = m.endpoint == Endpoint::kTargetCheck;
   const bool is_get = request.method == "GET" || request.method == "HEAD";
   const bool allowed = post_only ? request.method == "POST" : is_get;

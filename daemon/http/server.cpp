@@ -79,7 +79,9 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void do_read() {
     busy_ = false;
-    if (shared_->is_stopping()) return do_close();
+    if (shared_->is_stopping()) {
+      return do_close();
+    }
     parser_.emplace();
     parser_->body_limit(kMaxRequestBody);
     parser_->header_limit(16 * 1024);
@@ -101,7 +103,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit) {
       return send(json_error(431, "request headers too large"), 11, false, false);
     }
-    if (ec) return send(json_error(400, "malformed request"), 11, false, false);
+    if (ec) {
+      return send(json_error(400, "malformed request"), 11, false, false);
+    }
 
     const auto& req = parser_->get();
     HttpRequest request;
@@ -109,7 +113,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(req.target());
     for (const auto& field : req) {
       std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : name) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
       request.headers[name] = std::string(field.value());
     }
     request.body = req.body();
@@ -142,11 +148,15 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.result(static_cast<unsigned>(response.status));
     res_.set(http::field::server, "driftwatch/" DRIFTWATCH_VERSION);
     res_.set(http::field::content_type, response.content_type);
-    for (const auto& [name, value] : response.headers) res_.set(name, value);
+    for (const auto& [name, value] : response.headers) {
+      res_.set(name, value);
+    }
     res_.body() = response.body;
     res_.keep_alive(keep_alive && !shared_->is_stopping());
     res_.prepare_payload();
-    if (head) res_.body().clear();  // Content-Length still tells the size of the GET body
+    if (head) {
+      res_.body().clear();  // Content-Length still tells the size of the GET body
+    }
     stream_.expires_after(shared_->options.read_timeout);
     http::async_write(stream_, res_,
                       beast::bind_front_handler(&Session::on_write, shared_from_this()));
@@ -154,8 +164,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, std::size_t) {
     --shared_->requests_in_progress;
-    if (ec) return do_close();
-    if (!res_.keep_alive()) return do_close();
+    if (ec) {
+      return do_close();
+    }
+    if (!res_.keep_alive()) {
+      return do_close();
+    }
     do_read();
   }
 
@@ -177,14 +191,18 @@ void do_accept(const std::shared_ptr<HttpServer::Shared>& shared) {
   shared->acceptor.async_accept(
       net::make_strand(shared->io), [shared](beast::error_code ec, tcp::socket socket) {
         if (ec) {
-          if (!shared->acceptor.is_open() || shared->is_stopping()) return;
+          if (!shared->acceptor.is_open() || shared->is_stopping()) {
+            return;
+          }
           // Out of file descriptors and the like: keep accepting.
           return do_accept(shared);
         }
         auto session = std::make_shared<Session>(std::move(socket), shared);
         {
           std::lock_guard<std::mutex> lock(shared->mu);
-          if (shared->stopping) return;
+          if (shared->stopping) {
+            return;
+          }
           shared->sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
           shared->sessions.push_back(session);
         }
@@ -216,10 +234,14 @@ tcp::endpoint resolve_listen(net::io_context& io, const std::string& listen) {
     throw Error("config", "invalid port in server.listen: " + listen);
   }
   const auto port_number = static_cast<unsigned short>(std::stoi(port));
-  if (host.empty()) host = "0.0.0.0";
+  if (host.empty()) {
+    host = "0.0.0.0";
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(host, ec);
-  if (!ec) return {address, port_number};
+  if (!ec) {
+    return {address, port_number};
+  }
   tcp::resolver resolver(io);
   auto results = resolver.resolve(host, port, ec);
   if (ec || results.empty()) {
@@ -237,10 +259,18 @@ HttpServer::HttpServer(net::io_context& io, const std::string& listen, Handler h
   beast::error_code ec;
   auto& acceptor = shared_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw Error("config", "cannot listen on " + listen + ": " + ec.message());
+  if (!ec) {
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    throw Error("config", "cannot listen on " + listen + ": " + ec.message());
+  }
 }
 
 HttpServer::~HttpServer() {
@@ -263,7 +293,9 @@ void HttpServer::start() {
 
 bool HttpServer::wait_idle(std::chrono::steady_clock::time_point deadline) {
   while (shared_->requests_in_progress.load() > 0 || shared_->handlers_running.load() > 0) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
@@ -273,7 +305,9 @@ void HttpServer::stop() {
   std::list<std::weak_ptr<Session>> sessions;
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
-    if (shared_->stopping) return;
+    if (shared_->stopping) {
+      return;
+    }
     shared_->stopping = true;
     sessions.swap(shared_->sessions);
   }
@@ -282,7 +316,9 @@ void HttpServer::stop() {
     shared->acceptor.close(ec);
   });
   for (auto& weak : sessions) {
-    if (auto session = weak.lock()) session->close();
+    if (auto session = weak.lock()) {
+      session->close();
+    }
   }
 }
 

@@ -13,7 +13,9 @@ namespace {
 std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
   std::string out;
   for (const auto& item : items) {
-    if (!out.empty()) out += separator;
+    if (!out.empty()) {
+      out += separator;
+    }
     out += item;
   }
   return out;
@@ -31,29 +33,47 @@ std::string format_time(std::chrono::system_clock::time_point tp) {
 std::string format_age(std::chrono::system_clock::time_point tp,
                        std::chrono::system_clock::time_point now) {
   const long long s = std::chrono::duration_cast<std::chrono::seconds>(now - tp).count();
-  if (s < 0) return "just now";
-  if (s < 120) return std::to_string(s) + " s ago";
-  if (s < 7200) return std::to_string(s / 60) + " min ago";
+  if (s < 0) {
+    return "just now";
+  }
+  if (s < 120) {
+    return std::to_string(s) + " s ago";
+  }
+  if (s < 7200) {
+    return std::to_string(s / 60) + " min ago";
+  }
   return std::to_string(s / 3600) + " h ago";
 }
 
 std::string time_cell(const std::optional<std::chrono::system_clock::time_point>& tp,
                       std::chrono::system_clock::time_point now) {
-  if (!tp) return "never";
+  if (!tp) {
+    return "never";
+  }
   return "<time datetime=\"" + html_escape(format_rfc3339(*tp)) + "\">" +
          html_escape(format_time(*tp)) + "</time> (" + format_age(*tp, now) + ")";
 }
 
 // CSS class for the state cell; colours only add to the text, which says everything.
 const char* state_class(const TargetStatus& status) {
-  if (!status.last_result) return "pending";
-  const TargetResult& r = *status.last_result;
-  if (r.status == check_status::kError) return "error";
-  if (r.status == check_status::kMigrating) return "migrating";
-  for (const auto& f : r.findings) {
-    if (f.severity == Severity::kCritical) return "critical";
+  if (!status.last_result) {
+    return "pending";
   }
-  if (r.status == check_status::kDrift) return "drift";
+  const TargetResult& r = *status.last_result;
+  if (r.status == check_status::kError) {
+    return "error";
+  }
+  if (r.status == check_status::kMigrating) {
+    return "migrating";
+  }
+  for (const auto& f : r.findings) {
+    if (f.severity == Severity::kCritical) {
+      return "critical";
+    }
+  }
+  if (r.status == check_status::kDrift) {
+    return "drift";
+  }
   return "ok";
 }
 
@@ -120,12 +140,16 @@ std::string url_encode_segment(const std::string& text) {
 }
 
 std::string describe_state(const TargetStatus& status) {
-  if (!status.last_result) return "not checked yet";
+  if (!status.last_result) {
+    return "not checked yet";
+  }
   const TargetResult& r = *status.last_result;
   if (r.status == check_status::kError) {
     return "error (" + (r.error ? r.error->reason : std::string("unknown")) + ")";
   }
-  if (r.status == check_status::kMigrating) return "migrating";
+  if (r.status == check_status::kMigrating) {
+    return "migrating";
+  }
   std::vector<std::string> parts;
   const std::string& state = r.revision.state;
   if (state == revision_state::kBehind) {
@@ -133,17 +157,23 @@ std::string describe_state(const TargetStatus& status) {
   } else if (!state.empty() && state != revision_state::kAtHead) {
     std::string text = state;
     for (char& c : text) {
-      if (c == '_') c = ' ';
+      if (c == '_') {
+        c = ' ';
+      }
     }
     parts.push_back(text);
   }
   if (!r.findings.empty()) {
     int counts[3] = {0, 0, 0};
-    for (const auto& f : r.findings) ++counts[static_cast<int>(f.severity)];
+    for (const auto& f : r.findings) {
+      ++counts[static_cast<int>(f.severity)];
+    }
     parts.push_back("drift: " + std::to_string(counts[2]) + " critical, " +
                     std::to_string(counts[1]) + " warning, " + std::to_string(counts[0]) + " info");
   }
-  if (parts.empty()) return "at head";
+  if (parts.empty()) {
+    return "at head";
+  }
   return join(parts, "; ");
 }
 
@@ -174,7 +204,9 @@ std::string render_status_page(const std::vector<TargetStatus>& targets, bool re
     }
     html << "</td>";
     std::optional<std::chrono::system_clock::time_point> checked;
-    if (status.last_result) checked = status.last_result->checked_at;
+    if (status.last_result) {
+      checked = status.last_result->checked_at;
+    }
     html << "<td>" << time_cell(checked, now) << "</td>";
     if (status.last_result) {
       html << "<td><code>" << html_escape(join(status.last_result->revision.expected_heads))
@@ -205,7 +237,9 @@ std::string render_target_page(const TargetStatus& status,
                    html_escape(describe_state(status)) + "</span>");
   row("Migrations source", html_escape(status.config.migrations));
   std::optional<std::chrono::system_clock::time_point> checked;
-  if (status.last_result) checked = status.last_result->checked_at;
+  if (status.last_result) {
+    checked = status.last_result->checked_at;
+  }
   row("Last check", time_cell(checked, now));
   row("Last success", time_cell(status.last_success, now));
   row("Checks", std::to_string(status.checks_total) + " (" +
@@ -225,7 +259,9 @@ std::string render_target_page(const TargetStatus& status,
       row("Pending (" + std::to_string(r.revision.behind_by) + ")",
           "<code>" + html_escape(join(r.revision.pending)) + "</code>");
     }
-    if (!r.compared_against.empty()) row("Compared against", html_escape(r.compared_against));
+    if (!r.compared_against.empty()) {
+      row("Compared against", html_escape(r.compared_against));
+    }
   }
   row("JSON", "<a href=\"/api/v1/targets/" + url_encode_segment(name) + "\">/api/v1/targets/" +
                   html_escape(name) + "</a>");
@@ -245,7 +281,9 @@ std::string render_target_page(const TargetStatus& status,
            << "\">" << to_string(f.severity) << "</td><td>" << html_escape(f.risk) << "</td><td>"
            << html_escape(f.kind) << " " << to_string(f.object_type) << " <code>"
            << html_escape(f.object) << "</code>";
-      if (!f.attribute.empty()) html << " (" << html_escape(f.attribute) << ")";
+      if (!f.attribute.empty()) {
+        html << " (" << html_escape(f.attribute) << ")";
+      }
       html << "</td><td>" << html_escape(f.message);
       if (f.expected || f.actual) {
         html << "<br><small>expected: <code>" << html_escape(f.expected.value_or("(none)"))
@@ -253,7 +291,9 @@ std::string render_target_page(const TargetStatus& status,
              << "</code></small>";
       }
       html << "</td><td>";
-      if (f.fix_sql) html << "<pre>" << html_escape(*f.fix_sql) << "</pre>";
+      if (f.fix_sql) {
+        html << "<pre>" << html_escape(*f.fix_sql) << "</pre>";
+      }
       html << "</td></tr>\n";
     }
     html << "</tbody>\n</table>\n";

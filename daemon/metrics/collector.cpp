@@ -37,7 +37,9 @@ double seconds(std::chrono::system_clock::time_point tp) {
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) {
-    if (!out.empty()) out += ",";
+    if (!out.empty()) {
+      out += ",";
+    }
     out += item;
   }
   return out;
@@ -112,13 +114,21 @@ std::vector<MetricFamily> build_metric_families(const MetricsSnapshot& s) {
     const std::string& name = t.config.name;
     add(checks, {{"target", name}}, static_cast<double>(t.checks_total));
     std::map<std::string, std::uint64_t> reasons;
-    for (const char* reason : kReasons) reasons[reason] = 0;
-    for (const auto& [reason, n] : t.errors_by_reason) reasons[reason] = n;
+    for (const char* reason : kReasons) {
+      reasons[reason] = 0;
+    }
+    for (const auto& [reason, n] : t.errors_by_reason) {
+      reasons[reason] = n;
+    }
     for (const auto& [reason, n] : reasons) {
       add(errors, {{"target", name}, {"reason", reason}}, static_cast<double>(n));
     }
-    if (t.last_success) add(last_success, {{"target", name}}, seconds(*t.last_success));
-    if (!t.last_result) continue;  // not checked yet: nothing known about it
+    if (t.last_success) {
+      add(last_success, {{"target", name}}, seconds(*t.last_success));
+    }
+    if (!t.last_result) {
+      continue;  // not checked yet: nothing known about it
+    }
     const TargetResult& r = *t.last_result;
     const bool failed = r.status == check_status::kError;
     add(up, {{"target", name}}, failed ? 0 : 1);
@@ -126,11 +136,15 @@ std::vector<MetricFamily> build_metric_families(const MetricsSnapshot& s) {
     add(duration, {{"target", name}}, r.duration_seconds);
     // After a failed check nothing is known about drift: no stale "0" that would resolve
     // alerts; target_up says why.
-    if (failed) continue;
+    if (failed) {
+      continue;
+    }
     add(drift, {{"target", name}}, r.status == check_status::kDrift ? 1 : 0);
     std::map<std::string, int> severities = {{"critical", 0}, {"warning", 0}, {"info", 0}};
     std::map<std::string, int> risks;
-    for (const char* risk : kRisks) risks[risk] = 0;
+    for (const char* risk : kRisks) {
+      risks[risk] = 0;
+    }
     for (const auto& finding : r.findings) {
       ++severities[to_string(finding.severity)];
       ++risks[finding.risk];
@@ -138,8 +152,12 @@ std::vector<MetricFamily> build_metric_families(const MetricsSnapshot& s) {
     for (const auto& [severity, n] : severities) {
       add(findings, {{"target", name}, {"severity", severity}}, n);
     }
-    for (const auto& [risk, n] : risks) add(by_risk, {{"target", name}, {"risk", risk}}, n);
-    if (r.revision.state.empty()) continue;
+    for (const auto& [risk, n] : risks) {
+      add(by_risk, {{"target", name}, {"risk", risk}}, n);
+    }
+    if (r.revision.state.empty()) {
+      continue;
+    }
     add(at_head, {{"target", name}}, r.revision.state == revision_state::kAtHead ? 1 : 0);
     add(behind, {{"target", name}}, r.revision.behind_by);
     for (const char* st : kStates) {
@@ -163,7 +181,9 @@ std::vector<MetricFamily> build_metric_families(const MetricsSnapshot& s) {
       {}, s.config_reload_success ? 1 : 0);
   auto& reload_ts = f.family("config_last_reload_success_timestamp_seconds",
                              "Unix time of the last successful configuration load or reload.", G);
-  if (s.last_reload_success) add(reload_ts, {}, seconds(*s.last_reload_success));
+  if (s.last_reload_success) {
+    add(reload_ts, {}, seconds(*s.last_reload_success));
+  }
   add(f.family("shard_info", "Shard of this instance; the value is always 1.", G),
       {{"shard", s.shard}, {"shards", std::to_string(s.shards)}}, 1);
   auto& notifications = f.family("alert_notifications_total",

@@ -17,13 +17,17 @@ namespace sched_timing {
 
 milliseconds first_check_delay(milliseconds interval, std::mt19937_64& rng) {
   const milliseconds spread = std::min(interval, kFirstCheckSpread);
-  if (spread.count() <= 0) return milliseconds(0);
+  if (spread.count() <= 0) {
+    return milliseconds(0);
+  }
   std::uniform_int_distribution<long long> dist(0, spread.count() - 1);
   return milliseconds(dist(rng));
 }
 
 milliseconds jittered(milliseconds base, std::mt19937_64& rng) {
-  if (base.count() <= 0) return milliseconds(0);
+  if (base.count() <= 0) {
+    return milliseconds(0);
+  }
   const long long lo = base.count() * 9 / 10;
   const long long hi = base.count() * 11 / 10;
   std::uniform_int_distribution<long long> dist(lo, hi);
@@ -35,7 +39,9 @@ milliseconds retry_base(milliseconds interval, int failures) {
 }
 
 milliseconds retry_base_with(milliseconds interval, int failures, milliseconds backoff_base) {
-  if (failures <= 0) return interval;
+  if (failures <= 0) {
+    return interval;
+  }
   // Cap the shift: 2^20 * 30 s is far beyond any sane interval already.
   const int shift = std::min(failures - 1, 20);
   const long long backoff = backoff_base.count() * (1LL << shift);
@@ -104,7 +110,9 @@ struct Scheduler::Core {
 
   milliseconds first_delay(milliseconds interval) {
     const milliseconds spread = std::min(interval, options.first_check_spread);
-    if (spread.count() <= 0) return milliseconds(0);
+    if (spread.count() <= 0) {
+      return milliseconds(0);
+    }
     std::uniform_int_distribution<long long> dist(0, spread.count() - 1);
     return milliseconds(dist(rng));
   }
@@ -134,10 +142,14 @@ struct Scheduler::Core {
   }
 
   bool compute_first_round() const {
-    if (first_round_latched) return true;
+    if (first_round_latched) {
+      return true;
+    }
     for (const auto& name : initial_targets) {
       auto it = entries.find(name);
-      if (it != entries.end() && !it->second.status.last_result) return false;
+      if (it != entries.end() && !it->second.status.last_result) {
+        return false;
+      }
     }
     first_round_latched = true;
     return true;
@@ -154,7 +166,9 @@ struct Scheduler::Core {
       bool any_due = false;
       std::optional<Clock::time_point> earliest;
       for (auto& [name, entry] : entries) {
-        if (entry.pending) continue;
+        if (entry.pending) {
+          continue;
+        }
         if (entry.next_due <= now) {
           any_due = true;
         } else if (!earliest || entry.next_due < *earliest) {
@@ -172,11 +186,15 @@ struct Scheduler::Core {
             // A broken migrations source shows up in the checks themselves.
           }
           lock.lock();
-          if (stopping || draining) continue;
+          if (stopping || draining) {
+            continue;
+          }
         }
         const auto after = Clock::now();
         for (auto& [name, entry] : entries) {
-          if (!entry.pending && entry.next_due <= after) enqueue(name, entry, false);
+          if (!entry.pending && entry.next_due <= after) {
+            enqueue(name, entry, false);
+          }
         }
         continue;
       }
@@ -188,15 +206,21 @@ struct Scheduler::Core {
     }
   }
 
-  static void worker_loop(std::shared_ptr<Core> self) {
+  // By value on purpose: the worker owns a reference that keeps the core alive.
+  static void worker_loop(
+      std::shared_ptr<Core> self) {  // NOLINT(performance-unnecessary-value-param)
     Core& core = *self;
     std::unique_lock<std::mutex> lock(core.mu);
     for (;;) {
       core.cv_work.wait(lock, [&core] { return core.stopping || !core.queue.empty(); });
-      if (core.queue.empty()) return;  // stopping
+      if (core.queue.empty()) {
+        return;  // stopping
+      }
       Job job = std::move(core.queue.front());
       core.queue.pop_front();
-      if (core.on_demand_queued > 0) --core.on_demand_queued;
+      if (core.on_demand_queued > 0) {
+        --core.on_demand_queued;
+      }
       auto it = core.entries.find(job.name);
       if (it == core.entries.end() || it->second.id != job.id) {
         lock.unlock();
@@ -223,7 +247,9 @@ struct Scheduler::Core {
         result = error_result(target.name, error_reason::kInternal,
                               "check of target " + target.name + " failed");
       }
-      if (result.name.empty()) result.name = target.name;
+      if (result.name.empty()) {
+        result.name = target.name;
+      }
       if (result.duration_seconds <= 0.0) {
         result.duration_seconds = std::chrono::duration<double>(Clock::now() - started).count();
       }
@@ -273,7 +299,9 @@ struct Scheduler::Core {
   void drop_queue(const std::string& why) {
     for (auto& job : queue) {
       auto it = entries.find(job.name);
-      if (it != entries.end() && it->second.id == job.id) it->second.pending.reset();
+      if (it != entries.end() && it->second.id == job.id) {
+        it->second.pending.reset();
+      }
       job.promise->set_value(error_result(job.name, error_reason::kInternal, why));
     }
     queue.clear();
@@ -282,7 +310,9 @@ struct Scheduler::Core {
 
   void grow_workers(const std::shared_ptr<Core>& self) {
     const std::size_t wanted = static_cast<std::size_t>(std::max(1, config.check.concurrency));
-    while (workers.size() < wanted) workers.emplace_back(&Core::worker_loop, self);
+    while (workers.size() < wanted) {
+      workers.emplace_back(&Core::worker_loop, self);
+    }
   }
 };
 
@@ -310,7 +340,9 @@ Scheduler::~Scheduler() {
     core_->cv_sched.notify_all();
     core_->cv_work.notify_all();
   }
-  if (core_->sched_thread.joinable()) core_->sched_thread.join();
+  if (core_->sched_thread.joinable()) {
+    core_->sched_thread.join();
+  }
   for (auto& worker : core_->workers) {
     // A check stuck past the drain deadline keeps its thread; the worker holds the core alive.
     if (idle) {
@@ -334,7 +366,9 @@ void Scheduler::set_prepare_callback(PrepareCallback callback) {
 
 void Scheduler::start() {
   std::lock_guard<std::mutex> lock(core_->mu);
-  if (core_->started) return;
+  if (core_->started) {
+    return;
+  }
   core_->started = true;
   // Start times count from start(), not construction.
   const auto now = Clock::now();
@@ -349,7 +383,9 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
   std::lock_guard<std::mutex> lock(core_->mu);
   Core& core = *core_;
   core.config = config;
-  if (check) core.check = std::move(check);
+  if (check) {
+    core.check = std::move(check);
+  }
   const auto now = Clock::now();
   std::set<std::string> names;
   for (const auto& target : config.targets) {
@@ -364,7 +400,9 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
     entry.status.interval = effective_interval(config, target);
     // A shortened interval takes effect now rather than after the old, longer wait.
     const auto latest = now + sched_timing::jittered(entry.status.interval, core.rng);
-    if (entry.next_due > latest) entry.next_due = latest;
+    if (entry.next_due > latest) {
+      entry.next_due = latest;
+    }
   }
   for (auto it = core.entries.begin(); it != core.entries.end();) {
     if (names.count(it->first) == 0) {
@@ -373,16 +411,24 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
       ++it;
     }
   }
-  if (core.started && !core.draining) core.grow_workers(core_);
+  if (core.started && !core.draining) {
+    core.grow_workers(core_);
+  }
   core.cv_sched.notify_all();
 }
 
 std::optional<std::shared_future<TargetResult>> Scheduler::trigger(const std::string& name) {
   std::lock_guard<std::mutex> lock(core_->mu);
-  if (core_->draining) return std::nullopt;
+  if (core_->draining) {
+    return std::nullopt;
+  }
   auto it = core_->entries.find(name);
-  if (it == core_->entries.end()) return std::nullopt;
-  if (it->second.pending) return it->second.pending;
+  if (it == core_->entries.end()) {
+    return std::nullopt;
+  }
+  if (it->second.pending) {
+    return it->second.pending;
+  }
   return core_->enqueue(name, it->second, /*front=*/true);
 }
 
@@ -403,14 +449,18 @@ std::vector<TargetStatus> Scheduler::targets() const {
   std::lock_guard<std::mutex> lock(core_->mu);
   std::vector<TargetStatus> out;
   out.reserve(core_->entries.size());
-  for (const auto& [name, entry] : core_->entries) out.push_back(entry.status);
+  for (const auto& [name, entry] : core_->entries) {
+    out.push_back(entry.status);
+  }
   return out;
 }
 
 std::optional<TargetStatus> Scheduler::target(const std::string& name) const {
   std::lock_guard<std::mutex> lock(core_->mu);
   auto it = core_->entries.find(name);
-  if (it == core_->entries.end()) return std::nullopt;
+  if (it == core_->entries.end()) {
+    return std::nullopt;
+  }
   return it->second.status;
 }
 

@@ -2,6 +2,7 @@
 // listener (daemon/http/server.hpp) only moves bytes; every status code decision is here.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,7 +27,7 @@ struct HttpResponse {
 };
 
 // Request bodies above this size are answered 413 by the listener before routing.
-inline constexpr std::size_t kMaxRequestBody = 64 * 1024;
+inline constexpr std::size_t kMaxRequestBody = std::size_t{64} * 1024;
 
 HttpResponse route(const HttpRequest& request, const AppStateView& state);
 
