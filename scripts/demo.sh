@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh driftwatch
 bin="$root/${BUILD_DIR:-build}/daemon/app/driftwatch"
 demo=$(mktemp -d /tmp/driftwatch-demo.XXXXXX)
 cleanup() {
