@@ -23,70 +23,26 @@
 #include "driftwatch/diff.hpp"
 #include "pg/introspect.hpp"
 #include "pg_test_support.hpp"
+#include "warehouse_support.hpp"
 
 namespace driftwatch {
 namespace {
 
 using pgtest::exec_sql;
+using pgtest::run_alembic;
+using pgtest::ScratchDatabase;
 using pgtest::superuser_url;
 using pgtest::unique_name;
 using pgtest::url_for_database;
 
-const std::string kFixture = std::string(DRIFTWATCH_FIXTURES_DIR) + "/warehouse";
 const std::string kHead = "0011_invoices";
-
-// Runs the fixture's Alembic against `url`; the URL travels in the environment, not argv.
-int run_alembic(const std::string& url, const std::string& args) {
-  ::setenv("DRIFTWATCH_ALEMBIC_URL", url.c_str(), 1);
-  const std::string command = "/usr/bin/python3 -m alembic -c '" + kFixture + "/alembic.ini' " +
-                              args + " >/dev/null 2>alembic-matrix.err";
-  const int rc = std::system(command.c_str());
-  ::unsetenv("DRIFTWATCH_ALEMBIC_URL");
-  return rc;
-}
-
-// A database dropped (WITH FORCE) when the object goes away; optionally a copy of a template.
-class ScratchDatabase {
- public:
-  explicit ScratchDatabase(const std::string& prefix, const std::string& template_db = "")
-      : name_(unique_name(prefix)) {
-    std::string sql = "CREATE DATABASE " + name_;
-    if (!template_db.empty()) sql += " TEMPLATE " + template_db;
-    // A template must have no sessions; one that just disconnected may still be exiting.
-    for (int attempt = 0;; ++attempt) {
-      try {
-        exec_sql(superuser_url(), sql);
-        return;
-      } catch (const pqxx::sql_error& e) {
-        if (e.sqlstate() != "55006" || attempt >= 100) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }
-  }
-  ~ScratchDatabase() {
-    try {
-      exec_sql(superuser_url(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    } catch (...) {
-      // Best effort: the cluster is thrown away after the run.
-    }
-  }
-  ScratchDatabase(const ScratchDatabase&) = delete;
-  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
-
-  const std::string& name() const { return name_; }
-  std::string url() const { return url_for_database(name_); }
-  void exec(const std::string& sql) const { exec_sql(url(), sql); }
-
- private:
-  std::string name_;
-};
 
 // The warehouse project migrated to head once per process; never connected to after that, so
 // it stays usable as a template.
 const ScratchDatabase& head_template() {
   static const std::unique_ptr<ScratchDatabase> head = [] {
     auto db = std::make_unique<ScratchDatabase>("dw_matrix_head");
-    if (run_alembic(db->url(), "upgrade head") != 0) {
+    if (run_alembic(db->url(), "upgrade head", "alembic-matrix.err") != 0) {
       throw std::runtime_error("alembic upgrade head failed (see alembic-matrix.err)");
     }
     return db;
@@ -173,8 +129,8 @@ TEST_CASE("two databases migrated separately by Alembic have no drift") {
   // Independent migrations: different OIDs, different generated sequence states; same schema.
   ScratchDatabase first("dw_matrix_a");
   ScratchDatabase second("dw_matrix_b");
-  REQUIRE(run_alembic(first.url(), "upgrade head") == 0);
-  REQUIRE(run_alembic(second.url(), "upgrade head") == 0);
+  REQUIRE(run_alembic(first.url(), "upgrade head", "alembic-matrix.err") == 0);
+  REQUIRE(run_alembic(second.url(), "upgrade head", "alembic-matrix.err") == 0);
   const auto options = options_for(/*all_schemas=*/true, /*privileges=*/true, /*comments=*/true);
   SchemaSnapshot a = introspect(first.url(), options);
   SchemaSnapshot b = introspect(second.url(), options);
@@ -492,7 +448,7 @@ TEST_CASE("drift matrix: partially applied head migration") {
 
 TEST_CASE("drift matrix: a database left one migration behind differs by that migration") {
   ScratchDatabase behind("dw_matrix_behind", head_template().name());
-  REQUIRE(run_alembic(behind.url(), "downgrade -1") == 0);
+  REQUIRE(run_alembic(behind.url(), "downgrade -1", "alembic-matrix.err") == 0);
   ScratchDatabase head("dw_matrix_exp", head_template().name());
   SchemaSnapshot expected = introspect(head.url(), options_for());
   SchemaSnapshot actual = introspect(behind.url(), options_for());
