@@ -256,6 +256,60 @@ class CheckStatesTest(unittest.TestCase):
         self.assertEqual(finding["risk"], "not_null_violation")
         self.assertEqual(finding["severity"], "critical")
 
+    def snapshot_to(self, url, directory, filename):
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, filename)
+        proc = e2e.run_driftwatch(["snapshot", "--url", url, "--out", path])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return path
+
+    def test_behind_is_compared_with_its_own_revision_snapshot(self):
+        # With snapshots of head and of 0010_movements, a target at 0010 is compared with its own
+        # revision: the pending migration is not reported as missing tables, but a hand-made
+        # change is. Without its own snapshot it is compared with head, and the report says so.
+        snapshots = os.path.join(self.tmp.path, "own-snapshots")
+        self.snapshot_to(self.reference.url, snapshots, "head.json")
+        previous = self.copy_of_head()
+        e2e.alembic(previous, "downgrade", "-1")
+        self.snapshot_to(previous, snapshots, "previous.json")
+        with open(os.path.join(snapshots, "head.json")) as f:
+            head_text = f.read()
+        # Deterministic: the same schema gives a byte-identical file.
+        again = self.snapshot_to(self.reference.url, self.tmp.path, "head-again.json")
+        with open(again) as f:
+            self.assertEqual(f.read(), head_text)
+
+        behind_clean = self.copy_of_head()
+        e2e.alembic(behind_clean, "downgrade", "-1")
+        behind_drifted = self.copy_of_head()
+        e2e.alembic(behind_drifted, "downgrade", "-1")
+        e2e.execute(behind_drifted, "ALTER TABLE public.orders ADD COLUMN reviewed_by text NOT NULL")
+        config = e2e.write_config(
+            self.tmp.path,
+            [
+                e2e.migrations_section(snapshots=snapshots),
+                e2e.target_section("clean", url=behind_clean),
+                e2e.target_section("drifted", url=behind_drifted),
+            ],
+            name="own-snapshot.toml",
+        )
+        run = e2e.run_check(config)
+        self.assertEqual(run.returncode, 1, run.describe())
+        clean = run.target("clean")
+        self.assertEqual(clean["revision"]["state"], "behind")
+        self.assertEqual(clean["findings"], [], run.describe())
+        self.assertIn("0010_movements", clean["compared_against"])
+        drifted = run.target("drifted")
+        self.assertEqual([f["object"] for f in drifted["findings"]], ["public.orders.reviewed_by"])
+
+        os.remove(os.path.join(snapshots, "previous.json"))
+        run = e2e.run_check(config, targets=["clean"])
+        clean = run.target("clean")
+        self.assertIn("head revision", clean["compared_against"])
+        self.assertIn("not at head", clean["compared_against"])
+        missing = [f for f in clean["findings"] if f["kind"] == "missing"]
+        self.assertTrue(missing, run.describe())  # the pending migration's objects
+
     def test_text_format_names_each_target(self):
         url = self.copy_of_head()
         e2e.alembic(url, "downgrade", "-1")
