@@ -23,7 +23,8 @@ std::string rfc3339_ms(SystemTime t) {
 
 nlohmann::json one_alert(const Notification& n, const std::string& severity, SystemTime starts,
                          SystemTime ends) {
-  nlohmann::json labels = {{"alertname", n.alertname}, {"target", n.target}, {"severity", severity}};
+  nlohmann::json labels = {
+      {"alertname", n.alertname}, {"target", n.target}, {"severity", severity}};
   nlohmann::json alert = {{"labels", labels},
                           {"annotations", n.annotations},
                           {"startsAt", rfc3339_ms(starts)},

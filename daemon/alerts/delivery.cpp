@@ -76,8 +76,8 @@ void DeliveryQueue::run() {
       lock.unlock();
       const HttpPostResult result = sender_->send(n, clock_());
       lock.lock();
-      const std::string what = n.alertname + " (" + n.state + ", " + n.reason + ") of target " +
-                               n.target;
+      const std::string what =
+          n.alertname + " (" + n.state + ", " + n.reason + ") of target " + n.target;
       if (is_success(result)) {
         if (counters_) counters_->record(receiver_, delivery_outcome::kSuccess);
         spdlog::info("alert receiver {}: sent {}", receiver_, what);
@@ -88,8 +88,8 @@ void DeliveryQueue::run() {
           result.error.empty() ? "HTTP " + std::to_string(result.status) : result.error;
       if (!is_retryable(result) || attempt >= options_.max_attempts) {
         if (counters_) counters_->record(receiver_, delivery_outcome::kFailure);
-        spdlog::error("alert receiver {}: giving up on {} after {} attempt(s): {}", receiver_,
-                      what, attempt, problem);
+        spdlog::error("alert receiver {}: giving up on {} after {} attempt(s): {}", receiver_, what,
+                      attempt, problem);
         finished = true;
         break;
       }

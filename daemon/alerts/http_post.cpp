@@ -34,7 +34,8 @@ size_t read_header(char* data, size_t size, size_t count, void* user) {
       while (i < value.size() && value[i] == ' ') ++i;
       std::size_t j = i;
       while (j < value.size() && std::isdigit(static_cast<unsigned char>(value[j]))) ++j;
-      if (j > i && j - i < 9) *retry_after = std::chrono::seconds(std::stol(value.substr(i, j - i)));
+      if (j > i && j - i < 9)
+        *retry_after = std::chrono::seconds(std::stol(value.substr(i, j - i)));
     }
   }
   return size * count;

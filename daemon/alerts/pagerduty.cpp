@@ -69,8 +69,7 @@ nlohmann::json pagerduty_payload(const Notification& n, const std::string& routi
 
 std::unique_ptr<Sender> make_pagerduty_sender(UrlSource routing_key, std::string events_url,
                                               std::chrono::milliseconds timeout) {
-  return std::make_unique<PagerDutySender>(std::move(routing_key), std::move(events_url),
-                                           timeout);
+  return std::make_unique<PagerDutySender>(std::move(routing_key), std::move(events_url), timeout);
 }
 
 }  // namespace driftwatch

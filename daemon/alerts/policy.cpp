@@ -92,20 +92,22 @@ AlertPolicyConfig alert_policy_config(const AlertsConfig& alerts) {
   };
   for (std::size_t i = 0; i < alerts.alertmanager.size(); ++i) {
     // Alertmanager does its own routing, so it gets every alert.
-    config.receivers.push_back({name(receiver_kind::kAlertmanager, i),
-                                receiver_kind::kAlertmanager, Severity::kInfo, {}});
+    config.receivers.push_back(
+        {name(receiver_kind::kAlertmanager, i), receiver_kind::kAlertmanager, Severity::kInfo, {}});
   }
   for (std::size_t i = 0; i < alerts.slack.size(); ++i) {
     config.receivers.push_back(
         {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity, {}});
   }
   for (std::size_t i = 0; i < alerts.pagerduty.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kPagerDuty, i), receiver_kind::kPagerDuty,
+    config.receivers.push_back({name(receiver_kind::kPagerDuty, i),
+                                receiver_kind::kPagerDuty,
                                 alerts.pagerduty[i].min_severity,
                                 {}});
   }
   for (std::size_t i = 0; i < alerts.webhook.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kWebhook, i), receiver_kind::kWebhook,
+    config.receivers.push_back({name(receiver_kind::kWebhook, i),
+                                receiver_kind::kWebhook,
                                 alerts.webhook[i].min_severity,
                                 {}});
   }
@@ -118,8 +120,7 @@ std::string findings_fingerprint(const std::vector<Finding>& findings) {
   keys.reserve(findings.size());
   for (const Finding& f : findings) {
     // NUL-separated so no field value can imitate a boundary.
-    keys.push_back(f.kind + '\0' + to_string(f.object_type) + '\0' + f.object + '\0' +
-                   f.attribute);
+    keys.push_back(f.kind + '\0' + to_string(f.object_type) + '\0' + f.object + '\0' + f.attribute);
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -152,12 +153,12 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
     std::string summary = "Schema drift on " + r.name + ": " + std::to_string(counts[2]) +
                           " critical, " + std::to_string(counts[1]) + " warning, " +
                           std::to_string(counts[0]) + " info finding(s)";
-    std::string description = "The live schema of target " + r.name +
-                              " differs from what the Alembic migrations expect";
+    std::string description =
+        "The live schema of target " + r.name + " differs from what the Alembic migrations expect";
     if (!r.compared_against.empty()) description += " (compared with " + r.compared_against + ")";
     description += ".";
-    out.push_back({alertname::kSchemaDrift, worst, findings_fingerprint(r.findings), summary,
-                   description});
+    out.push_back(
+        {alertname::kSchemaDrift, worst, findings_fingerprint(r.findings), summary, description});
   }
   const RevisionReport& rev = r.revision;
   const std::string revisions =
@@ -279,7 +280,7 @@ std::vector<Notification> AlertPolicy::observe(
   const std::vector<AlertCondition> conditions = alert_conditions(result);
   for (const char* name : kAllAlertnames) {
     // An error says nothing about the schema; any other result says the target is up.
-    if (error != (name == std::string(alertname::kTargetDown))) continue;
+    if (error && name != std::string(alertname::kTargetDown)) continue;
     const AlertCondition* condition = nullptr;
     for (const auto& c : conditions) {
       if (c.alertname == name) condition = &c;
@@ -318,9 +319,9 @@ std::vector<Notification> AlertPolicy::observe(
     OpenAlert& alert = it->second;
     const bool was_firing = alert.firing;
     const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
-    const std::optional<Severity> previous =
-        was_firing && alert.severity != condition->severity ? std::optional(alert.severity)
-                                                            : std::nullopt;
+    const std::optional<Severity> previous = was_firing && alert.severity != condition->severity
+                                                 ? std::optional(alert.severity)
+                                                 : std::nullopt;
     // Counting stops once it fires, so a long drift does not rewrite the state file on
     // every check.
     if (!alert.firing) ++alert.consecutive;
@@ -333,8 +334,7 @@ std::vector<Notification> AlertPolicy::observe(
     }
     if (!alert.firing) continue;
 
-    const bool repeat_due =
-        !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
+    const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
     bool paged = false;
     for (const ReceiverRoute& route : config_.receivers) {
       const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
@@ -419,9 +419,7 @@ Acknowledgement AlertPolicy::acknowledge(const std::string& target, const std::s
   return ack;
 }
 
-bool AlertPolicy::unacknowledge(const std::string& target) {
-  return state_.acks.erase(target) > 0;
-}
+bool AlertPolicy::unacknowledge(const std::string& target) { return state_.acks.erase(target) > 0; }
 
 std::optional<Acknowledgement> AlertPolicy::ack(const std::string& target, SystemTime now) const {
   auto it = state_.acks.find(target);

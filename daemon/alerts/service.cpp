@@ -177,8 +177,8 @@ void AlertService::observe(const TargetResult& result,
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->stopped) return;
   std::vector<Notification> out = impl_->policy.observe(result, labels, impl_->clock());
-  const auto validity = std::max<std::chrono::milliseconds>(3 * check_interval,
-                                                           std::chrono::minutes(5));
+  const auto validity =
+      std::max<std::chrono::milliseconds>(3 * check_interval, std::chrono::minutes(5));
   for (Notification& n : out) n.alertmanager_validity = validity;
   impl_->dispatch(std::move(out));
   impl_->save_if_changed();
@@ -207,8 +207,8 @@ void AlertService::apply(const Config& config) {
 Acknowledgement AlertService::acknowledge(const std::string& target, const std::string& owner,
                                           const std::string& reason, SystemTime expires_at) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  Acknowledgement ack = impl_->policy.acknowledge(target, owner, reason, expires_at,
-                                                  impl_->clock());
+  Acknowledgement ack =
+      impl_->policy.acknowledge(target, owner, reason, expires_at, impl_->clock());
   spdlog::info("alerts: target {} acknowledged by {} until {}: {}", target, owner,
                format_rfc3339(expires_at), reason);
   impl_->save_if_changed();

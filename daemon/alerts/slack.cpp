@@ -12,10 +12,17 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -55,7 +62,7 @@ nlohmann::json slack_payload(const Notification& n) {
   std::string state = resolved ? "RESOLVED" : "FIRING";
   if (!resolved && n.reason == "update") state = "UPDATED";
   if (!resolved && n.reason == "repeat") state = "STILL FIRING";
-  const std::string icon = resolved ? ":white_check_mark:"
+  const std::string icon = resolved                            ? ":white_check_mark:"
                            : n.severity == Severity::kCritical ? ":red_circle:"
                                                                : ":warning:";
   const std::string summary = annotation(n, "summary");
@@ -63,8 +70,8 @@ nlohmann::json slack_payload(const Notification& n) {
                            " on " + n.target + ": " + summary;
 
   nlohmann::json blocks = nlohmann::json::array();
-  blocks.push_back({{"type", "section"},
-                    {"text", {{"type", "mrkdwn"}, {"text", clip(escape(text))}}}});
+  blocks.push_back(
+      {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", clip(escape(text))}}}});
   nlohmann::json fields = nlohmann::json::array();
   fields.push_back({{"type", "mrkdwn"}, {"text", "*Target*\n" + escape(n.target)}});
   fields.push_back({{"type", "mrkdwn"}, {"text", "*State*\n" + state}});
@@ -74,16 +81,15 @@ nlohmann::json slack_payload(const Notification& n) {
   blocks.push_back({{"type", "section"}, {"fields", fields}});
   const std::string description = annotation(n, "description");
   if (!resolved && !description.empty()) {
-    blocks.push_back({{"type", "section"},
-                      {"text", {{"type", "mrkdwn"}, {"text", clip(escape(description))}}}});
+    blocks.push_back(
+        {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", clip(escape(description))}}}});
   }
   if (!resolved) {
     for (const Finding& f : n.top_findings) {
       std::string line = std::string("*") + to_string(f.severity) + "* " + escape(f.message);
       if (f.risk != risk::kNone) line += "\nrisk: `" + f.risk + "`";
       if (f.fix_sql) line += "\nfix:\n```" + escape(*f.fix_sql) + "```";
-      blocks.push_back(
-          {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", clip(line)}}}});
+      blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", clip(line)}}}});
     }
     if (n.findings_total > n.top_findings.size()) {
       blocks.push_back(
@@ -96,14 +102,14 @@ nlohmann::json slack_payload(const Notification& n) {
   }
   nlohmann::json context = nlohmann::json::array();
   if (!n.status_page_link.empty()) {
-    context.push_back({{"type", "mrkdwn"},
-                       {"text", "<" + n.status_page_link + "|driftwatch status page>"}});
+    context.push_back(
+        {{"type", "mrkdwn"}, {"text", "<" + n.status_page_link + "|driftwatch status page>"}});
   }
   if (n.ack) {
-    context.push_back({{"type", "mrkdwn"},
-                       {"text", "acknowledged by " + escape(n.ack->owner) + " until " +
-                                    format_rfc3339(n.ack->expires_at) + ": " +
-                                    escape(n.ack->reason)}});
+    context.push_back(
+        {{"type", "mrkdwn"},
+         {"text", "acknowledged by " + escape(n.ack->owner) + " until " +
+                      format_rfc3339(n.ack->expires_at) + ": " + escape(n.ack->reason)}});
   }
   if (!context.empty()) blocks.push_back({{"type", "context"}, {"elements", context}});
   return {{"text", text}, {"blocks", blocks}};

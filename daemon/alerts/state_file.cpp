@@ -27,7 +27,8 @@ std::int64_t to_ms(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 SystemTime from_ms(std::int64_t ms) {
-  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+  return SystemTime(
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
 }
 
 Json optional_time(const std::optional<SystemTime>& t) {
@@ -99,8 +100,7 @@ std::optional<AlertState> alert_state_from_json(const std::string& text, std::st
       a.severity = *severity;
       a.fingerprint = j.at("fingerprint").get<std::string>();
       a.summary = j.value("summary", "");
-      a.target_labels =
-          j.value("target_labels", std::map<std::string, std::string>{});
+      a.target_labels = j.value("target_labels", std::map<std::string, std::string>{});
       a.consecutive = j.at("consecutive").get<int>();
       a.firing = j.at("firing").get<bool>();
       a.starts_at = from_ms(j.at("starts_at_ms").get<std::int64_t>());

@@ -37,28 +37,28 @@ nlohmann::json webhook_payload(const Notification& n) {
            {"created_at", format_rfc3339(n.ack->created_at)},
            {"expires_at", format_rfc3339(n.ack->expires_at)}};
   }
-  return {{"version", "driftwatch-alert/1"},
-          {"receiver", n.receiver},
-          {"alertname", n.alertname},
-          {"target", n.target},
-          {"state", n.state},
-          {"reason", n.reason},
-          {"severity", to_string(n.severity)},
-          {"previous_severity",
-           n.previous_severity ? nlohmann::json(to_string(*n.previous_severity))
-                               : nlohmann::json()},
-          {"labels", n.labels},
-          {"target_labels", n.target_labels},
-          {"annotations", n.annotations},
-          {"starts_at", format_rfc3339(n.starts_at)},
-          {"ends_at", n.ends_at ? nlohmann::json(format_rfc3339(*n.ends_at)) : nlohmann::json()},
-          {"dedup_key", n.dedup_key},
-          {"fingerprint", n.fingerprint},
-          {"findings_total", n.findings_total},
-          {"findings", findings},
-          {"status_page", n.status_page_link.empty() ? nlohmann::json()
-                                                     : nlohmann::json(n.status_page_link)},
-          {"ack", ack}};
+  return {
+      {"version", "driftwatch-alert/1"},
+      {"receiver", n.receiver},
+      {"alertname", n.alertname},
+      {"target", n.target},
+      {"state", n.state},
+      {"reason", n.reason},
+      {"severity", to_string(n.severity)},
+      {"previous_severity",
+       n.previous_severity ? nlohmann::json(to_string(*n.previous_severity)) : nlohmann::json()},
+      {"labels", n.labels},
+      {"target_labels", n.target_labels},
+      {"annotations", n.annotations},
+      {"starts_at", format_rfc3339(n.starts_at)},
+      {"ends_at", n.ends_at ? nlohmann::json(format_rfc3339(*n.ends_at)) : nlohmann::json()},
+      {"dedup_key", n.dedup_key},
+      {"fingerprint", n.fingerprint},
+      {"findings_total", n.findings_total},
+      {"findings", findings},
+      {"status_page",
+       n.status_page_link.empty() ? nlohmann::json() : nlohmann::json(n.status_page_link)},
+      {"ack", ack}};
 }
 
 std::unique_ptr<Sender> make_webhook_sender(UrlSource url, std::chrono::milliseconds timeout) {

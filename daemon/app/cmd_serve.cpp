@@ -4,6 +4,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -11,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -21,19 +23,48 @@
 
 #include "app/args.hpp"
 #include "app/engine.hpp"
+#include "driftwatch/alerts.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/http_route.hpp"
 #include "driftwatch/metrics.hpp"
 #include "driftwatch/render.hpp"
 #include "driftwatch/scheduler.hpp"
 #include "driftwatch/serve_state.hpp"
+#include "driftwatch/sharding.hpp"
 #include "http/server.hpp"
 
 namespace driftwatch {
 
 namespace {
 
-constexpr const char* kUsage = "usage: driftwatch serve --config FILE [--json-logs]\n";
+constexpr const char* kUsage =
+    "usage: driftwatch serve --config FILE [--json-logs] [--shard-index N|auto] "
+    "[--shard-count M]\n";
+
+// Names shard_index = "auto" reads the StatefulSet ordinal from.
+ShardIdentity shard_identity() {
+  ShardIdentity identity;
+  if (const char* pod = std::getenv("POD_NAME")) {
+    identity.pod_name_env = pod;
+  }
+  if (const char* host = std::getenv("HOSTNAME")) {
+    identity.hostname_env = host;
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) {
+    identity.system_hostname = host;
+  }
+  return identity;
+}
+
+std::string describe_shard(const ShardAssignment& shard, std::size_t owned, std::size_t total) {
+  if (!shard.sharded()) {
+    return "not sharded";
+  }
+  return "shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) + " (" +
+         shard.source + ") owns " + std::to_string(owned) + " of " + std::to_string(total) +
+         " targets";
+}
 
 // One JSON object per line: {"time","level","msg"}; nlohmann does the escaping.
 class JsonLineSink : public spdlog::sinks::base_sink<std::mutex> {
@@ -141,12 +172,19 @@ CheckFunction check_function(const std::shared_ptr<Engine>& engine) {
 // Everything the routes read; config and engine are swapped on SIGHUP.
 class ServeState : public AppStateView {
  public:
-  ServeState(Config config, std::shared_ptr<spdlog::logger> log)
-      : log_(std::move(log)), config_(std::move(config)) {
+  ServeState(Config config, std::shared_ptr<spdlog::logger> log, ShardFlags shard_flags = {},
+             ShardAssignment shard = {})
+      : log_(std::move(log)),
+        config_(std::move(config)),
+        shard_flags_(std::move(shard_flags)),
+        shard_(std::move(shard)) {
     engine_ = std::make_shared<Engine>(config_);
     token_ = read_token(config_.server.admin_token_file, *log_);
     last_reload_success_ = std::chrono::system_clock::now();
-    scheduler_ = std::make_unique<Scheduler>(check_function(engine_), config_);
+    alerts_ = std::make_unique<AlertService>(config_, &alert_counters_);
+    // Only the owned targets reach the scheduler; the full config stays for owner_shard().
+    scheduler_ =
+        std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_));
     scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });
     scheduler_->set_result_callback([this](const TargetStatus& status) {
       if (!status.last_result) {
@@ -157,6 +195,7 @@ class ServeState : public AppStateView {
       } else {
         log_->info("{}", describe_check(status));
       }
+      alerts_->observe(*status.last_result, status.config.labels, status.interval);
     });
   }
 
@@ -194,6 +233,15 @@ class ServeState : public AppStateView {
       reload_success_ = false;
       return;
     }
+    // Flags still override the reloaded [server] shard settings.
+    ShardResolution shard = resolve_shard(loaded.config->server, shard_flags_, shard_identity());
+    if (!shard.assignment) {
+      log_->error("configuration reload failed: {}; keeping the previous one", shard.error);
+      std::lock_guard<std::mutex> lock(mu_);
+      reload_success_ = false;
+      return;
+    }
+    const Config owned = owned_config(*loaded.config, *shard.assignment);
     std::set<std::string> before;
     for (const auto& t : scheduler_->targets()) {
       before.insert(t.config.name);
@@ -208,29 +256,49 @@ class ServeState : public AppStateView {
       config_ = *loaded.config;
       engine_ = engine;
       token_ = std::move(token);
+      shard_ = *shard.assignment;
       reload_success_ = true;
       last_reload_success_ = std::chrono::system_clock::now();
     }
-    scheduler_->apply(*loaded.config, check_function(engine));
+    scheduler_->apply(owned, check_function(engine));
+    alerts_->apply(*loaded.config);
     int added = 0;
     int kept = 0;
-    for (const auto& t : loaded.config->targets) {
+    for (const auto& t : owned.targets) {
       (before.count(t.name) ? kept : added)++;
     }
     const int removed = static_cast<int>(before.size()) - kept;
-    log_->info("configuration reloaded: {} targets ({} added, {} removed)",
-               loaded.config->targets.size(), added, removed);
+    log_->info(
+        "configuration reloaded: {} targets ({} added, {} removed; {})", owned.targets.size(),
+        added, removed,
+        describe_shard(*shard.assignment, owned.targets.size(), loaded.config->targets.size()));
   }
 
   void begin_drain() { draining_ = true; }
+  // After the checks drained: deliver what is queued until the deadline, save alert state.
+  void stop_alerts(std::chrono::steady_clock::time_point deadline) { alerts_->stop(deadline); }
 
   // AppStateView
   bool config_loaded() const override { return true; }
   bool first_round_done() const override { return scheduler_->first_round_done(); }
   bool draining() const override { return draining_ || scheduler_->draining(); }
-  std::vector<TargetStatus> targets() const override { return scheduler_->targets(); }
+  std::vector<TargetStatus> targets() const override {
+    std::vector<TargetStatus> out = scheduler_->targets();
+    for (auto& t : out) t.ack = alerts_->ack(t.config.name);
+    return out;
+  }
   std::optional<TargetStatus> target(const std::string& name) const override {
-    return scheduler_->target(name);
+    auto out = scheduler_->target(name);
+    if (out) out->ack = alerts_->ack(name);
+    return out;
+  }
+  std::optional<Acknowledgement> acknowledge(
+      const std::string& name, const std::string& owner, const std::string& reason,
+      std::chrono::system_clock::time_point expires_at) const override {
+    return alerts_->acknowledge(name, owner, reason, expires_at);
+  }
+  bool unacknowledge(const std::string& name) const override {
+    return alerts_->unacknowledge(name);
   }
   std::vector<MigrationsStatus> migrations() const override {
     std::vector<MigrationsStatus> out;
@@ -249,8 +317,8 @@ class ServeState : public AppStateView {
       std::lock_guard<std::mutex> lock(mu_);
       snapshot.config_reload_success = reload_success_;
       snapshot.last_reload_success = last_reload_success_;
-      snapshot.shard = config_.server.shard_index.empty() ? "0" : config_.server.shard_index;
-      snapshot.shards = config_.server.shard_count;
+      snapshot.shard = std::to_string(shard_.index);  // resolved, also for "auto"
+      snapshot.shards = shard_.count;
     }
     snapshot.alert_notifications = alert_counters_.snapshot();
     return render_metrics(snapshot);
@@ -271,6 +339,14 @@ class ServeState : public AppStateView {
     return future->get();
   }
 
+  std::optional<ShardLocation> owner_shard(const std::string& name) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!shard_.sharded() || config_.find_target(name) == nullptr || shard_.owns(name)) {
+      return std::nullopt;
+    }
+    return ShardLocation{shard_owner(name, shard_.count), shard_.count};
+  }
+
   std::chrono::seconds drain_timeout() const {
     std::lock_guard<std::mutex> lock(mu_);
     return config_.server.drain_timeout;
@@ -279,13 +355,16 @@ class ServeState : public AppStateView {
  private:
   std::shared_ptr<spdlog::logger> log_;
   mutable std::mutex mu_;
-  Config config_;
+  Config config_;  // every configured target, owned or not
+  ShardFlags shard_flags_;
+  ShardAssignment shard_;
   std::shared_ptr<Engine> engine_;
   std::string token_;
   bool reload_success_ = true;
   std::optional<std::chrono::system_clock::time_point> last_reload_success_;
   std::atomic<bool> draining_{false};
   AlertNotificationCounters alert_counters_;
+  std::unique_ptr<AlertService> alerts_;  // outlives the scheduler, whose callback feeds it
   std::unique_ptr<Scheduler> scheduler_;
 };
 
@@ -294,7 +373,7 @@ class ServeState : public AppStateView {
 int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ParsedArgs parsed;
   try {
-    parsed = parse_args(args, {"config"}, {"json-logs", "help"});
+    parsed = parse_args(args, {"config", "shard-index", "shard-count"}, {"json-logs", "help"});
   } catch (const UsageError& e) {
     err << "driftwatch serve: " << e.what() << "\n" << kUsage;
     return 2;
@@ -316,11 +395,23 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return 2;
   }
   const Config& config = *loaded.config;
+  ShardFlags shard_flags;
+  if (parsed.has("shard-index")) {
+    shard_flags.index = parsed.get("shard-index");
+  }
+  if (parsed.has("shard-count")) {
+    shard_flags.count = parsed.get("shard-count");
+  }
+  ShardResolution shard = resolve_shard(config.server, shard_flags, shard_identity());
+  if (!shard.assignment) {
+    err << "driftwatch serve: " << shard.error << "\n";
+    return 2;
+  }
   auto log = make_logger(err, parsed.flag("json-logs") || config.server.json_logs);
   spdlog::set_default_logger(log);
 
   boost::asio::io_context io;
-  ServeState state(config, log);
+  ServeState state(config, log, shard_flags, *shard.assignment);
   std::unique_ptr<HttpServer> server;
   try {
     server = std::make_unique<HttpServer>(
@@ -330,8 +421,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     log->error("{}", e.what());
     return 2;
   }
-  log->info("driftwatch {} serving {} targets from {}", DRIFTWATCH_VERSION, config.targets.size(),
-            config.path);
+  const std::size_t owned = owned_config(config, *shard.assignment).targets.size();
+  log->info("driftwatch {} serving {} targets from {} ({})", DRIFTWATCH_VERSION, owned, config.path,
+            describe_shard(*shard.assignment, owned, config.targets.size()));
   log->info("listening on {}", server->local_address());
   server->start();
   state.scheduler().start();
@@ -360,6 +452,8 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
               log->warn("drain deadline passed with {} check(s) still running",
                         state.scheduler().in_flight());
             }
+            // Up to 5 s (within the drain budget) for queued notifications, e.g. resolutions.
+            state.stop_alerts(std::chrono::steady_clock::now() + std::chrono::seconds(5));
             server->stop();
             // Let answers to requests already in progress (e.g. an on-demand check that just
             // finished) reach their clients.

@@ -1,7 +1,9 @@
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "driftwatch/config.hpp"
 #include "driftwatch/http_route.hpp"
 #include "driftwatch/render.hpp"
 #include "driftwatch/status_page.hpp"
@@ -82,6 +84,16 @@ Json summary_json(const TargetStatus& status) {
   };
 }
 
+Json ack_json(const std::optional<Acknowledgement>& ack) {
+  if (!ack) {
+    return nullptr;
+  }
+  return {{"owner", ack->owner},
+          {"reason", ack->reason},
+          {"created_at", format_rfc3339(ack->created_at)},
+          {"expires_at", format_rfc3339(ack->expires_at)}};
+}
+
 // The check JSON object of the target's last result plus a "summary" object; a target that was
 // not checked yet has status "pending" and null result fields.
 Json target_json(const TargetStatus& status) {
@@ -94,6 +106,7 @@ Json target_json(const TargetStatus& status) {
            {"duration_seconds", nullptr}};
   }
   out["summary"] = summary_json(status);
+  out["ack"] = ack_json(status.ack);
   return out;
 }
 
@@ -126,6 +139,8 @@ enum class Endpoint {
   kTargets,
   kTarget,
   kTargetCheck,
+  kTargetAck,
+  kTargetUnack,
   kMigrations,
 };
 
@@ -164,6 +179,12 @@ Match match(const std::vector<std::string>& s) {
     if (n == 5 && s[2] == "targets" && !s[3].empty() && s[4] == "check") {
       return {Endpoint::kTargetCheck, s[3]};
     }
+    if (n == 5 && s[2] == "targets" && !s[3].empty() && s[4] == "ack") {
+      return {Endpoint::kTargetAck, s[3]};
+    }
+    if (n == 5 && s[2] == "targets" && !s[3].empty() && s[4] == "unack") {
+      return {Endpoint::kTargetUnack, s[3]};
+    }
   }
   return {};
 }
@@ -172,8 +193,8 @@ HttpResponse unknown_target(const std::string& name) {
   return json_error(404, "unknown target: " + name);
 }
 
-HttpResponse handle_check(const HttpRequest& request, const std::string& name,
-                          const AppStateView& state) {
+// 401/403 for a missing or wrong bearer token; nullopt when the request may proceed.
+std::optional<HttpResponse> check_bearer(const HttpRequest& request, const AppStateView& state) {
   auto auth = request.headers.find("authorization");
   static const std::string kBearer = "Bearer ";
   if (auth == request.headers.end() || auth->second.size() < kBearer.size() ||
@@ -188,6 +209,136 @@ HttpResponse handle_check(const HttpRequest& request, const std::string& name,
   const bool match = constant_time_equals(presented, token);
   if (token.empty() || !match) {
     return json_error(403, "invalid token");
+  }
+  return std::nullopt;
+}
+
+// "2024-05-01T12:00:00Z" (UTC, optional fraction) or with a +hh:mm / -hh:mm offset.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed != 19) {
+    return std::nullopt;
+  }
+  std::size_t i = 19;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+    }
+  }
+  long offset = 0;
+  const std::string zone = text.substr(i);
+  if (zone == "Z" || zone == "z") {
+    offset = 0;
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':' &&
+             std::isdigit(static_cast<unsigned char>(zone[1])) &&
+             std::isdigit(static_cast<unsigned char>(zone[2])) &&
+             std::isdigit(static_cast<unsigned char>(zone[4])) &&
+             std::isdigit(static_cast<unsigned char>(zone[5]))) {
+    offset = (std::stol(zone.substr(1, 2)) * 60 + std::stol(zone.substr(4, 2))) * 60;
+    if (zone[0] == '-') {
+      offset = -offset;
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const std::time_t t = timegm(&tm);
+  return std::chrono::system_clock::from_time_t(t - offset);
+}
+
+// POST /api/v1/targets/{name}/ack {"owner", "reason", "expires_in": "2h" | "expires_at": RFC3339}
+// silences the target's alert notifications until expiry or until its findings change.
+HttpResponse handle_ack(const HttpRequest& request, const std::string& name,
+                        const AppStateView& state) {
+  if (auto denied = check_bearer(request, state)) {
+    return *denied;
+  }
+  if (!state.target(name)) {
+    return unknown_target(name);
+  }
+  Json body;
+  try {
+    body = Json::parse(request.body);
+  } catch (const std::exception&) {
+    return json_error(400, "request body must be a JSON object");
+  }
+  if (!body.is_object()) {
+    return json_error(400, "request body must be a JSON object");
+  }
+  auto text_field = [&body](const char* key) -> std::optional<std::string> {
+    auto it = body.find(key);
+    if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {
+      return std::nullopt;
+    }
+    return it->get<std::string>();
+  };
+  const auto owner = text_field("owner");
+  const auto reason = text_field("reason");
+  if (!owner || !reason) {
+    return json_error(400, "\"owner\" and \"reason\" are required non-empty strings");
+  }
+  if (owner->size() > 200 || reason->size() > 2000) {
+    return json_error(400, "\"owner\" or \"reason\" is too long");
+  }
+  const auto expires_in = text_field("expires_in");
+  const auto expires_at_text = text_field("expires_at");
+  if (expires_in.has_value() == expires_at_text.has_value()) {
+    return json_error(400, "give exactly one of \"expires_in\" (e.g. \"2h\") or \"expires_at\"");
+  }
+  const auto now = std::chrono::system_clock::now();
+  std::chrono::system_clock::time_point expires_at;
+  if (expires_in) {
+    auto duration = parse_duration(*expires_in);
+    if (!duration) {
+      return json_error(400, "\"expires_in\": not a duration like \"30m\" or \"2h\"");
+    }
+    expires_at = now + *duration;
+  } else {
+    auto parsed = parse_rfc3339(*expires_at_text);
+    if (!parsed) {
+      return json_error(400, "\"expires_at\": not an RFC 3339 time");
+    }
+    expires_at = *parsed;
+  }
+  if (expires_at <= now) {
+    return json_error(400, "the acknowledgement would expire in the past");
+  }
+  if (expires_at - now > std::chrono::hours(24 * 30)) {
+    return json_error(400, "an acknowledgement may last at most 30 days");
+  }
+  auto ack = state.acknowledge(name, *owner, *reason, expires_at);
+  if (!ack) {
+    return json_error(503, "acknowledgements are not available");
+  }
+  return json_response(200, {{"target", name}, {"ack", ack_json(ack)}});
+}
+
+// DELETE /api/v1/targets/{name}/ack or POST /api/v1/targets/{name}/unack.
+HttpResponse handle_unack(const HttpRequest& request, const std::string& name,
+                          const AppStateView& state) {
+  if (auto denied = check_bearer(request, state)) {
+    return *denied;
+  }
+  if (!state.target(name)) {
+    return unknown_target(name);
+  }
+  const bool removed = state.unacknowledge(name);
+  return json_response(200, {{"target", name}, {"removed", removed}, {"ack", nullptr}});
+}
+
+HttpResponse handle_check(const HttpRequest& request, const std::string& name,
+                          const AppStateView& state) {
+  if (auto denied = check_bearer(request, state)) {
+    return *denied;
   }
   if (!state.target(name)) {
     return unknown_target(name);
@@ -254,6 +405,11 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
     }
     case Endpoint::kTargetCheck:
       return handle_check(request, m.name, state);
+    case Endpoint::kTargetAck:
+      return request.method == "DELETE" ? handle_unack(request, m.name, state)
+                                        : handle_ack(request, m.name, state);
+    case Endpoint::kTargetUnack:
+      return handle_unack(request, m.name, state);
     case Endpoint::kMigrations: {
       Json sources = Json::array();
       for (const auto& source : state.migrations()) {
@@ -369,15 +525,31 @@ HttpResponse route(const HttpRequest& request, const AppStateView& state) {
   if (m.endpoint == Endpoint::kNone) {
     return json_error(404, "not found");
   }
-  const bool post_only = m.endpoint == Endpoint::kTargetCheck;
+  const bool post_only = m.endpoint == Endpoint::kTargetCheck ||
+                         m.endpoint == Endpoint::kTargetUnack || m.endpoint == Endpoint::kTargetAck;
   const bool is_get = request.method == "GET" || request.method == "HEAD";
-  const bool allowed = post_only ? request.method == "POST" : is_get;
+  const bool is_ack_delete = m.endpoint == Endpoint::kTargetAck && request.method == "DELETE";
+  const bool allowed = post_only ? request.method == "POST" || is_ack_delete : is_get;
   if (!allowed) {
     HttpResponse response = json_error(405, "method " + request.method + " not allowed");
-    response.headers["Allow"] = post_only ? "POST" : "GET, HEAD";
+    response.headers["Allow"] = m.endpoint == Endpoint::kTargetAck ? "POST, DELETE"
+                                : post_only                        ? "POST"
+                                                                   : "GET, HEAD";
     return response;
   }
   try {
+    // Sharding: a target another replica checks gets 421 Misdirected Request naming the owner on
+    // every per-target endpoint, before authentication (GET /api/v1/targets/{name} tells anyone
+    // the same), so clients go to the right shard instead of mistaking it for a typo (404).
+    if (!m.name.empty()) {
+      if (auto owner = state.owner_shard(m.name)) {
+        return json_response(421, {{"error", "target " + m.name + " is checked by shard " +
+                                                 std::to_string(owner->shard) + " of " +
+                                                 std::to_string(owner->shards)},
+                                   {"owner_shard", owner->shard},
+                                   {"shards", owner->shards}});
+      }
+    }
     return handle(m, request, state);
   } catch (const std::exception& e) {
     return json_error(500, std::string("internal error: ") + e.what());

@@ -244,6 +244,11 @@ std::string render_target_page(const TargetStatus& status,
   row("Last success", time_cell(status.last_success, now));
   row("Checks", std::to_string(status.checks_total) + " (" +
                     std::to_string(status.consecutive_failures) + " consecutive failures)");
+  if (status.ack) {
+    row("Acknowledged", html_escape(status.ack->owner) + " until " +
+                            html_escape(format_rfc3339(status.ack->expires_at)) + ": " +
+                            html_escape(status.ack->reason));
+  }
   if (status.last_result) {
     const TargetResult& r = *status.last_result;
     char duration[32];

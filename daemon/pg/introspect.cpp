@@ -204,11 +204,14 @@ void map_relations(const pqxx::result& rows, Builder& b) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// columns of tables and partitions
+// columns of tables and partitions. A column default cannot reference columns, so it is
+// deparsed with relid 0: pg_get_expr with a relid opens the table (a relcache build per table in
+// a fresh session, and an AccessShareLock), which cost ~40% of this query at 1,000 tables
+// (bench/README.md). Generated columns do reference columns and keep their relid.
 const std::string kColumnsSql = std::string(kScopeCte) + R"sql(
 SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
        pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, 0) END,
        a.attidentity,
        CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN

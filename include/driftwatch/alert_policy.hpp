@@ -84,14 +84,14 @@ struct OpenAlert {
   std::string target;
   std::string alertname;
   Severity severity = Severity::kWarning;
-  std::string fingerprint;         // of the details the alert is about
-  std::string summary;             // of the last check with the condition
+  std::string fingerprint;  // of the details the alert is about
+  std::string summary;      // of the last check with the condition
   std::map<std::string, std::string> target_labels;
-  int consecutive = 0;             // consecutive checks with the condition
-  bool firing = false;             // reached for_checks
-  SystemTime starts_at{};          // first check with the condition
+  int consecutive = 0;                  // consecutive checks with the condition
+  bool firing = false;                  // reached for_checks
+  SystemTime starts_at{};               // first check with the condition
   std::optional<SystemTime> last_sent;  // last notification to paging receivers
-  std::set<std::string> notified;  // receivers told it fires (they get the resolution)
+  std::set<std::string> notified;       // receivers told it fires (they get the resolution)
   std::optional<SystemTime> resolved_at;
   // Receivers still owed the resolution (kept across restarts until delivered).
   std::set<std::string> pending_resolution;
@@ -100,8 +100,8 @@ struct OpenAlert {
 // What survives a restart (alerts-state.json).
 struct AlertState {
   std::map<std::pair<std::string, std::string>, OpenAlert> alerts;  // (target, alertname)
-  std::map<std::string, Acknowledgement> acks;                       // by target
-  std::map<std::string, std::string> findings_fingerprints;  // target -> last seen
+  std::map<std::string, Acknowledgement> acks;                      // by target
+  std::map<std::string, std::string> findings_fingerprints;         // target -> last seen
 };
 
 struct Notification {

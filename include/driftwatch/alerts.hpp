@@ -42,11 +42,11 @@ void save_alert_state(const std::string& dir, const AlertState& state);
 // ---- Delivery -----------------------------------------------------------------------------------
 
 struct DeliveryOptions {
-  std::chrono::milliseconds timeout{5000};        // per HTTP request (connect + transfer)
-  std::chrono::milliseconds backoff_base{1000};   // first retry delay, doubled each retry
-  std::chrono::milliseconds backoff_max{60000};   // cap of one delay (Retry-After capped too)
-  int max_attempts = 5;                           // then the notification is given up
-  std::size_t queue_capacity = 256;               // per receiver; the oldest is dropped
+  std::chrono::milliseconds timeout{5000};       // per HTTP request (connect + transfer)
+  std::chrono::milliseconds backoff_base{1000};  // first retry delay, doubled each retry
+  std::chrono::milliseconds backoff_max{60000};  // cap of one delay (Retry-After capped too)
+  int max_attempts = 5;                          // then the notification is given up
+  std::size_t queue_capacity = 256;              // per receiver; the oldest is dropped
 };
 
 // Outcome labels of driftwatch_alert_notifications_total{receiver,outcome}.

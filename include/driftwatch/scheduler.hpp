@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "driftwatch/alert_policy.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
 
@@ -41,6 +42,9 @@ struct TargetStatus {
   std::optional<std::chrono::system_clock::time_point> last_success;  // last non-error check
   bool running = false;
   std::chrono::milliseconds interval{0};  // effective interval
+  // Acknowledgement of the target's alerts in force; filled by `serve` from its alert service
+  // (the scheduler leaves it empty).
+  std::optional<Acknowledgement> ack;
 };
 
 // Pure timing helpers (exposed for tests).

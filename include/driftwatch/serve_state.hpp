@@ -12,6 +12,12 @@
 
 namespace driftwatch {
 
+// The shard that checks a target: index in [0, shards).
+struct ShardLocation {
+  int shard = 0;
+  int shards = 1;
+};
+
 // One migrations source as `GET /api/v1/migrations` and driftwatch_migration_heads show it.
 struct MigrationsStatus {
   std::string name;
@@ -39,6 +45,28 @@ class AppStateView {
   // Runs an on-demand check (or joins the running one) and waits for it. nullopt when the
   // target is unknown or the daemon is draining.
   virtual std::optional<TargetResult> check_now(const std::string& name) const = 0;
+
+  // Sharding: for a target that is configured but owned by another shard (so target() is
+  // nullopt here), where to ask instead. nullopt for targets this instance owns, unknown
+  // names, and unsharded instances (the default).
+  virtual std::optional<ShardLocation> owner_shard(const std::string& name) const {
+    (void)name;
+    return std::nullopt;
+  }
+
+  // Acknowledgements of direct alerts (POST /api/v1/targets/{name}/ack). The defaults answer
+  // "not available" for states without an alert service.
+  virtual std::optional<Acknowledgement> acknowledge(
+      const std::string& name, const std::string& owner, const std::string& reason,
+      std::chrono::system_clock::time_point expires_at) const {
+    (void)name, (void)owner, (void)reason, (void)expires_at;
+    return std::nullopt;
+  }
+  // True when an acknowledgement was removed.
+  virtual bool unacknowledge(const std::string& name) const {
+    (void)name;
+    return false;
+  }
 };
 
 }  // namespace driftwatch

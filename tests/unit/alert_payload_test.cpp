@@ -56,8 +56,9 @@ TEST_CASE("alertmanager: labels exactly alertname/target/severity, endsAt in the
   REQUIRE(alerts.is_array());
   REQUIRE(alerts.size() == 1);
   const json& a = alerts[0];
-  CHECK(a["labels"] ==
-        json({{"alertname", "DriftwatchSchemaDrift"}, {"target", "prod"}, {"severity", "critical"}}));
+  CHECK(
+      a["labels"] ==
+      json({{"alertname", "DriftwatchSchemaDrift"}, {"target", "prod"}, {"severity", "critical"}}));
   CHECK(a["annotations"]["summary"] == "Schema drift on prod: 1 critical");
   CHECK(a["annotations"]["target_label_team"] == "data");
   CHECK(a["startsAt"] == "2023-11-14T22:13:20.000Z");

@@ -1,11 +1,11 @@
 // Alert policy: debounce, repeat, resolve, migrating, acks, findings changes, routing.
+#include "driftwatch/alert_policy.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
-
-#include "driftwatch/alert_policy.hpp"
 
 namespace driftwatch {
 namespace {
@@ -86,8 +86,7 @@ TEST_CASE("debounce: fires only after for_checks consecutive failing checks") {
   CHECK(policy.observe(bad, kNoLabels, kT0).empty());
   CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(5)).empty());
   const auto out = policy.observe(bad, kNoLabels, kT0 + minutes(10));
-  CHECK(receivers_of(out) ==
-        std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
+  CHECK(receivers_of(out) == std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
   const Notification& n = out.at(0);
   CHECK(n.alertname == alertname::kSchemaDrift);
   CHECK(n.target == "prod");
@@ -116,8 +115,9 @@ TEST_CASE("for_checks per severity") {
   AlertPolicyConfig c = config(3);
   c.for_checks_by_severity[Severity::kCritical] = 1;
   AlertPolicy policy(c);
-  CHECK(policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0)
-            .size() == 2);
+  CHECK(
+      policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0).size() ==
+      2);
   AlertPolicy warning_policy(c);
   const auto warn = drift({finding("public.t.c", Severity::kWarning)});
   CHECK(warning_policy.observe(warn, kNoLabels, kT0).empty());
@@ -179,9 +179,9 @@ TEST_CASE("migrating: neither counts up, nor resets, nor resolves, nor sends") {
 TEST_CASE("findings change: update with the same dedup key, not a new alert") {
   AlertPolicy policy(config(1));
   policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out = policy.observe(
-      drift({finding("public.t.c", Severity::kCritical), finding("public.t.d", Severity::kCritical)}),
-      kNoLabels, kT0 + minutes(5));
+  const auto out = policy.observe(drift({finding("public.t.c", Severity::kCritical),
+                                         finding("public.t.d", Severity::kCritical)}),
+                                  kNoLabels, kT0 + minutes(5));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
   CHECK(out.at(0).dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
@@ -198,8 +198,8 @@ TEST_CASE("findings change: update with the same dedup key, not a new alert") {
 TEST_CASE("severity drop: receivers above the new severity get a resolution") {
   AlertPolicy policy(config(1));
   policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out =
-      policy.observe(drift({finding("public.t.i", Severity::kWarning)}), kNoLabels, kT0 + minutes(5));
+  const auto out = policy.observe(drift({finding("public.t.i", Severity::kWarning)}), kNoLabels,
+                                  kT0 + minutes(5));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:firing:update"});
   for (const auto& n : out) {
@@ -287,13 +287,12 @@ TEST_CASE("ack is broken by a change of findings") {
   const Acknowledgement ack = policy.acknowledge("prod", "bob", "known", kT0 + hours(24), kT0);
   CHECK_FALSE(ack.findings_fingerprint.empty());
   // Same findings: silenced, even a new alert opening on the target.
-  CHECK(policy
-            .observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels,
-                     kT0 + hours(5))
-            .empty());
-  const auto out = policy.observe(
-      drift({finding("public.t.c", Severity::kCritical), finding("public.t.x", Severity::kCritical)}),
-      kNoLabels, kT0 + hours(6));
+  CHECK(
+      policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0 + hours(5))
+          .empty());
+  const auto out = policy.observe(drift({finding("public.t.c", Severity::kCritical),
+                                         finding("public.t.x", Severity::kCritical)}),
+                                  kNoLabels, kT0 + hours(6));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
   CHECK_FALSE(policy.ack("prod", kT0 + hours(6)).has_value());
@@ -304,9 +303,10 @@ TEST_CASE("an alert opened while acked pages once the ack expires; resolutions a
   policy.observe(ok(), kNoLabels, kT0);
   policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0);
   // Findings changed from none to some: that breaks the ack, the alert pages.
-  CHECK(policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels,
-                       kT0 + minutes(1))
-            .size() == 2);
+  CHECK(
+      policy
+          .observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0 + minutes(1))
+          .size() == 2);
   // Ack the firing alert; resolution still goes out.
   policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0 + minutes(2));
   CHECK(receivers_of(policy.observe(ok(), kNoLabels, kT0 + minutes(3))) ==

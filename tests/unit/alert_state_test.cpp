@@ -1,5 +1,6 @@
 // alerts-state.json: round trip, atomic save, corrupt file set aside, restart semantics.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -53,8 +54,8 @@ AlertState sample_state() {
   resolved.resolved_at = kT0 + minutes(7);
   resolved.pending_resolution = {"webhook"};
   state.alerts[{"staging", resolved.alertname}] = resolved;
-  state.acks["prod"] = {"prod", "alice", "fix in progress \"quoted\"", kT0, kT0 + minutes(90),
-                        "0123456789abcdef"};
+  state.acks["prod"] = {"prod", "alice",           "fix in progress \"quoted\"",
+                        kT0,    kT0 + minutes(90), "0123456789abcdef"};
   state.findings_fingerprints = {{"prod", "0123456789abcdef"}, {"staging", ""}};
   return state;
 }
@@ -102,7 +103,7 @@ TEST_CASE("a missing state file is an empty state without a problem") {
 }
 
 TEST_CASE("a corrupt state file is reported, set aside, and an empty state returned") {
-  for (const std::string text :
+  for (const std::string& text :
        {std::string("{\"format\": \"driftwatch-alert-state/1\", \"alerts\": [{\"target\": 1}]"),
         std::string("not json at all"), std::string("{\"format\": \"something-else\"}"),
         std::string("{\"format\": \"driftwatch-alert-state/1\", \"alerts\": [{\"target\": "
