@@ -114,7 +114,9 @@ if [ "$fleet" = 1 ]; then
     targets=100,1000
     [ "$quick" = 1 ] && targets=100
     say "fleet benchmark ($targets targets)"
-    /usr/bin/python3 "$here/fleet.py" --driftwatch "$dw" --url-base "$base" --targets "$targets" \
+    # BENCH_FLEET_BIN: another driftwatch build for the daemon part, if needed.
+    /usr/bin/python3 "$here/fleet.py" --driftwatch "${BENCH_FLEET_BIN:-$dw}" --url-base "$base" \
+      --targets "$targets" \
       --out "$results/raw/fleet.json" || say "fleet benchmark failed"
   else
     say "driftwatch serve is not available: fleet benchmark skipped"

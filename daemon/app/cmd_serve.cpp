@@ -181,7 +181,8 @@ class ServeState : public AppStateView {
     engine_ = std::make_shared<Engine>(config_);
     token_ = read_token(config_.server.admin_token_file, *log_);
     last_reload_success_ = std::chrono::system_clock::now();
-    alerts_ = std::make_unique<AlertService>(config_, &alert_counters_);
+    // Alerts, like checks, only for owned targets: a target resharded away is treated as removed.
+    alerts_ = std::make_unique<AlertService>(owned_config(config_, shard_), &alert_counters_);
     // Only the owned targets reach the scheduler; the full config stays for owner_shard().
     scheduler_ =
         std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_));
@@ -261,7 +262,7 @@ class ServeState : public AppStateView {
       last_reload_success_ = std::chrono::system_clock::now();
     }
     scheduler_->apply(owned, check_function(engine));
-    alerts_->apply(*loaded.config);
+    alerts_->apply(owned);
     int added = 0;
     int kept = 0;
     for (const auto& t : owned.targets) {

@@ -147,6 +147,15 @@ ShardResolution resolve_shard(const ServerConfig& server, const ShardFlags& flag
       }
       break;
     }
+    if (!found && shard.count == 1) {
+      // One shard owns everything whatever its index, so the shipped Kubernetes config
+      // (auto, shard_count 1) also runs under `docker run` or a Deployment. Once shard_count > 1
+      // a missing ordinal is an error: guessing would check targets twice or not at all.
+      shard.index = 0;
+      shard.source = "auto without a pod ordinal, shard_count 1";
+      out.assignment = shard;
+      return out;
+    }
     if (!found) {
       out.error =
           "shard_index = \"auto\" needs a StatefulSet pod name ending in -N in POD_NAME "

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -173,11 +174,37 @@ class Session : public std::enable_shared_from_this<Session> {
     do_read();
   }
 
+  // Lingering close: closing a socket with unread request bytes (e.g. the rest of a body that
+  // got a 413) makes the kernel send RST, which can destroy the response before the client
+  // reads it. So shut down the sending side, then drain what the client still sends for a
+  // short while before closing.
   void do_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    if (ec) {
+      stream_.close();
+      return;
+    }
+    drained_ = 0;
+    stream_.expires_after(std::chrono::seconds(2));
+    do_drain();
   }
+
+  void do_drain() {
+    stream_.async_read_some(net::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kMaxDrainBytes) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->do_drain();
+                            });
+  }
+
+  static constexpr std::size_t kMaxDrainBytes = 1 << 20;
+  std::array<char, 8192> drain_buffer_{};
+  std::size_t drained_ = 0;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;

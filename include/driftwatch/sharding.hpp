@@ -64,8 +64,9 @@ struct ShardResolution {
 };
 
 // Combines config, flags and identity into this instance's assignment. Errors: a count that is
-// not an integer >= 1, an index that is not an integer >= 0 or "auto", an index >= count, "auto"
-// with no name ending in -N, and count > 1 with no index anywhere.
+// not an integer >= 1, an index that is not an integer >= 0 or "auto", an index >= count (also a
+// pod ordinal >= count: more replicas than shards), "auto" with no name ending in -N when
+// count > 1 (with count 1 that resolves to shard 0), and count > 1 with no index anywhere.
 ShardResolution resolve_shard(const ServerConfig& server, const ShardFlags& flags,
                               const ShardIdentity& identity);
 

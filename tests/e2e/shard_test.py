@@ -11,8 +11,8 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -215,6 +215,38 @@ class ShardTest(unittest.TestCase):
                                           env=env)
                 self.assertEqual(proc.returncode, 2, proc.stderr)
                 self.assertIn(message, proc.stderr)
+
+    def test_reload_reshards_and_rejects_an_impossible_shard(self):
+        with open(self.config) as f:
+            original = f.read()
+        config = e2e.write_file(self.tmp.path, "reload.toml", original)
+        with environment(POD_NAME="driftwatch-1"):
+            daemon = Daemon(config)
+        self.daemons.append(daemon)
+
+        def names():
+            return sorted(t["name"] for t in daemon.json("/api/v1/targets")["targets"])
+
+        before = sorted(t for t in TARGETS if owner(t, 3) == 1)
+        self.assertEqual(names(), before)
+        # Scale down to two shards: this replica (ordinal 1) now owns owner(name, 2) == 1.
+        expected = sorted(t for t in TARGETS if owner(t, 2) == 1)
+        self.assertNotEqual(expected, before)  # the test needs a reload that changes something
+        e2e.write_file(self.tmp.path, "reload.toml",
+                       original.replace("shard_count = 3", "shard_count = 2"))
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_until(lambda: names() == expected, what="targets of shard 1 of 2")
+        self.assertIn('driftwatch_shard_info{shard="1",shards="2"} 1', daemon.get("/metrics")[2])
+        # One shard only: ordinal 1 is out of range; the reload is rejected, shard 1 of 2 stays.
+        e2e.write_file(self.tmp.path, "reload.toml",
+                       original.replace("shard_count = 3", "shard_count = 1"))
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_until(
+            lambda: "driftwatch_config_reload_success 0" in daemon.get("/metrics")[2],
+            what="reload rejected")
+        self.assertEqual(names(), expected)
+        self.assertIn('driftwatch_shard_info{shard="1",shards="2"} 1', daemon.get("/metrics")[2])
+        self.assertIn("out of range", daemon.process.output())
 
     def test_one_shard_of_one_owns_everything(self):
         daemon = self.start(["--shard-index", "0", "--shard-count", "1"])

@@ -96,8 +96,9 @@ TEST_CASE("every target is owned by exactly one shard, for shard counts 1..16") 
     }
     CHECK(total == names.size());
     CHECK(owners.size() == names.size());
-    for (const auto& [name, n] : owners) {
-      CHECK_MESSAGE(n == 1, name);
+    // No structured bindings: doctest's macros capture in lambdas, which C++17 forbids for them.
+    for (const auto& entry : owners) {
+      CHECK_MESSAGE(entry.second == 1, entry.first);
     }
   }
 }
@@ -203,10 +204,11 @@ TEST_CASE("assignments are pinned: a change here reshuffles deployed fleets") {
       {"prod", {0, 0, 0, 0}},    {"staging", {1, 1, 1, 6}}, {"dev-alice", {0, 0, 4, 4}},
       {"eu-prod", {1, 1, 1, 1}}, {"us-prod", {0, 2, 2, 6}},
   };
-  for (const auto& [name, expected] : owners) {
+  for (const auto& entry : owners) {
+    const std::string& name = entry.first;
     CAPTURE(name);
     CHECK(std::vector<int>{shard_owner(name, 2), shard_owner(name, 3), shard_owner(name, 5),
-                           shard_owner(name, 8)} == expected);
+                           shard_owner(name, 8)} == entry.second);
   }
 }
 
@@ -322,6 +324,15 @@ TEST_CASE("resolve_shard: auto from the StatefulSet pod name") {
     CHECK_FALSE(r.assignment);
     CHECK(r.error.find("auto") != std::string::npos);
   }
+  SUBCASE("one shard: no ordinal needed, but an ordinal >= 1 is still an error") {
+    auto r = resolve_shard(server("auto", 1), {}, {"", "3f4e2a1b9c0d", ""});
+    REQUIRE(r.assignment);
+    CHECK(r.assignment->index == 0);
+    CHECK(r.assignment->count == 1);
+    auto second = resolve_shard(server("auto", 1), {}, {"driftwatch-1", "", ""});
+    CHECK_FALSE(second.assignment);
+    CHECK(second.error.find("out of range") != std::string::npos);
+  }
   SUBCASE("ordinal beyond the shard count (replicas raised, shard_count not)") {
     auto r = resolve_shard(server("auto", 3), {}, {"driftwatch-3", "", ""});
     CHECK_FALSE(r.assignment);
@@ -340,7 +351,7 @@ namespace {
 class ShardedState : public AppStateView {
  public:
   ShardedState(std::vector<std::string> names, ShardAssignment shard)
-      : names_(std::move(names)), shard_(shard) {}
+      : names_(std::move(names)), shard_(std::move(shard)) {}
 
   bool config_loaded() const override { return true; }
   bool first_round_done() const override { return true; }
