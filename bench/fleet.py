@@ -192,15 +192,18 @@ def main():
             # Short interval: after the first round the daemon keeps checking during the load.
             write_config(config, a.url_base, count, conc, versions, snapshots, "10s")
             log("%d targets, concurrency %d" % (count, conc))
-            r = run_daemon(a.driftwatch, config, a.load_seconds)
+            try:
+                r = run_daemon(a.driftwatch, config, a.load_seconds)
+            except (RuntimeError, OSError) as e:  # a starved or crashed daemon is a result too
+                r = {"error": "%s: %s" % (type(e).__name__, e)}
             r.update(targets=count, concurrency=conc)
             for k in ("metrics", "api_targets"):
                 if k in r:
                     r[k].pop("raw", None)
             log(json.dumps(r))
             results["runs"].append(r)
-    with open(a.out, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
+            with open(a.out, "w") as f:
+                json.dump(results, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

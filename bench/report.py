@@ -102,6 +102,10 @@ def fleet_table(path):
            "| statuses |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in f["runs"]:
+        if "error" in r:
+            out.append("| %d | %d | failed: %s | | | | | | |" % (r["targets"], r["concurrency"],
+                                                                r["error"][:120]))
+            continue
         m, t = r.get("metrics", {}), r.get("api_targets", {})
         g = lambda d, k: "%.1f" % d[k] if d.get(k) is not None else "?"
         out.append("| %d | %d | %.1f | %.0f / %.0f | %s / %s | %s / %s | %s | %s | %s |" % (

@@ -1,5 +1,7 @@
 #include "app/cmd_snapshot.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -20,7 +22,17 @@ constexpr const char* kUsage =
 
 // Write-then-rename so a reader (the daemon watching the snapshots directory) never sees a
 // half-written file.
+// A path that exists and is not a regular file (/dev/stdout, /dev/null, a FIFO) is written in
+// place: renaming over it would replace the device with a file.
 bool write_atomically(const std::string& path, const std::string& text, std::ostream& err) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out) err << "driftwatch snapshot: cannot write " << path << "\n";
+    return static_cast<bool>(out);
+  }
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
