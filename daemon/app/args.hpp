@@ -40,8 +40,9 @@ inline ParsedArgs parse_args(const std::vector<std::string>& args,
   ParsedArgs parsed;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg.rfind("--", 0) != 0) { throw UsageError("unexpected argument '" + arg + "'");
-}
+    if (arg.rfind("--", 0) != 0) {
+      throw UsageError("unexpected argument '" + arg + "'");
+    }
     std::string name = arg.substr(2);
     std::string value;
     bool inline_value = false;
@@ -51,16 +52,19 @@ inline ParsedArgs parse_args(const std::vector<std::string>& args,
       inline_value = true;
     }
     if (flag_options.count(name)) {
-      if (inline_value) { throw UsageError("option --" + name + " takes no value");
-}
+      if (inline_value) {
+        throw UsageError("option --" + name + " takes no value");
+      }
       parsed.flags.insert(name);
       continue;
     }
-    if (!value_options.count(name)) { throw UsageError("unknown option --" + name);
-}
+    if (!value_options.count(name)) {
+      throw UsageError("unknown option --" + name);
+    }
     if (!inline_value) {
-      if (i + 1 >= args.size()) { throw UsageError("option --" + name + " needs a value");
-}
+      if (i + 1 >= args.size()) {
+        throw UsageError("option --" + name + " needs a value");
+      }
       value = args[++i];
     }
     parsed.values[name].push_back(value);

@@ -46,8 +46,8 @@ int run_diff(const std::vector<std::string>& args, std::ostream& out, std::ostre
   const std::string expected_source = parsed.get("expected");
   const std::string actual_source = parsed.get("actual");
   SchemaSnapshot expected, actual;
-  for (auto [source, snapshot] : {std::pair{&expected_source, &expected},
-                                  std::pair{&actual_source, &actual}}) {
+  for (auto [source, snapshot] :
+       {std::pair{&expected_source, &expected}, std::pair{&actual_source, &actual}}) {
     try {
       *snapshot = load_schema_source(*source, options);
     } catch (const Error& e) {

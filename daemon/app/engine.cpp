@@ -168,10 +168,10 @@ class ExpectedStore {
     try {
       snap = std::make_shared<const SchemaSnapshot>(read_database_schema(url, options));
     } catch (const Error& e) {
-      throw Error(error_reason::kExpectedSchema,
-                  "reference database of migrations '" + name + "' (" + redact_url(url) +
-                      "): " + e.what(),
-                  target);
+      throw Error(
+          error_reason::kExpectedSchema,
+          "reference database of migrations '" + name + "' (" + redact_url(url) + "): " + e.what(),
+          target);
     }
     std::lock_guard<std::mutex> lock(mutex_);
     auto& state = states_[name];
@@ -294,8 +294,7 @@ TargetResult Engine::check(const TargetConfig& target,
   try {
     auto source_it = config_.migrations.find(target.migrations);
     if (source_it == config_.migrations.end()) {
-      return fail(error_reason::kConfig,
-                  "unknown migrations source '" + target.migrations + "'");
+      return fail(error_reason::kConfig, "unknown migrations source '" + target.migrations + "'");
     }
     const MigrationsConfig& source = source_it->second;
     const std::string& source_name = source_it->first;
@@ -353,17 +352,18 @@ TargetResult Engine::check(const TargetConfig& target,
         }
         result.compared_against = "snapshot of head revision " + join(graph->heads(), ",");
         if (state != revision_state::kAtHead) {
-          result.compared_against += " (the target is not at head, so some findings may be "
-                                     "pending migrations)";
+          result.compared_against +=
+              " (the target is not at head, so some findings may be "
+              "pending migrations)";
         }
       }
     } else if (!source.reference_url.empty() || !source.reference_url_env.empty() ||
                !source.reference_url_file.empty()) {
       expected = store_->reference(source_name, source, options, target.name);
-      result.compared_against = "reference database at revision " +
-                                (expected->alembic_version.empty()
-                                     ? std::string("(none)")
-                                     : join(expected->alembic_version, ","));
+      result.compared_against =
+          "reference database at revision " + (expected->alembic_version.empty()
+                                                   ? std::string("(none)")
+                                                   : join(expected->alembic_version, ","));
     }
 
     if (expected) {

@@ -21,7 +21,7 @@ struct MigrationsSummary {
   std::vector<std::string> versions;
   std::vector<std::string> heads;
   int revisions = 0;
-  std::vector<std::string> errors;    // "file:line: message"
+  std::vector<std::string> errors;  // "file:line: message"
   std::vector<std::string> warnings;
   std::vector<std::string> snapshot_revisions;  // revisions that have a snapshot file
 };

@@ -13,7 +13,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(driftwatch — catch PostgreSQL schema drift in Alembic-managed databases
+constexpr const char* kUsage =
+    R"(driftwatch — catch PostgreSQL schema drift in Alembic-managed databases
 
 usage:
   driftwatch check    --config FILE [--target NAME]... [--format text|json]

@@ -26,10 +26,10 @@ inline constexpr const char* kNone = "none";
 }  // namespace risk
 
 struct Finding {
-  std::string kind;         // "missing" | "extra" | "changed"
+  std::string kind;  // "missing" | "extra" | "changed"
   ObjectType object_type = ObjectType::kTable;
-  std::string object;       // qualified name
-  std::string attribute;    // for "changed": type, nullable, default, definition, ...; else ""
+  std::string object;     // qualified name
+  std::string attribute;  // for "changed": type, nullable, default, definition, ...; else ""
   Severity severity = Severity::kInfo;
   std::string risk = risk::kNone;
   std::optional<std::string> expected;
@@ -67,14 +67,14 @@ inline constexpr const char* kMigrating = "migrating";
 
 // Reasons for check errors (metric label `reason` of check_errors_total).
 namespace error_reason {
-inline constexpr const char* kConfig = "config";              // url source failed, etc.
-inline constexpr const char* kConnect = "connect";            // unreachable / refused / DNS
-inline constexpr const char* kAuth = "auth";                  // wrong password, no such role
-inline constexpr const char* kPermission = "permission";      // permission denied
-inline constexpr const char* kTimeout = "timeout";            // statement/lock/overall deadline
-inline constexpr const char* kMigrations = "migrations";      // version dirs unreadable / broken
+inline constexpr const char* kConfig = "config";          // url source failed, etc.
+inline constexpr const char* kConnect = "connect";        // unreachable / refused / DNS
+inline constexpr const char* kAuth = "auth";              // wrong password, no such role
+inline constexpr const char* kPermission = "permission";  // permission denied
+inline constexpr const char* kTimeout = "timeout";        // statement/lock/overall deadline
+inline constexpr const char* kMigrations = "migrations";  // version dirs unreadable / broken
 inline constexpr const char* kExpectedSchema = "expected_schema";  // no snapshot / reference down
-inline constexpr const char* kQuery = "query";                // any other database error
+inline constexpr const char* kQuery = "query";                     // any other database error
 inline constexpr const char* kInternal = "internal";
 }  // namespace error_reason
 

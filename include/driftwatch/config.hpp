@@ -36,8 +36,8 @@ struct MigrationsConfig {
   bool recursive = false;
   std::string version_table = "alembic_version";
   std::string version_table_schema = "public";
-  std::string snapshots;              // directory of snapshot files ("" = none)
-  std::string reference_url;          // secret-bearing URL source for a reference DB
+  std::string snapshots;      // directory of snapshot files ("" = none)
+  std::string reference_url;  // secret-bearing URL source for a reference DB
   std::string reference_url_env;
   std::string reference_url_file;
 };
@@ -54,11 +54,11 @@ struct UrlSource {
 
 struct TargetConfig {
   std::string name;
-  std::string migrations;             // name of a [migrations.NAME]
-  std::vector<std::string> schemas;   // empty: all non-system schemas
+  std::string migrations;            // name of a [migrations.NAME]
+  std::vector<std::string> schemas;  // empty: all non-system schemas
   UrlSource url;
   std::map<std::string, std::string> labels;
-  IgnoreRules ignore;                 // per-target rules only (merge with global at use)
+  IgnoreRules ignore;  // per-target rules only (merge with global at use)
   std::optional<std::chrono::milliseconds> interval;  // overrides [check] interval
 };
 

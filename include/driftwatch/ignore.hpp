@@ -22,7 +22,9 @@ struct IgnoreRules {
 
   bool matches(const Finding& finding) const;
   // Appends other's rules (global + per-target).
-  void merge(const IgnoreRules& other) { rules.insert(rules.end(), other.rules.begin(), other.rules.end()); }
+  void merge(const IgnoreRules& other) {
+    rules.insert(rules.end(), other.rules.begin(), other.rules.end());
+  }
 };
 
 // Glob match: `*` matches any run of characters (including '.'), `?` exactly one.

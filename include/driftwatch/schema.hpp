@@ -43,15 +43,15 @@ const std::vector<ObjectType>& all_object_types();
 // extension `name`; privilege `OBJECT:GRANTEE:PRIVILEGE`.
 struct SchemaObject {
   ObjectType type = ObjectType::kTable;
-  std::string name;                           // qualified name, the identity
-  std::map<std::string, std::string> attrs;   // compared attributes; absent = null
-  std::map<std::string, std::string> info;    // not compared: context for messages/fix SQL
+  std::string name;                          // qualified name, the identity
+  std::map<std::string, std::string> attrs;  // compared attributes; absent = null
+  std::map<std::string, std::string> info;   // not compared: context for messages/fix SQL
 
   // Well-known info keys.
-  static constexpr const char* kParent = "parent";          // owning table/view qualified name
-  static constexpr const char* kSchemaName = "schema";      // schema of the object
-  static constexpr const char* kLocalName = "local_name";   // unqualified name
-  static constexpr const char* kCreateSql = "create_sql";   // full CREATE statement, if known
+  static constexpr const char* kParent = "parent";         // owning table/view qualified name
+  static constexpr const char* kSchemaName = "schema";     // schema of the object
+  static constexpr const char* kLocalName = "local_name";  // unqualified name
+  static constexpr const char* kCreateSql = "create_sql";  // full CREATE statement, if known
 };
 
 inline bool operator<(const SchemaObject& a, const SchemaObject& b) {
@@ -60,11 +60,11 @@ inline bool operator<(const SchemaObject& a, const SchemaObject& b) {
 
 // One database's schema at one moment (from introspection or a snapshot file).
 struct SchemaSnapshot {
-  std::string server_version;                  // e.g. "15.20"
-  std::vector<std::string> schemas;            // schemas that were introspected, sorted
-  std::vector<std::string> alembic_version;    // version rows seen (sorted); empty if none
+  std::string server_version;                // e.g. "15.20"
+  std::vector<std::string> schemas;          // schemas that were introspected, sorted
+  std::vector<std::string> alembic_version;  // version rows seen (sorted); empty if none
   bool has_version_table = false;
-  std::vector<SchemaObject> objects;           // sorted by (type, name), unique keys
+  std::vector<SchemaObject> objects;  // sorted by (type, name), unique keys
 
   // Sorts objects and schemas; call after building a snapshot by hand.
   void normalize_order();
