@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <set>
 #include <tuple>
 
@@ -32,6 +33,9 @@ std::string receivers_signature(const AlertsConfig& a) {
 
 struct AlertService::Impl {
   using ResolutionKey = std::tuple<std::string, std::string, std::string>;
+
+  // Grows with every change that ack() may show (observe, apply, acknowledge, unacknowledge).
+  std::atomic<std::uint64_t> version{0};
 
   Impl(const Config& config, AlertNotificationCounters* counters_in, DeliveryOptions options_in,
        Clock clock_in)
@@ -182,6 +186,7 @@ void AlertService::observe(const TargetResult& result,
   for (Notification& n : out) n.alertmanager_validity = validity;
   impl_->dispatch(std::move(out));
   impl_->save_if_changed();
+  ++impl_->version;
 }
 
 void AlertService::apply(const Config& config) {
@@ -194,6 +199,7 @@ void AlertService::apply(const Config& config) {
     for (const auto& t : config.targets) targets.insert(t.name);
     impl_->policy.retain_targets(targets);
     impl_->save_if_changed();
+    ++impl_->version;
     rebuild = signature != impl_->signature && !impl_->stopped;
   }
   if (!rebuild) return;
@@ -212,6 +218,7 @@ Acknowledgement AlertService::acknowledge(const std::string& target, const std::
   spdlog::info("alerts: target {} acknowledged by {} until {}: {}", target, owner,
                format_rfc3339(expires_at), reason);
   impl_->save_if_changed();
+  ++impl_->version;
   return ack;
 }
 
@@ -220,8 +227,11 @@ bool AlertService::unacknowledge(const std::string& target) {
   const bool removed = impl_->policy.unacknowledge(target);
   if (removed) spdlog::info("alerts: acknowledgement of target {} removed", target);
   impl_->save_if_changed();
+  ++impl_->version;
   return removed;
 }
+
+std::uint64_t AlertService::version() const { return impl_->version.load(); }
 
 std::optional<Acknowledgement> AlertService::ack(const std::string& target) const {
   std::lock_guard<std::mutex> lock(impl_->mu);

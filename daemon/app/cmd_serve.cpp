@@ -28,6 +28,7 @@
 #include "driftwatch/http_route.hpp"
 #include "driftwatch/metrics.hpp"
 #include "driftwatch/render.hpp"
+#include "driftwatch/render_cache.hpp"
 #include "driftwatch/scheduler.hpp"
 #include "driftwatch/serve_state.hpp"
 #include "driftwatch/sharding.hpp"
@@ -223,6 +224,7 @@ class ServeState : public AppStateView {
                   loaded.errors.size());
       std::lock_guard<std::mutex> lock(mu_);
       reload_success_ = false;
+      ++state_version_;
       return;
     }
     std::shared_ptr<Engine> engine;
@@ -232,6 +234,7 @@ class ServeState : public AppStateView {
       log_->error("configuration reload failed: {}; keeping the previous one", e.what());
       std::lock_guard<std::mutex> lock(mu_);
       reload_success_ = false;
+      ++state_version_;
       return;
     }
     // Flags still override the reloaded [server] shard settings.
@@ -240,6 +243,7 @@ class ServeState : public AppStateView {
       log_->error("configuration reload failed: {}; keeping the previous one", shard.error);
       std::lock_guard<std::mutex> lock(mu_);
       reload_success_ = false;
+      ++state_version_;
       return;
     }
     const Config owned = owned_config(*loaded.config, *shard.assignment);
@@ -260,6 +264,7 @@ class ServeState : public AppStateView {
       shard_ = *shard.assignment;
       reload_success_ = true;
       last_reload_success_ = std::chrono::system_clock::now();
+      ++state_version_;
     }
     scheduler_->apply(owned, check_function(engine));
     alerts_->apply(owned);
@@ -296,7 +301,7 @@ class ServeState : public AppStateView {
   std::optional<Acknowledgement> acknowledge(
       const std::string& name, const std::string& owner, const std::string& reason,
       std::chrono::system_clock::time_point expires_at) const override {
-    return alerts_->acknowledge(name, owner, reason, expires_at);
+    return alerts_->acknowledge(name, owner, reason, expires_at);  // bumps alerts_->version()
   }
   bool unacknowledge(const std::string& name) const override {
     return alerts_->unacknowledge(name);
@@ -309,7 +314,28 @@ class ServeState : public AppStateView {
     }
     return out;
   }
+  std::shared_ptr<const std::string> targets_body(const TargetsRender& render) const override {
+    const std::uint64_t version =
+        scheduler_->version() + alerts_->version() + state_version_.load();
+    return targets_cache_.get(version, [&] {
+      const std::vector<TargetStatus> list = targets();
+      RenderCache::Rendered out{render(list), std::nullopt};
+      for (const auto& t : list) {  // an acknowledgement disappears from the body when it expires
+        if (t.ack && (!out.valid_until || t.ack->expires_at < *out.valid_until)) {
+          out.valid_until = t.ack->expires_at;
+        }
+      }
+      return out;
+    });
+  }
   std::string metrics_text() const override {
+    const std::uint64_t version = scheduler_->version() + alert_counters_.version() +
+                                  Engine::expected_state_version() + state_version_.load();
+    return *metrics_cache_.get(version, [this] {
+      return RenderCache::Rendered{render_metrics_now(), std::nullopt};
+    });
+  }
+  std::string render_metrics_now() const {
     MetricsSnapshot snapshot;
     snapshot.version = DRIFTWATCH_VERSION;
     snapshot.targets = scheduler_->targets();
@@ -364,6 +390,11 @@ class ServeState : public AppStateView {
   bool reload_success_ = true;
   std::optional<std::chrono::system_clock::time_point> last_reload_success_;
   std::atomic<bool> draining_{false};
+  // Grows with every reload attempt (what metrics_text() shows of the config and shard).
+  std::atomic<std::uint64_t> state_version_{0};
+  // GET /metrics and /api/v1/targets render once per change, not once per request.
+  mutable RenderCache metrics_cache_;
+  mutable RenderCache targets_cache_;
   AlertNotificationCounters alert_counters_;
   std::unique_ptr<AlertService> alerts_;  // outlives the scheduler, whose callback feeds it
   std::unique_ptr<Scheduler> scheduler_;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -96,6 +97,9 @@ struct SourceState {
   std::shared_ptr<const SchemaSnapshot> reference;
   std::chrono::steady_clock::time_point reference_loaded{};
 };
+
+// Shared by every Engine, so it keeps growing when a reload replaces the engine.
+std::atomic<std::uint64_t> g_expected_state_version{0};
 
 class ExpectedStore {
  public:
@@ -205,6 +209,7 @@ class ExpectedStore {
     state.snapshots_fingerprint = snap_fp;
     state.snapshots = std::move(snapshots);
     state.snapshot_errors = std::move(errors);
+    ++g_expected_state_version;
   }
 
   static void load_snapshots(const std::string& dir,
@@ -253,6 +258,8 @@ Engine::Engine(const Config& config)
 Engine::~Engine() = default;
 
 void Engine::refresh_expected_state() const { store_->refresh(); }
+
+std::uint64_t Engine::expected_state_version() { return g_expected_state_version.load(); }
 
 std::vector<MigrationsSummary> Engine::migrations() const {
   std::vector<MigrationsSummary> out;

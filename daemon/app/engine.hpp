@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,8 @@ class Engine {
   // Re-reads version directories / snapshot files whose modification time changed.
   void refresh_expected_state() const;
   std::vector<MigrationsSummary> migrations() const;
+  // Grows whenever any engine re-reads its expected state (what migrations() shows).
+  static std::uint64_t expected_state_version();
 
   const Config& config() const { return config_; }
 

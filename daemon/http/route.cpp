@@ -390,11 +390,15 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
       return response;
     }
     case Endpoint::kTargets: {
-      Json list = Json::array();
-      for (const auto& status : state.targets()) {
-        list.push_back(target_json(status));
-      }
-      return json_response(200, {{"targets", list}});
+      HttpResponse response = json_response(200, Json::object());
+      response.body = *state.targets_body([](const std::vector<TargetStatus>& targets) {
+        Json list = Json::array();
+        for (const auto& status : targets) {
+          list.push_back(target_json(status));
+        }
+        return dump(Json{{"targets", list}}) + "\n";
+      });
+      return response;
     }
     case Endpoint::kTarget: {
       auto status = state.target(m.name);

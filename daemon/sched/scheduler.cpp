@@ -1,6 +1,7 @@
 #include "driftwatch/scheduler.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -93,6 +94,8 @@ struct Scheduler::Core {
   SchedulerOptions options;
   std::mt19937_64 rng;
   std::map<std::string, Entry> entries;
+  // Grows with every change of what targets() returns (written under mu, read without it).
+  std::atomic<std::uint64_t> version{0};
   std::deque<Job> queue;
   std::size_t on_demand_queued = 0;  // the first on_demand_queued jobs of queue
   std::uint64_t next_id = 1;
@@ -231,6 +234,7 @@ struct Scheduler::Core {
       }
       const TargetConfig target = it->second.status.config;
       it->second.status.running = true;
+      ++core.version;
       const CheckFunction check = core.check;
       const milliseconds timeout = core.config.check.timeout;
       ++core.in_flight;
@@ -271,8 +275,9 @@ struct Scheduler::Core {
           status.consecutive_failures = 0;
           status.last_success = result.checked_at;
         }
-        status.last_result = result;
+        status.last_result = std::make_shared<const TargetResult>(result);
         entry.pending.reset();
+        ++core.version;
         const milliseconds base = sched_timing::retry_base_with(
             status.interval, status.consecutive_failures, core.options.backoff_base);
         entry.next_due = Clock::now() + sched_timing::jittered(base, core.rng);
@@ -411,6 +416,7 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
       ++it;
     }
   }
+  ++core.version;
   if (core.started && !core.draining) {
     core.grow_workers(core_);
   }
@@ -463,6 +469,8 @@ std::optional<TargetStatus> Scheduler::target(const std::string& name) const {
   }
   return it->second.status;
 }
+
+std::uint64_t Scheduler::version() const { return core_->version.load(); }
 
 bool Scheduler::first_round_done() const {
   std::lock_guard<std::mutex> lock(core_->mu);

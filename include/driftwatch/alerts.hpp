@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -88,6 +89,9 @@ class AlertService {
                               const std::string& reason, SystemTime expires_at);
   bool unacknowledge(const std::string& target);
   std::optional<Acknowledgement> ack(const std::string& target) const;
+  // Grows with every change ack() may show (apart from an ack's expiry, which is a point in
+  // time); cheap, no lock.
+  std::uint64_t version() const;
   // Open alerts (firing or counting) of a target, for the API.
   std::vector<OpenAlert> open_alerts(const std::string& target) const;
 

@@ -2,6 +2,7 @@
 // latest state on every scrape so a removed target's series disappear.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -25,7 +26,10 @@ class AlertNotificationCounters {
   void record(const std::string& receiver, const std::string& outcome) {
     std::lock_guard<std::mutex> lock(mu_);
     ++counts_[{receiver, outcome}];
+    ++version_;
   }
+  // Grows with every record(); equal values mean equal snapshot().
+  std::uint64_t version() const { return version_.load(); }
   std::map<Key, std::uint64_t> snapshot() const {
     std::lock_guard<std::mutex> lock(mu_);
     return counts_;
@@ -34,6 +38,7 @@ class AlertNotificationCounters {
  private:
   mutable std::mutex mu_;
   std::map<Key, std::uint64_t> counts_;
+  std::atomic<std::uint64_t> version_{0};
 };
 
 // Everything one scrape reports.

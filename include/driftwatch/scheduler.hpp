@@ -35,7 +35,8 @@ using CheckFunction = std::function<TargetResult(const TargetConfig&,
 // What the scheduler knows about one target (a copy, safe to keep).
 struct TargetStatus {
   TargetConfig config;
-  std::optional<TargetResult> last_result;
+  // Shared, immutable: copying a status (every scrape copies all of them) does not copy findings.
+  std::shared_ptr<const TargetResult> last_result;
   int consecutive_failures = 0;  // consecutive checks with status "error"
   std::uint64_t checks_total = 0;
   std::map<std::string, std::uint64_t> errors_by_reason;              // reason -> count
@@ -107,6 +108,9 @@ class Scheduler {
 
   std::vector<TargetStatus> targets() const;  // sorted by name
   std::optional<TargetStatus> target(const std::string& name) const;
+  // Grows whenever targets() would return something else (a result, a check starting, a
+  // reload); equal values mean equal targets(). Cheap: no lock.
+  std::uint64_t version() const;
   // True once every target configured at start has a result (stays true after reloads).
   bool first_round_done() const;
   int in_flight() const;

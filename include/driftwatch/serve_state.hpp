@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +39,12 @@ class AppStateView {
   virtual bool first_round_done() const = 0;
   virtual bool draining() const = 0;
   virtual std::vector<TargetStatus> targets() const = 0;  // sorted by name
+  // The body of GET /api/v1/targets: `render` applied to targets(). A state may hand out an
+  // earlier rendering while its targets are unchanged (see RenderCache).
+  using TargetsRender = std::function<std::string(const std::vector<TargetStatus>&)>;
+  virtual std::shared_ptr<const std::string> targets_body(const TargetsRender& render) const {
+    return std::make_shared<const std::string>(render(targets()));
+  }
   virtual std::optional<TargetStatus> target(const std::string& name) const = 0;
   virtual std::vector<MigrationsStatus> migrations() const = 0;
   virtual std::string metrics_text() const = 0;  // Prometheus text exposition 0.0.4

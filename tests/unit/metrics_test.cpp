@@ -10,6 +10,13 @@ using namespace driftwatch;
 
 namespace {
 
+// The scheduler shares results read-only; a test edits its own copy.
+TargetResult& edit_result(TargetStatus& status) {
+  auto copy = std::make_shared<TargetResult>(*status.last_result);
+  status.last_result = copy;
+  return *copy;
+}
+
 Finding finding(Severity severity, const std::string& risk) {
   Finding f;
   f.kind = "extra";
@@ -32,7 +39,7 @@ TargetStatus checked(const std::string& name, const std::string& status) {
   r.revision.state = "at_head";
   r.revision.current = {"a1"};
   r.revision.expected_heads = {"a1"};
-  s.last_result = r;
+  s.last_result = std::make_shared<const TargetResult>(r);
   s.checks_total = 3;
   if (status != "error") s.last_success = r.checked_at;
   return s;
@@ -43,17 +50,17 @@ MetricsSnapshot fleet() {
   snap.version = "9.8.7";
   snap.targets.push_back(checked("prod", "ok"));
   auto dev = checked("dev", "drift");
-  dev.last_result->revision.state = "behind";
-  dev.last_result->revision.behind_by = 2;
-  dev.last_result->revision.current = {"a0", "b0"};
-  dev.last_result->revision.expected_heads = {"a1", "b1"};
-  dev.last_result->findings = {finding(Severity::kCritical, "not_null_violation"),
+  edit_result(dev).revision.state = "behind";
+  edit_result(dev).revision.behind_by = 2;
+  edit_result(dev).revision.current = {"a0", "b0"};
+  edit_result(dev).revision.expected_heads = {"a1", "b1"};
+  edit_result(dev).findings = {finding(Severity::kCritical, "not_null_violation"),
                                finding(Severity::kCritical, "not_null_violation"),
                                finding(Severity::kInfo, "none")};
   snap.targets.push_back(dev);
   auto down = checked("down", "error");
-  down.last_result->revision = {};
-  down.last_result->error = CheckError{"connect", "unreachable"};
+  edit_result(down).revision = {};
+  edit_result(down).error = CheckError{"connect", "unreachable"};
   down.errors_by_reason["connect"] = 3;
   down.consecutive_failures = 3;
   snap.targets.push_back(down);

@@ -42,7 +42,7 @@ TargetStatus make_status(const std::string& name, const std::string& status,
     r.findings.push_back(f);
   }
   if (status == "error") r.error = CheckError{"connect", "target " + name + " is unreachable"};
-  s.last_result = r;
+  s.last_result = std::make_shared<const TargetResult>(r);
   s.checks_total = 4;
   return s;
 }

@@ -316,10 +316,10 @@ TEST_CASE("reload keeps results of remaining targets, drops removed, adds new") 
   REQUIRE(all.size() == 2);
   CHECK(all[0].config.name == "b");
   CHECK(all[0].checks_total == 1);
-  CHECK(all[0].last_result);
+  CHECK(all[0].last_result.get() != nullptr);
   CHECK(all[0].config.schemas == std::vector<std::string>{"public"});
   CHECK(all[1].config.name == "c");
-  CHECK_FALSE(all[1].last_result);
+  CHECK(all[1].last_result.get() == nullptr);
   CHECK_FALSE(scheduler.target("a"));
   CHECK_FALSE(scheduler.trigger("a"));
   CHECK(scheduler.first_round_done());  // readiness is not lost on reload
@@ -353,7 +353,7 @@ TEST_CASE("a removed target's in-flight result is discarded, re-added target sta
   auto status = scheduler.target("a");
   REQUIRE(status);
   CHECK(status->checks_total == 0);
-  CHECK_FALSE(status->last_result);
+  CHECK(status->last_result.get() == nullptr);
 }
 
 TEST_CASE("drain stops new checks and waits for in-flight ones up to the deadline") {

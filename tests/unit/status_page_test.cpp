@@ -7,6 +7,13 @@ using namespace driftwatch;
 
 namespace {
 
+// The scheduler shares results read-only; a test edits its own copy.
+TargetResult& edit_result(TargetStatus& status) {
+  auto copy = std::make_shared<TargetResult>(*status.last_result);
+  status.last_result = copy;
+  return *copy;
+}
+
 TargetStatus hostile() {
   TargetStatus s;
   s.config.name = "<script>alert(1)</script>";
@@ -31,7 +38,7 @@ TargetStatus hostile() {
   f.message = "default of <b> & co differs";
   f.fix_sql = "ALTER TABLE public.t ALTER COLUMN \"<b>\" SET DEFAULT ('a' || 'b');";
   r.findings.push_back(f);
-  s.last_result = r;
+  s.last_result = std::make_shared<const TargetResult>(r);
   return s;
 }
 
@@ -78,14 +85,14 @@ TEST_CASE("describe_state covers the states") {
   TargetResult r;
   r.status = "ok";
   r.revision.state = "at_head";
-  s.last_result = r;
+  s.last_result = std::make_shared<const TargetResult>(r);
   CHECK(describe_state(s) == "at head");
-  s.last_result->revision.state = "unknown_revision";
+  edit_result(s).revision.state = "unknown_revision";
   CHECK(describe_state(s) == "unknown revision");
-  s.last_result->status = "migrating";
+  edit_result(s).status = "migrating";
   CHECK(describe_state(s) == "migrating");
-  s.last_result->status = "error";
-  s.last_result->error = CheckError{"timeout", "slow"};
+  edit_result(s).status = "error";
+  edit_result(s).error = CheckError{"timeout", "slow"};
   CHECK(describe_state(s) == "error (timeout)");
 }
 
@@ -96,7 +103,7 @@ TEST_CASE("error message appears escaped in the fleet table") {
   r.name = "down";
   r.status = "error";
   r.error = CheckError{"connect", "could not connect to <host> & port"};
-  s.last_result = r;
+  s.last_result = std::make_shared<const TargetResult>(r);
   const std::string html = render_status_page({s}, false, true, std::chrono::system_clock::now());
   CHECK(html.find("could not connect to &lt;host&gt; &amp; port") != std::string::npos);
   CHECK(html.find("draining") != std::string::npos);
