@@ -59,8 +59,10 @@ def proc_kb(pid, key):
     return 0
 
 
-def wrk(url, seconds):
-    out = subprocess.run(["wrk", "-t2", "-c50", "-d%ds" % seconds, "--latency", url],
+def wrk(url, seconds, gzip=True):
+    # Prometheus asks for gzip (Accept-Encoding: gzip) on every scrape, as do browsers.
+    headers = ["-H", "Accept-Encoding: gzip"] if gzip else []
+    out = subprocess.run(["wrk", "-t2", "-c50", "-d%ds" % seconds, "--latency"] + headers + [url],
                          capture_output=True, text=True).stdout
     res = {"raw": out}
     for pct in ("50", "90", "99"):
@@ -157,6 +159,10 @@ def run_daemon(dw, config, load_seconds):
         if shutil.which("wrk"):
             res["metrics"] = wrk(root + "/metrics", load_seconds)
             res["api_targets"] = wrk(root + "/api/v1/targets", load_seconds)
+            # The same without compression (clients that do not ask for gzip).
+            res["metrics_identity"] = wrk(root + "/metrics", load_seconds, gzip=False)
+            res["api_targets_identity"] = wrk(root + "/api/v1/targets", load_seconds,
+                                              gzip=False)
         else:
             time.sleep(load_seconds)
         res["checks_per_s_under_load"] = (checks_total(root) - c0) / (time.perf_counter() - t0)
@@ -196,8 +202,8 @@ def main():
                 r = run_daemon(a.driftwatch, config, a.load_seconds)
             except (RuntimeError, OSError) as e:  # a starved or crashed daemon is a result too
                 r = {"error": "%s: %s" % (type(e).__name__, e)}
-            r.update(targets=count, concurrency=conc)
-            for k in ("metrics", "api_targets"):
+            r.update(targets=count, concurrency=conc, interval="10s")
+            for k in ("metrics", "api_targets", "metrics_identity", "api_targets_identity"):
                 if k in r:
                     r[k].pop("raw", None)
             log(json.dumps(r))

@@ -97,21 +97,25 @@ def fleet_table(path):
         return "Fleet: not run.\n"
     f = json.load(open(path))
     out = ["### Fleet (`driftwatch serve`, small 10-table databases in one cluster)", "",
-           "| targets | concurrency | first full round s | RSS MB after round / peak | "
-           "/metrics p50 / p99 ms | /api/v1/targets p50 / p99 ms | req/s (metrics) | checks/s under load "
-           "| statuses |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "wrk: 2 threads, 50 connections, while checks run; gzip = `Accept-Encoding: gzip` "
+           "(what Prometheus sends), identity = no compression.", "",
+           "| targets | concurrency | interval | first full round s | RSS MB after round / peak | "
+           "/metrics p50 / p99 ms gzip | identity | /api/v1/targets p50 / p99 ms gzip | identity "
+           "| req/s /metrics gzip | checks/s under load | statuses |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in f["runs"]:
         if "error" in r:
-            out.append("| %d | %d | failed: %s | | | | | | |" % (r["targets"], r["concurrency"],
-                                                                r["error"][:120]))
+            out.append("| %d | %d | | failed: %s | | | | | | | | |" % (
+                r["targets"], r["concurrency"], r["error"][:120]))
             continue
-        m, t = r.get("metrics", {}), r.get("api_targets", {})
         g = lambda d, k: "%.1f" % d[k] if d.get(k) is not None else "?"
-        out.append("| %d | %d | %.1f | %.0f / %.0f | %s / %s | %s / %s | %s | %s | %s |" % (
-            r["targets"], r["concurrency"], r["round_s"], r["rss_mb_after_round"],
-            r["rss_mb_peak"], g(m, "p50_ms"), g(m, "p99_ms"), g(t, "p50_ms"), g(t, "p99_ms"),
-            g(m, "requests_per_s"), g(r, "checks_per_s_under_load"), r.get("statuses")))
+        pair = lambda k: "%s / %s" % (g(r.get(k, {}), "p50_ms"), g(r.get(k, {}), "p99_ms"))
+        out.append("| %d | %d | %s | %.1f | %.0f / %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["targets"], r["concurrency"], r.get("interval", "?"), r["round_s"],
+            r["rss_mb_after_round"], r["rss_mb_peak"], pair("metrics"), pair("metrics_identity"),
+            pair("api_targets"), pair("api_targets_identity"),
+            g(r.get("metrics", {}), "requests_per_s"), g(r, "checks_per_s_under_load"),
+            r.get("statuses")))
     return "\n".join(out) + "\n"
 
 

@@ -32,6 +32,7 @@
 #include "driftwatch/scheduler.hpp"
 #include "driftwatch/serve_state.hpp"
 #include "driftwatch/sharding.hpp"
+#include "http/gzip.hpp"
 #include "http/server.hpp"
 
 namespace driftwatch {
@@ -164,6 +165,11 @@ std::string describe_check(const TargetStatus& status) {
   return line;
 }
 
+// How late a scheduled check's result may show in /metrics and /api/v1/targets (see
+// RenderCache): a fleet whose checks finish every few milliseconds is rendered at most once a
+// second however hard it is scraped.
+constexpr std::chrono::milliseconds kCacheLag{1000};
+
 CheckFunction check_function(const std::shared_ptr<Engine>& engine) {
   return [engine](const TargetConfig& target, std::chrono::steady_clock::time_point deadline) {
     return engine->check(target, deadline);
@@ -291,20 +297,26 @@ class ServeState : public AppStateView {
   std::vector<TargetStatus> targets() const override {
     std::vector<TargetStatus> out = scheduler_->targets();
     for (auto& t : out) t.ack = alerts_->ack(t.config.name);
+    note_observed(lagging_version());
     return out;
   }
   std::optional<TargetStatus> target(const std::string& name) const override {
     auto out = scheduler_->target(name);
     if (out) out->ack = alerts_->ack(name);
+    note_observed(lagging_version());
     return out;
   }
   std::optional<Acknowledgement> acknowledge(
       const std::string& name, const std::string& owner, const std::string& reason,
       std::chrono::system_clock::time_point expires_at) const override {
-    return alerts_->acknowledge(name, owner, reason, expires_at);  // bumps alerts_->version()
+    auto ack = alerts_->acknowledge(name, owner, reason, expires_at);
+    ++state_version_;  // shows at once in the cached answers
+    return ack;
   }
   bool unacknowledge(const std::string& name) const override {
-    return alerts_->unacknowledge(name);
+    const bool removed = alerts_->unacknowledge(name);
+    ++state_version_;
+    return removed;
   }
   std::vector<MigrationsStatus> migrations() const override {
     std::vector<MigrationsStatus> out;
@@ -314,28 +326,62 @@ class ServeState : public AppStateView {
     }
     return out;
   }
-  std::shared_ptr<const std::string> targets_body(const TargetsRender& render) const override {
-    const std::uint64_t version =
-        scheduler_->version() + alerts_->version() + state_version_.load();
-    return targets_cache_.get(version, [&] {
-      const std::vector<TargetStatus> list = targets();
-      RenderCache::Rendered out{render(list), std::nullopt};
-      for (const auto& t : list) {  // an acknowledgement disappears from the body when it expires
-        if (t.ack && (!out.valid_until || t.ack->expires_at < *out.valid_until)) {
-          out.valid_until = t.ack->expires_at;
-        }
-      }
-      return out;
-    });
+  ResponseBody targets_body(const TargetRender& render, bool accept_gzip) const override {
+    const auto served = targets_cache_.get(
+        cache_version(),
+        [&] {
+          RenderCache::Rendered out{"{\"targets\":[", std::nullopt};
+          bool first = true;
+          for (const auto& t : targets()) {
+            std::string key = std::to_string(t.revision);
+            if (t.ack) {
+              key += "|" + t.ack->owner + "|" + t.ack->reason + "|" +
+                     std::to_string(t.ack->created_at.time_since_epoch().count()) + "|" +
+                     std::to_string(t.ack->expires_at.time_since_epoch().count());
+              // The acknowledgement disappears from the body when it expires.
+              if (!out.valid_until || t.ack->expires_at < *out.valid_until) {
+                out.valid_until = t.ack->expires_at;
+              }
+            }
+            out.text += first ? "" : ",";
+            out.text += target_parts_.get(t.config.name, key, [&] { return render(t); });
+            first = false;
+          }
+          target_parts_.finish();
+          out.text += "]}\n";
+          return out;
+        },
+        accept_gzip);
+    note_observed(served.lagging);
+    return {served.bytes, accept_gzip};
   }
-  std::string metrics_text() const override {
-    const std::uint64_t version = scheduler_->version() + alert_counters_.version() +
-                                  Engine::expected_state_version() + state_version_.load();
-    return *metrics_cache_.get(version, [this] {
-      return RenderCache::Rendered{render_metrics_now(), std::nullopt};
-    });
+  std::string metrics_text() const override { return *metrics_body(false).bytes; }
+  ResponseBody metrics_body(bool accept_gzip) const override {
+    const auto served = metrics_cache_.get(
+        cache_version(),
+        [this] {
+          return RenderCache::Rendered{metrics_renderer_.render(metrics_snapshot()), std::nullopt};
+        },
+        accept_gzip);
+    note_observed(served.lagging);
+    return {served.bytes, accept_gzip};
   }
-  std::string render_metrics_now() const {
+  // What the cached answers depend on: reloads and acknowledgements over HTTP show at once;
+  // scheduled results (and the alerts, counters and expected state that follow them) may lag
+  // by kCacheLag, but never behind what any answer already showed.
+  std::uint64_t lagging_version() const {
+    return scheduler_->version() + alerts_->version() + alert_counters_.version() +
+           Engine::expected_state_version();
+  }
+  RenderCache::Version cache_version() const {
+    return {state_version_.load(), lagging_version(), observed_.load()};
+  }
+  void note_observed(std::uint64_t version) const {
+    std::uint64_t seen = observed_.load();
+    while (seen < version && !observed_.compare_exchange_weak(seen, version)) {
+    }
+  }
+  MetricsSnapshot metrics_snapshot() const {
     MetricsSnapshot snapshot;
     snapshot.version = DRIFTWATCH_VERSION;
     snapshot.targets = scheduler_->targets();
@@ -348,7 +394,7 @@ class ServeState : public AppStateView {
       snapshot.shards = shard_.count;
     }
     snapshot.alert_notifications = alert_counters_.snapshot();
-    return render_metrics(snapshot);
+    return snapshot;
   }
   std::string admin_token() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -363,7 +409,9 @@ class ServeState : public AppStateView {
       return std::nullopt;
     }
     log_->info("on-demand check of target {} requested over HTTP", name);
-    return future->get();
+    TargetResult result = future->get();
+    note_observed(lagging_version());
+    return result;
   }
 
   std::optional<ShardLocation> owner_shard(const std::string& name) const override {
@@ -390,11 +438,16 @@ class ServeState : public AppStateView {
   bool reload_success_ = true;
   std::optional<std::chrono::system_clock::time_point> last_reload_success_;
   std::atomic<bool> draining_{false};
-  // Grows with every reload attempt (what metrics_text() shows of the config and shard).
-  std::atomic<std::uint64_t> state_version_{0};
+  // Grows with every reload attempt and every acknowledgement change over HTTP.
+  mutable std::atomic<std::uint64_t> state_version_{0};
+  // The newest lagging_version() any answer has shown (RenderCache::Version::floor).
+  mutable std::atomic<std::uint64_t> observed_{0};
   // GET /metrics and /api/v1/targets render once per change, not once per request.
-  mutable RenderCache metrics_cache_;
-  mutable RenderCache targets_cache_;
+  // Only used inside the caches' renders, which run one at a time.
+  mutable RenderCache metrics_cache_{kCacheLag, gzip_compress};
+  mutable MetricsRenderer metrics_renderer_;
+  mutable RenderCache targets_cache_{kCacheLag, gzip_compress};
+  mutable PartCache<std::string> target_parts_;
   AlertNotificationCounters alert_counters_;
   std::unique_ptr<AlertService> alerts_;  // outlives the scheduler, whose callback feeds it
   std::unique_ptr<Scheduler> scheduler_;

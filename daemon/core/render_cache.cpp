@@ -2,40 +2,68 @@
 
 namespace driftwatch {
 
-bool RenderCache::fresh(const Entry& entry, std::uint64_t version, SystemTime now) const {
-  return entry.text && entry.version >= version && (!entry.valid_until || now < *entry.valid_until);
+bool RenderCache::usable(const Entry& entry, const Version& version, SystemTime now,
+                         bool lag_ok) const {
+  if (!entry.text || entry.version.exact < version.exact || entry.version.lagging < version.floor ||
+      (entry.valid_until && now >= *entry.valid_until)) {
+    return false;
+  }
+  return entry.version.lagging >= version.lagging || lag_ok;
 }
 
-std::shared_ptr<const std::string> RenderCache::get(std::uint64_t version, const Render& render) {
+RenderCache::Served RenderCache::form(const Entry& entry, bool encoded) const {
+  if (!encoded || !encode_) {
+    return {entry.text, entry.version.lagging};
+  }
+  Encoded& slot = *entry.encoded;
+  std::call_once(slot.once,
+                 [&] { slot.bytes = std::make_shared<const std::string>(encode_(*entry.text)); });
+  return {slot.bytes, entry.version.lagging};
+}
+
+RenderCache::Served RenderCache::get(const Version& version, const Render& render, bool encoded) {
+  Entry entry;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (fresh(entry_, version, clock_()) || (rendering_ && entry_.text)) {
-      return entry_.text;
+    const SystemTime now = clock_();
+    if (usable(entry_, version, now, rendering_ || now - entry_.made < max_lag_)) {
+      entry = entry_;
     }
   }
-  std::lock_guard<std::mutex> one_render(render_mu_);
+  if (entry.text) {
+    return form(entry, encoded);
+  }
   {
-    // Another request may have rendered this version while we waited.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (fresh(entry_, version, clock_())) {
-      return entry_.text;
+    std::lock_guard<std::mutex> one_render(render_mu_);
+    {
+      // Another request may have rendered while we waited.
+      std::lock_guard<std::mutex> lock(mu_);
+      const SystemTime now = clock_();
+      if (usable(entry_, version, now, now - entry_.made < max_lag_)) {
+        entry = entry_;
+      } else {
+        rendering_ = true;
+      }
     }
-    rendering_ = true;
+    if (!entry.text) {
+      const SystemTime made = clock_();
+      Rendered rendered;
+      try {
+        rendered = render();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        rendering_ = false;
+        throw;
+      }
+      entry = Entry{std::make_shared<const std::string>(std::move(rendered.text)), version, made,
+                    rendered.valid_until, std::make_shared<Encoded>()};
+      std::lock_guard<std::mutex> lock(mu_);
+      rendering_ = false;
+      ++renders_;
+      entry_ = entry;
+    }
   }
-  Rendered rendered;
-  try {
-    rendered = render();
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    rendering_ = false;
-    throw;
-  }
-  auto text = std::make_shared<const std::string>(std::move(rendered.text));
-  std::lock_guard<std::mutex> lock(mu_);
-  rendering_ = false;
-  ++renders_;
-  entry_ = Entry{text, version, rendered.valid_until};
-  return text;
+  return form(entry, encoded);
 }
 
 std::uint64_t RenderCache::renders() const {

@@ -7,6 +7,7 @@
 #include "driftwatch/http_route.hpp"
 #include "driftwatch/render.hpp"
 #include "driftwatch/status_page.hpp"
+#include "http/gzip.hpp"
 
 namespace driftwatch {
 
@@ -117,6 +118,20 @@ HttpResponse json_response(int status, const Json& json) {
   response.body = dump(json) + "\n";
   response.headers["Cache-Control"] = "no-store";
   return response;
+}
+
+std::string header(const HttpRequest& request, const std::string& name) {
+  auto it = request.headers.find(name);
+  return it == request.headers.end() ? "" : it->second;
+}
+
+// The large, cached bodies (/metrics, /api/v1/targets) may come gzip-compressed.
+void set_body(HttpResponse& response, const ResponseBody& body) {
+  response.body = *body.bytes;
+  response.headers["Vary"] = "Accept-Encoding";
+  if (body.gzip) {
+    response.headers["Content-Encoding"] = "gzip";
+  }
 }
 
 HttpResponse html_response(std::string body) {
@@ -386,18 +401,14 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
     case Endpoint::kMetrics: {
       HttpResponse response;
       response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      response.body = state.metrics_text();
+      set_body(response, state.metrics_body(accepts_gzip(header(request, "accept-encoding"))));
       return response;
     }
     case Endpoint::kTargets: {
       HttpResponse response = json_response(200, Json::object());
-      response.body = *state.targets_body([](const std::vector<TargetStatus>& targets) {
-        Json list = Json::array();
-        for (const auto& status : targets) {
-          list.push_back(target_json(status));
-        }
-        return dump(Json{{"targets", list}}) + "\n";
-      });
+      set_body(response, state.targets_body(
+                             [](const TargetStatus& status) { return dump(target_json(status)); },
+                             accepts_gzip(header(request, "accept-encoding"))));
       return response;
     }
     case Endpoint::kTarget: {

@@ -2,9 +2,11 @@
 
 #include <prometheus/text_serializer.h>
 
-#include <deque>
-#include <iterator>
+#include <map>
+#include <memory>
 #include <sstream>
+
+#include "driftwatch/render_cache.hpp"
 
 namespace driftwatch {
 
@@ -45,20 +47,82 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-class Families {
- public:
-  MetricFamily& family(const std::string& name, const std::string& help, MetricType type) {
-    families_.push_back({"driftwatch_" + name, help, type, {}});
-    return families_.back();
-  }
-  std::vector<MetricFamily> take() {
-    return std::vector<MetricFamily>(std::make_move_iterator(families_.begin()),
-                                     std::make_move_iterator(families_.end()));
-  }
-
- private:
-  std::deque<MetricFamily> families_;  // references to families stay valid while adding
+// Every family, in output order. Families up to kLastTargetFamily hold per-target series
+// only; the others hold no per-target series.
+struct FamilySpec {
+  const char* name;
+  const char* help;
+  MetricType type;
 };
+enum Family : std::size_t {
+  kBuildInfo,
+  kTargetUp,
+  kDrift,
+  kFindings,
+  kByRisk,
+  kAtHead,
+  kBehind,
+  kState,
+  kInfo,
+  kLastCheck,
+  kLastSuccess,
+  kDuration,
+  kChecks,
+  kErrors,
+  kHeads,
+  kReloadSuccess,
+  kReloadTimestamp,
+  kShardInfo,
+  kNotifications,
+  kFamilyCount,
+};
+const FamilySpec kFamilies[kFamilyCount] = {
+    {"build_info", "driftwatch build information; the value is always 1.", MetricType::Gauge},
+    {"target_up",
+     "1 if the last check of the target completed, 0 if it failed (unreachable, timeout, "
+     "permission, ...).",
+     MetricType::Gauge},
+    {"drift_detected", "1 if the last check found schema drift or a revision not at head.",
+     MetricType::Gauge},
+    {"findings", "Number of findings of the last check by severity.", MetricType::Gauge},
+    {"findings_by_risk", "Number of findings of the last check by application risk.",
+     MetricType::Gauge},
+    {"revision_at_head", "1 if the target's alembic_version is at the head(s).", MetricType::Gauge},
+    {"revision_behind", "Number of migrations the target is behind the expected head(s).",
+     MetricType::Gauge},
+    {"revision_state", "Revision state of the target: 1 for the current state, 0 for others.",
+     MetricType::Gauge},
+    {"revision_info",
+     "Current (alembic_version rows) and expected (heads) revisions of the target, "
+     "comma-separated; the value is always 1.",
+     MetricType::Gauge},
+    {"last_check_timestamp_seconds", "Unix time of the last check of the target.",
+     MetricType::Gauge},
+    {"last_success_timestamp_seconds",
+     "Unix time of the last check of the target that did not fail.", MetricType::Gauge},
+    {"check_duration_seconds", "Duration of the last check of the target.", MetricType::Gauge},
+    {"checks_total", "Checks of the target run since start.", MetricType::Counter},
+    {"check_errors_total", "Failed checks of the target since start, by reason.",
+     MetricType::Counter},
+    {"migration_heads", "Number of heads of the migrations source (more than 1: branched history).",
+     MetricType::Gauge},
+    {"config_reload_success", "1 if the last load or reload of the configuration succeeded.",
+     MetricType::Gauge},
+    {"config_last_reload_success_timestamp_seconds",
+     "Unix time of the last successful configuration load or reload.", MetricType::Gauge},
+    {"shard_info", "Shard of this instance; the value is always 1.", MetricType::Gauge},
+    {"alert_notifications_total", "Alert notifications sent, by receiver and outcome.",
+     MetricType::Counter},
+};
+
+std::vector<MetricFamily> empty_families() {
+  std::vector<MetricFamily> out;
+  out.reserve(kFamilyCount);
+  for (const auto& spec : kFamilies) {
+    out.push_back({std::string("driftwatch_") + spec.name, spec.help, spec.type, {}});
+  }
+  return out;
+}
 
 void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
   ClientMetric metric;
@@ -71,134 +135,160 @@ void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
   family.metric.push_back(std::move(metric));
 }
 
+// The series of one target.
+void add_target(std::vector<MetricFamily>& f, const TargetStatus& t) {
+  const std::string& name = t.config.name;
+  add(f[kChecks], {{"target", name}}, static_cast<double>(t.checks_total));
+  std::map<std::string, std::uint64_t> reasons;
+  for (const char* reason : kReasons) {
+    reasons[reason] = 0;
+  }
+  for (const auto& [reason, n] : t.errors_by_reason) {
+    reasons[reason] = n;
+  }
+  for (const auto& [reason, n] : reasons) {
+    add(f[kErrors], {{"target", name}, {"reason", reason}}, static_cast<double>(n));
+  }
+  if (t.last_success) {
+    add(f[kLastSuccess], {{"target", name}}, seconds(*t.last_success));
+  }
+  if (!t.last_result) {
+    return;  // not checked yet: nothing known about it
+  }
+  const TargetResult& r = *t.last_result;
+  const bool failed = r.status == check_status::kError;
+  add(f[kTargetUp], {{"target", name}}, failed ? 0 : 1);
+  add(f[kLastCheck], {{"target", name}}, seconds(r.checked_at));
+  add(f[kDuration], {{"target", name}}, r.duration_seconds);
+  // After a failed check nothing is known about drift: no stale "0" that would resolve
+  // alerts; target_up says why.
+  if (failed) {
+    return;
+  }
+  add(f[kDrift], {{"target", name}}, r.status == check_status::kDrift ? 1 : 0);
+  std::map<std::string, int> severities = {{"critical", 0}, {"warning", 0}, {"info", 0}};
+  std::map<std::string, int> risks;
+  for (const char* risk : kRisks) {
+    risks[risk] = 0;
+  }
+  for (const auto& finding : r.findings) {
+    ++severities[to_string(finding.severity)];
+    ++risks[finding.risk];
+  }
+  for (const auto& [severity, n] : severities) {
+    add(f[kFindings], {{"target", name}, {"severity", severity}}, n);
+  }
+  for (const auto& [risk, n] : risks) {
+    add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
+  }
+  if (r.revision.state.empty()) {
+    return;
+  }
+  add(f[kAtHead], {{"target", name}}, r.revision.state == revision_state::kAtHead ? 1 : 0);
+  add(f[kBehind], {{"target", name}}, r.revision.behind_by);
+  for (const char* st : kStates) {
+    add(f[kState], {{"target", name}, {"state", st}}, r.revision.state == st ? 1 : 0);
+  }
+  add(f[kInfo],
+      {{"target", name},
+       {"current", join(r.revision.current)},
+       {"expected", join(r.revision.expected_heads)}},
+      1);
+}
+
+// The series that are not about one target.
+void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
+  add(f[kBuildInfo], {{"version", s.version}}, 1);
+  for (const auto& m : s.migrations) {
+    add(f[kHeads], {{"migrations", m.name}}, static_cast<double>(m.heads.size()));
+  }
+  add(f[kReloadSuccess], {}, s.config_reload_success ? 1 : 0);
+  if (s.last_reload_success) {
+    add(f[kReloadTimestamp], {}, seconds(*s.last_reload_success));
+  }
+  add(f[kShardInfo], {{"shard", s.shard}, {"shards", std::to_string(s.shards)}}, 1);
+  for (const auto& [key, n] : s.alert_notifications) {
+    add(f[kNotifications], {{"receiver", key.first}, {"outcome", key.second}},
+        static_cast<double>(n));
+  }
+}
+
+std::string serialize(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+// Per family, the text TextSerializer writes for it: the "# HELP" and "# TYPE" lines (the
+// header), then the samples.
+std::vector<std::string> serialize_each(const std::vector<MetricFamily>& families,
+                                        bool with_header) {
+  std::vector<std::string> out;
+  out.reserve(families.size());
+  for (const auto& family : families) {
+    std::string text = serialize({family});
+    if (!with_header) {
+      std::size_t cut = 0;
+      for (int line = 0; line < 2 && cut != std::string::npos; ++line) {
+        cut = text.find('\n', cut);
+        cut = cut == std::string::npos ? cut : cut + 1;
+      }
+      text.erase(0, cut == std::string::npos ? text.size() : cut);
+    }
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<MetricFamily> build_metric_families(const MetricsSnapshot& s) {
-  Families f;
-  const auto G = MetricType::Gauge;
-  const auto C = MetricType::Counter;
-
-  add(f.family("build_info", "driftwatch build information; the value is always 1.", G),
-      {{"version", s.version}}, 1);
-
-  auto& up = f.family("target_up",
-                      "1 if the last check of the target completed, 0 if it failed (unreachable, "
-                      "timeout, permission, ...).",
-                      G);
-  auto& drift = f.family("drift_detected",
-                         "1 if the last check found schema drift or a revision not at head.", G);
-  auto& findings = f.family("findings", "Number of findings of the last check by severity.", G);
-  auto& by_risk =
-      f.family("findings_by_risk", "Number of findings of the last check by application risk.", G);
-  auto& at_head =
-      f.family("revision_at_head", "1 if the target's alembic_version is at the head(s).", G);
-  auto& behind = f.family("revision_behind",
-                          "Number of migrations the target is behind the expected head(s).", G);
-  auto& state = f.family("revision_state",
-                         "Revision state of the target: 1 for the current state, 0 for others.", G);
-  auto& info = f.family("revision_info",
-                        "Current (alembic_version rows) and expected (heads) revisions of the "
-                        "target, comma-separated; the value is always 1.",
-                        G);
-  auto& last_check =
-      f.family("last_check_timestamp_seconds", "Unix time of the last check of the target.", G);
-  auto& last_success = f.family("last_success_timestamp_seconds",
-                                "Unix time of the last check of the target that did not fail.", G);
-  auto& duration =
-      f.family("check_duration_seconds", "Duration of the last check of the target.", G);
-  auto& checks = f.family("checks_total", "Checks of the target run since start.", C);
-  auto& errors =
-      f.family("check_errors_total", "Failed checks of the target since start, by reason.", C);
-
+  std::vector<MetricFamily> f = empty_families();
+  add_global(f, s);
   for (const auto& t : s.targets) {
-    const std::string& name = t.config.name;
-    add(checks, {{"target", name}}, static_cast<double>(t.checks_total));
-    std::map<std::string, std::uint64_t> reasons;
-    for (const char* reason : kReasons) {
-      reasons[reason] = 0;
-    }
-    for (const auto& [reason, n] : t.errors_by_reason) {
-      reasons[reason] = n;
-    }
-    for (const auto& [reason, n] : reasons) {
-      add(errors, {{"target", name}, {"reason", reason}}, static_cast<double>(n));
-    }
-    if (t.last_success) {
-      add(last_success, {{"target", name}}, seconds(*t.last_success));
-    }
-    if (!t.last_result) {
-      continue;  // not checked yet: nothing known about it
-    }
-    const TargetResult& r = *t.last_result;
-    const bool failed = r.status == check_status::kError;
-    add(up, {{"target", name}}, failed ? 0 : 1);
-    add(last_check, {{"target", name}}, seconds(r.checked_at));
-    add(duration, {{"target", name}}, r.duration_seconds);
-    // After a failed check nothing is known about drift: no stale "0" that would resolve
-    // alerts; target_up says why.
-    if (failed) {
-      continue;
-    }
-    add(drift, {{"target", name}}, r.status == check_status::kDrift ? 1 : 0);
-    std::map<std::string, int> severities = {{"critical", 0}, {"warning", 0}, {"info", 0}};
-    std::map<std::string, int> risks;
-    for (const char* risk : kRisks) {
-      risks[risk] = 0;
-    }
-    for (const auto& finding : r.findings) {
-      ++severities[to_string(finding.severity)];
-      ++risks[finding.risk];
-    }
-    for (const auto& [severity, n] : severities) {
-      add(findings, {{"target", name}, {"severity", severity}}, n);
-    }
-    for (const auto& [risk, n] : risks) {
-      add(by_risk, {{"target", name}, {"risk", risk}}, n);
-    }
-    if (r.revision.state.empty()) {
-      continue;
-    }
-    add(at_head, {{"target", name}}, r.revision.state == revision_state::kAtHead ? 1 : 0);
-    add(behind, {{"target", name}}, r.revision.behind_by);
-    for (const char* st : kStates) {
-      add(state, {{"target", name}, {"state", st}}, r.revision.state == st ? 1 : 0);
-    }
-    add(info,
-        {{"target", name},
-         {"current", join(r.revision.current)},
-         {"expected", join(r.revision.expected_heads)}},
-        1);
+    add_target(f, t);
   }
-
-  auto& heads =
-      f.family("migration_heads",
-               "Number of heads of the migrations source (more than 1: branched history).", G);
-  for (const auto& m : s.migrations) {
-    add(heads, {{"migrations", m.name}}, static_cast<double>(m.heads.size()));
-  }
-  add(f.family("config_reload_success",
-               "1 if the last load or reload of the configuration succeeded.", G),
-      {}, s.config_reload_success ? 1 : 0);
-  auto& reload_ts = f.family("config_last_reload_success_timestamp_seconds",
-                             "Unix time of the last successful configuration load or reload.", G);
-  if (s.last_reload_success) {
-    add(reload_ts, {}, seconds(*s.last_reload_success));
-  }
-  add(f.family("shard_info", "Shard of this instance; the value is always 1.", G),
-      {{"shard", s.shard}, {"shards", std::to_string(s.shards)}}, 1);
-  auto& notifications = f.family("alert_notifications_total",
-                                 "Alert notifications sent, by receiver and outcome.", C);
-  for (const auto& [key, n] : s.alert_notifications) {
-    add(notifications, {{"receiver", key.first}, {"outcome", key.second}}, static_cast<double>(n));
-  }
-  return f.take();
+  return f;
 }
 
 std::string render_metrics(const MetricsSnapshot& snapshot) {
-  SnapshotCollectable collectable([&snapshot] { return snapshot; });
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, collectable.Collect());
-  return out.str();
+  return serialize(build_metric_families(snapshot));
+}
+
+struct MetricsRenderer::Impl {
+  std::vector<std::string> headers = serialize_each(empty_families(), true);
+  PartCache<std::vector<std::string>> targets;  // per target: its samples per family
+};
+
+MetricsRenderer::MetricsRenderer() : impl_(std::make_unique<Impl>()) {}
+MetricsRenderer::~MetricsRenderer() = default;
+
+std::string MetricsRenderer::render(const MetricsSnapshot& snapshot) {
+  std::vector<MetricFamily> global = empty_families();
+  add_global(global, snapshot);
+  const std::vector<std::string> global_text = serialize_each(global, false);
+  std::vector<const std::vector<std::string>*> parts;
+  parts.reserve(snapshot.targets.size());
+  std::size_t size = 0;
+  for (const auto& t : snapshot.targets) {
+    const std::string key = t.revision == 0 ? "" : std::to_string(t.revision);
+    const auto& part = impl_->targets.get(t.config.name, key, [&t] {
+      std::vector<MetricFamily> f = empty_families();
+      add_target(f, t);
+      return serialize_each(f, false);
+    });
+    for (const auto& text : part) size += text.size();
+    parts.push_back(&part);
+  }
+  std::string out;
+  out.reserve(size + 8192);
+  for (std::size_t i = 0; i < kFamilyCount; ++i) {
+    out += impl_->headers[i];
+    out += global_text[i];
+    for (const auto* part : parts) out += (*part)[i];
+  }
+  impl_->targets.finish();
+  return out;
 }
 
 }  // namespace driftwatch

@@ -125,6 +125,7 @@ struct Scheduler::Core {
     entry.status.config = target;
     entry.status.interval = effective_interval(config, target);
     entry.id = next_id++;
+    entry.status.revision = ++version;
     entry.next_due = now + first_delay(entry.status.interval);
     entries[target.name] = std::move(entry);
   }
@@ -234,7 +235,7 @@ struct Scheduler::Core {
       }
       const TargetConfig target = it->second.status.config;
       it->second.status.running = true;
-      ++core.version;
+      it->second.status.revision = ++core.version;
       const CheckFunction check = core.check;
       const milliseconds timeout = core.config.check.timeout;
       ++core.in_flight;
@@ -277,7 +278,7 @@ struct Scheduler::Core {
         }
         status.last_result = std::make_shared<const TargetResult>(result);
         entry.pending.reset();
-        ++core.version;
+        status.revision = ++core.version;
         const milliseconds base = sched_timing::retry_base_with(
             status.interval, status.consecutive_failures, core.options.backoff_base);
         entry.next_due = Clock::now() + sched_timing::jittered(base, core.rng);
@@ -403,6 +404,7 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
     Core::Entry& entry = it->second;
     entry.status.config = target;
     entry.status.interval = effective_interval(config, target);
+    entry.status.revision = ++core.version;
     // A shortened interval takes effect now rather than after the old, longer wait.
     const auto latest = now + sched_timing::jittered(entry.status.interval, core.rng);
     if (entry.next_due > latest) {

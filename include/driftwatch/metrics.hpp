@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -55,5 +56,21 @@ struct MetricsSnapshot {
 
 // Text exposition format 0.0.4 (what GET /metrics returns).
 std::string render_metrics(const MetricsSnapshot& snapshot);
+
+// The same text, reusing each target's lines while its status revision is unchanged, so a
+// scrape of 1,000 targets serializes only those checked since the previous one (a revision of
+// 0 is never reused). Not thread-safe: one render at a time (e.g. inside a RenderCache).
+class MetricsRenderer {
+ public:
+  MetricsRenderer();
+  ~MetricsRenderer();
+  MetricsRenderer(const MetricsRenderer&) = delete;
+  MetricsRenderer& operator=(const MetricsRenderer&) = delete;
+  std::string render(const MetricsSnapshot& snapshot);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace driftwatch

@@ -43,6 +43,9 @@ struct TargetStatus {
   std::optional<std::chrono::system_clock::time_point> last_success;  // last non-error check
   bool running = false;
   std::chrono::milliseconds interval{0};  // effective interval
+  // Changes whenever anything above changes, and differs between targets (the scheduler's
+  // version() at the change): renderings of an unchanged target can be reused.
+  std::uint64_t revision = 0;
   // Acknowledgement of the target's alerts in force; filled by `serve` from its alert service
   // (the scheduler leaves it empty).
   std::optional<Acknowledgement> ack;

@@ -31,6 +31,12 @@ struct MigrationsStatus {
   std::vector<std::string> snapshot_revisions;
 };
 
+// A response body; `gzip` when the bytes are gzip-compressed (Content-Encoding: gzip).
+struct ResponseBody {
+  std::shared_ptr<const std::string> bytes;
+  bool gzip = false;
+};
+
 class AppStateView {
  public:
   virtual ~AppStateView() = default;
@@ -39,15 +45,31 @@ class AppStateView {
   virtual bool first_round_done() const = 0;
   virtual bool draining() const = 0;
   virtual std::vector<TargetStatus> targets() const = 0;  // sorted by name
-  // The body of GET /api/v1/targets: `render` applied to targets(). A state may hand out an
-  // earlier rendering while its targets are unchanged (see RenderCache).
-  using TargetsRender = std::function<std::string(const std::vector<TargetStatus>&)>;
-  virtual std::shared_ptr<const std::string> targets_body(const TargetsRender& render) const {
-    return std::make_shared<const std::string>(render(targets()));
+  // The body of GET /api/v1/targets: {"targets":[...]} of `render` applied to each of targets()
+  // (render returns one compact JSON object), gzip-compressed when `accept_gzip` and the state
+  // can. A state may reuse earlier renderings of targets whose status (revision, ack) is
+  // unchanged.
+  using TargetRender = std::function<std::string(const TargetStatus&)>;
+  virtual ResponseBody targets_body(const TargetRender& render, bool accept_gzip) const {
+    (void)accept_gzip;
+    std::string body = "{\"targets\":[";
+    bool first = true;
+    for (const auto& status : targets()) {
+      body += first ? "" : ",";
+      body += render(status);
+      first = false;
+    }
+    return {std::make_shared<const std::string>(body + "]}\n"), false};
   }
   virtual std::optional<TargetStatus> target(const std::string& name) const = 0;
   virtual std::vector<MigrationsStatus> migrations() const = 0;
   virtual std::string metrics_text() const = 0;  // Prometheus text exposition 0.0.4
+  // The body of GET /metrics: metrics_text(), gzip-compressed when `accept_gzip` and the state
+  // can.
+  virtual ResponseBody metrics_body(bool accept_gzip) const {
+    (void)accept_gzip;
+    return {std::make_shared<const std::string>(metrics_text()), false};
+  }
   // Bearer token for POST endpoints; "" when none is configured (then POST is forbidden).
   virtual std::string admin_token() const = 0;
   // Runs an on-demand check (or joins the running one) and waits for it. nullopt when the

@@ -5,6 +5,7 @@ API, the metrics (validated with promtool when installed), the status pages, SIG
 (valid and invalid), and SIGTERM draining with a check in flight. Secrets must never appear in
 any output.
 """
+import gzip
 import json
 import os
 import re
@@ -33,7 +34,10 @@ def http(port, path, method="GET", headers=None, timeout=30):
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read().decode()
+            body = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return response.status, dict(response.headers), body.decode()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read().decode()
 
@@ -184,6 +188,16 @@ class ServeTest(unittest.TestCase):
         self.assertRegex(metrics, r'driftwatch_check_errors_total\{target="down",'
                                   r'reason="connect"\} [1-9]')
         self.assertNotIn("sneaky", metrics)  # no column names in labels
+        # Compressed when asked for, as Prometheus does (checks keep running, so the two
+        # answers may differ in counters, not in what they list).
+        for path, needle in (("/metrics", 'driftwatch_target_up{target="prod"} 1'),
+                             ("/api/v1/targets", '"name":"prod"')):
+            plain = daemon.get(path)
+            packed = daemon.get(path, headers={"Accept-Encoding": "gzip"})
+            self.assertNotIn("Content-Encoding", plain[1])
+            self.assertEqual(packed[1].get("Content-Encoding"), "gzip", path)
+            self.assertIn(needle, plain[2])
+            self.assertIn(needle, packed[2])
         if shutil.which("promtool"):
             proc = subprocess.run(["promtool", "check", "metrics"], input=metrics, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

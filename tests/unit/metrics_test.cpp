@@ -219,3 +219,40 @@ TEST_CASE("reload failure and alert counters") {
       text, "driftwatch_alert_notifications_total{receiver=\"pagerduty\",outcome=\"sent\"} 1"));
   CHECK_FALSE(mentions(text, "\ndriftwatch_config_last_reload_success_timestamp_seconds "));
 }
+
+TEST_CASE("MetricsRenderer reuses unchanged targets and always equals render_metrics") {
+  MetricsSnapshot snap = fleet();
+  std::uint64_t revision = 10;
+  for (auto& t : snap.targets) t.revision = ++revision;
+  MetricsRenderer renderer;
+  CHECK(renderer.render(snap) == render_metrics(snap));
+  CHECK(renderer.render(snap) == render_metrics(snap));
+
+  // A new result for "dev" with a new revision shows; the others are reused.
+  TargetResult& dev = edit_result(snap.targets[1]);
+  dev.findings.clear();
+  dev.status = "ok";
+  snap.targets[1].revision = ++revision;
+  snap.targets[1].checks_total = 4;
+  std::string text = renderer.render(snap);
+  CHECK(text == render_metrics(snap));
+  CHECK(has_line(text, "driftwatch_drift_detected{target=\"dev\"} 0"));
+
+  // Added and removed targets, and global series changing.
+  snap.targets.erase(snap.targets.begin());
+  auto added = checked("zeta", "drift");
+  added.revision = ++revision;
+  snap.targets.push_back(added);
+  snap.config_reload_success = false;
+  text = renderer.render(snap);
+  CHECK(text == render_metrics(snap));
+  CHECK_FALSE(mentions(text, "target=\"prod\""));
+  CHECK(has_line(text, "driftwatch_drift_detected{target=\"zeta\"} 1"));
+
+  // The cache is keyed by revision: a changed status under the same revision would be stale,
+  // which is why the scheduler gives every change a new one. Revision 0 is never reused.
+  for (auto& t : snap.targets) t.revision = 0;
+  renderer.render(snap);
+  edit_result(snap.targets[0]).status = "drift";
+  CHECK(renderer.render(snap) == render_metrics(snap));
+}

@@ -1,4 +1,5 @@
-// RenderCache: one render per version, expiry, stale text only while another render runs.
+// RenderCache: reuse per version, lag for scheduled changes, floor and exact changes never
+// hidden, expiry, stale text only while another render runs; PartCache.
 #include "driftwatch/render_cache.hpp"
 
 #include <doctest/doctest.h>
@@ -10,6 +11,7 @@
 
 using namespace driftwatch;
 using namespace std::chrono_literals;
+using Version = RenderCache::Version;
 
 namespace {
 
@@ -20,56 +22,81 @@ RenderCache::Render counting(int& calls, const std::string& text) {
   };
 }
 
+std::string text(const RenderCache::Served& served) { return *served.bytes; }
+
 }  // namespace
 
-TEST_CASE("render cache renders once per version") {
+TEST_CASE("render cache renders once per version without a lag") {
   RenderCache cache;
   int calls = 0;
-  CHECK(*cache.get(1, counting(calls, "v")) == "v1");
-  CHECK(*cache.get(1, counting(calls, "v")) == "v1");
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "v"))) == "v1");
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "v"))) == "v1");
   CHECK(calls == 1);
-  CHECK(*cache.get(2, counting(calls, "v")) == "v2");
-  CHECK(calls == 2);
+  CHECK(text(cache.get({0, 2, 0}, counting(calls, "v"))) == "v2");
+  CHECK(text(cache.get({1, 2, 0}, counting(calls, "v"))) == "v3");
+  CHECK(calls == 3);
   // An older version than the cached one is served from the cache (versions only grow).
-  CHECK(*cache.get(1, counting(calls, "v")) == "v2");
-  CHECK(cache.renders() == 2);
+  const auto served = cache.get({0, 1, 0}, counting(calls, "v"));
+  CHECK(text(served) == "v3");
+  CHECK(served.lagging == 2);
+  CHECK(cache.renders() == 3);
+}
+
+TEST_CASE("render cache: lagging changes wait up to max_lag, exact changes and the floor do not") {
+  auto now = std::chrono::system_clock::time_point{} + 1000s;
+  RenderCache cache(1000ms, nullptr, [&now] { return now; });
+  int calls = 0;
+  CHECK(text(cache.get({0, 10, 0}, counting(calls, "r"))) == "r1");
+  now += 500ms;
+  CHECK(text(cache.get({0, 11, 0}, counting(calls, "r"))) == "r1");  // lagging: within max_lag
+  CHECK(text(cache.get({1, 11, 0}, counting(calls, "r"))) == "r2");  // exact: at once
+  now += 200ms;
+  CHECK(text(cache.get({1, 12, 0}, counting(calls, "r"))) == "r2");
+  // The reader saw version 12 elsewhere: the rendering at 11 must not be shown to it.
+  CHECK(text(cache.get({1, 12, 12}, counting(calls, "r"))) == "r3");
+  now += 999ms;
+  CHECK(text(cache.get({1, 13, 0}, counting(calls, "r"))) == "r3");
+  now += 1ms;  // max_lag reached
+  CHECK(text(cache.get({1, 13, 0}, counting(calls, "r"))) == "r4");
+  CHECK(calls == 4);
 }
 
 TEST_CASE("render cache honours valid_until") {
   auto now = std::chrono::system_clock::time_point{} + 1000s;
-  RenderCache cache([&now] { return now; });
+  RenderCache cache(1000ms, nullptr, [&now] { return now; });
   int calls = 0;
   auto render = [&calls, &now] {
     ++calls;
     return RenderCache::Rendered{"r" + std::to_string(calls), now + 10s};
   };
-  CHECK(*cache.get(7, render) == "r1");
+  CHECK(text(cache.get({0, 7, 0}, render)) == "r1");
   now += 9s;
-  CHECK(*cache.get(7, render) == "r1");
-  now += 1s;  // at valid_until: expired
-  CHECK(*cache.get(7, render) == "r2");
+  CHECK(text(cache.get({0, 7, 0}, render)) == "r1");
+  now += 1s;  // at valid_until: expired, even within the lag
+  CHECK(text(cache.get({0, 7, 0}, render)) == "r2");
   CHECK(calls == 2);
 }
 
 TEST_CASE("render cache: a failed render leaves the previous text and is retried") {
   RenderCache cache;
   int calls = 0;
-  CHECK(*cache.get(1, counting(calls, "ok")) == "ok1");
-  CHECK_THROWS(cache.get(2, []() -> RenderCache::Rendered { throw std::runtime_error("x"); }));
-  CHECK(*cache.get(2, counting(calls, "ok")) == "ok2");
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "ok"))) == "ok1");
+  CHECK_THROWS(
+      cache.get({0, 2, 0}, []() -> RenderCache::Rendered { throw std::runtime_error("x"); }));
+  CHECK(text(cache.get({0, 2, 0}, counting(calls, "ok"))) == "ok2");
 }
 
-TEST_CASE("render cache serves the previous text while a render runs, and waits without one") {
+TEST_CASE("render cache serves the previous text while a render runs, unless it is too old") {
   RenderCache cache;
   int calls = 0;
-  CHECK(*cache.get(1, counting(calls, "a")) == "a1");
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "a"))) == "a1");
 
   std::mutex mu;
   std::condition_variable cv;
   bool started = false;
   bool release = false;
   std::thread slow([&] {
-    cache.get(2, [&] {
+    cache.get({0, 2, 0}, [&] {
       std::unique_lock<std::mutex> lock(mu);
       started = true;
       cv.notify_all();
@@ -83,34 +110,84 @@ TEST_CASE("render cache serves the previous text while a render runs, and waits 
   }
   // Version 2 is being rendered: a second reader gets the previous text at once.
   int other_calls = 0;
-  CHECK(*cache.get(2, counting(other_calls, "b")) == "a1");
+  CHECK(text(cache.get({0, 2, 0}, counting(other_calls, "b"))) == "a1");
   CHECK(other_calls == 0);
+  std::thread floored([&] {
+    // A reader that saw version 2 elsewhere waits for the render instead.
+    CHECK(text(cache.get({0, 2, 2}, counting(other_calls, "c"))) == "slow");
+  });
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
   }
   cv.notify_all();
   slow.join();
-  CHECK(*cache.get(2, counting(other_calls, "b")) == "slow");
+  floored.join();
+  CHECK(text(cache.get({0, 2, 0}, counting(other_calls, "b"))) == "slow");
   CHECK(other_calls == 0);
   CHECK(cache.renders() == 2);
 }
 
-TEST_CASE("render cache: the first request waits for the first render") {
+TEST_CASE("render cache: concurrent first requests share one render") {
   RenderCache cache;
   std::atomic<int> calls{0};
   std::vector<std::thread> readers;
   std::vector<std::string> seen(8);
   for (int i = 0; i < 8; ++i) {
     readers.emplace_back([&, i] {
-      seen[static_cast<std::size_t>(i)] = *cache.get(5, [&] {
+      seen[static_cast<std::size_t>(i)] = text(cache.get({0, 5, 0}, [&] {
         ++calls;
         std::this_thread::sleep_for(20ms);
         return RenderCache::Rendered{"first", std::nullopt};
-      });
+      }));
     });
   }
   for (auto& t : readers) t.join();
   for (const auto& s : seen) CHECK(s == "first");  // nobody got an empty or missing text
   CHECK(calls.load() == 1);
+}
+
+TEST_CASE("render cache encodes once per rendering, on demand") {
+  int encodes = 0;
+  RenderCache cache(0ms, [&encodes](const std::string& plain) {
+    ++encodes;
+    return "<" + plain + ">";
+  });
+  int calls = 0;
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "t"))) == "t1");
+  CHECK(encodes == 0);
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "t"), true)) == "<t1>");
+  CHECK(text(cache.get({0, 1, 0}, counting(calls, "t"), true)) == "<t1>");
+  CHECK(encodes == 1);
+  CHECK(text(cache.get({0, 2, 0}, counting(calls, "t"), true)) == "<t2>");
+  CHECK(encodes == 2);
+  CHECK(text(cache.get({0, 2, 0}, counting(calls, "t"))) == "t2");
+  CHECK(calls == 2);
+}
+
+TEST_CASE("part cache reuses parts by key and drops parts not asked for") {
+  PartCache<std::string> parts;
+  int made = 0;
+  auto make = [&made](const std::string& value) {
+    return [&made, value] {
+      ++made;
+      return value;
+    };
+  };
+  CHECK(parts.get("a", "1", make("a1")) == "a1");
+  CHECK(parts.get("b", "1", make("b1")) == "b1");
+  parts.finish();
+  CHECK(made == 2);
+  CHECK(parts.get("a", "1", make("x")) == "a1");   // same key: reused
+  CHECK(parts.get("b", "2", make("b2")) == "b2");  // new key: made again
+  parts.finish();
+  CHECK(made == 3);
+  CHECK(parts.get("b", "2", make("x")) == "b2");
+  parts.finish();  // "a" not asked for: dropped
+  CHECK(parts.size() == 1);
+  CHECK(parts.get("a", "1", make("a1 again")) == "a1 again");
+  CHECK(parts.get("c", "", make("c")) == "c");
+  parts.finish();
+  CHECK(parts.get("c", "", make("c again")) == "c again");  // an empty key is never reused
+  CHECK(made == 6);
 }
