@@ -191,8 +191,10 @@ class ServeState : public AppStateView {
     // Alerts, like checks, only for owned targets: a target resharded away is treated as removed.
     alerts_ = std::make_unique<AlertService>(owned_config(config_, shard_), &alert_counters_);
     // Only the owned targets reach the scheduler; the full config stays for owner_shard().
-    scheduler_ =
-        std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_));
+    SchedulerOptions options;
+    options.worker_nice = 10;
+    scheduler_ = std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_),
+                                             options);
     scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });
     scheduler_->set_result_callback([this](const TargetStatus& status) {
       if (!status.last_result) {

@@ -23,8 +23,11 @@ RenderCache::Served RenderCache::form(const Entry& entry, bool encoded) const {
 
 RenderCache::Served RenderCache::get(const Version& version, const Render& render, bool encoded) {
   Entry entry;
+  bool encode_now = encoded;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    encoded_asked_ = encoded_asked_ || encoded;
+    encode_now = encoded_asked_;
     const SystemTime now = clock_();
     if (usable(entry_, version, now, rendering_ || now - entry_.made < max_lag_)) {
       entry = entry_;
@@ -57,6 +60,11 @@ RenderCache::Served RenderCache::get(const Version& version, const Render& rende
       }
       entry = Entry{std::make_shared<const std::string>(std::move(rendered.text)), version, made,
                     rendered.valid_until, std::make_shared<Encoded>()};
+      if (encode_now) {
+        // Once clients asked for the encoded form, make it before publishing, so readers keep
+        // getting the previous rendering instead of waiting for the encoding.
+        form(entry, true);
+      }
       std::lock_guard<std::mutex> lock(mu_);
       rendering_ = false;
       ++renders_;

@@ -26,7 +26,8 @@ std::string lower_trimmed(std::string s) {
 
 std::string gzip_compress(const std::string& data) {
   z_stream zs{};
-  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kGzipWindowBits, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::runtime_error("gzip: deflateInit2 failed");
   }
   std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');

@@ -5,7 +5,7 @@
 
 namespace driftwatch {
 
-// The gzip member of `data` (fast compression level: bodies are compressed per rendering).
+// The gzip member of `data` (default level: a body is compressed once per rendering).
 std::string gzip_compress(const std::string& data);
 // Inverse of gzip_compress (tests). Throws std::runtime_error on malformed input.
 std::string gzip_decompress(const std::string& data);

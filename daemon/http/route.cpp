@@ -127,7 +127,7 @@ std::string header(const HttpRequest& request, const std::string& name) {
 
 // The large, cached bodies (/metrics, /api/v1/targets) may come gzip-compressed.
 void set_body(HttpResponse& response, const ResponseBody& body) {
-  response.body = *body.bytes;
+  response.shared_body = body.bytes;
   response.headers["Vary"] = "Accept-Encoding";
   if (body.gzip) {
     response.headers["Content-Encoding"] = "gzip";

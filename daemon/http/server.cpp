@@ -132,7 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
                   HttpResponse response = self->shared_->handler(request);
                   net::post(self->stream_.get_executor(),
                             [self, response = std::move(response), version, keep_alive] {
-                              self->send(response, version, keep_alive, false);
+                              self->send(std::move(response), version, keep_alive, false);
                               --self->shared_->handlers_running;
                             });
                 });
@@ -141,7 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
     send(shared_->handler(request), version, keep_alive, head);
   }
 
-  void send(const HttpResponse& response, unsigned version, bool keep_alive, bool head) {
+  void send(HttpResponse response, unsigned version, bool keep_alive, bool head) {
     busy_ = true;
     ++shared_->requests_in_progress;
     res_ = {};
@@ -152,11 +152,15 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [name, value] : response.headers) {
       res_.set(name, value);
     }
-    res_.body() = response.body;
+    // The body stays alive in body_ until the write completes; a shared (cached) body is not
+    // copied.
+    body_ = response.shared_body ? std::move(response.shared_body)
+                                 : std::make_shared<const std::string>(std::move(response.body));
+    res_.body() = Body::value_type(body_->data(), body_->size());
     res_.keep_alive(keep_alive && !shared_->is_stopping());
     res_.prepare_payload();
     if (head) {
-      res_.body().clear();  // Content-Length still tells the size of the GET body
+      res_.body() = Body::value_type();  // Content-Length still tells the size of the GET body
     }
     stream_.expires_after(shared_->options.read_timeout);
     http::async_write(stream_, res_,
@@ -210,7 +214,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::shared_ptr<HttpServer::Shared> shared_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> res_;
+  using Body = http::span_body<const char>;
+  std::shared_ptr<const std::string> body_;
+  http::response<Body> res_;
   bool busy_ = false;
 };
 

@@ -1,5 +1,9 @@
 #include "driftwatch/scheduler.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -214,6 +218,11 @@ struct Scheduler::Core {
   static void worker_loop(
       std::shared_ptr<Core> self) {  // NOLINT(performance-unnecessary-value-param)
     Core& core = *self;
+    if (core.options.worker_nice > 0) {
+      // Linux: a thread's nice value is per thread. Checks are background work; the HTTP
+      // threads (and their scrape latency) come first when the CPU is busy.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), core.options.worker_nice);
+    }
     std::unique_lock<std::mutex> lock(core.mu);
     for (;;) {
       core.cv_work.wait(lock, [&core] { return core.stopping || !core.queue.empty(); });

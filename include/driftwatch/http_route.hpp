@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +24,12 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Instead of `body`: a cached body shared with other responses (large answers are not copied
+  // per request).
+  std::shared_ptr<const std::string> shared_body;
   std::map<std::string, std::string> headers;  // extra headers (Allow, WWW-Authenticate, ...)
+
+  const std::string& payload() const { return shared_body ? *shared_body : body; }
 };
 
 // Request bodies above this size are answered 413 by the listener before routing.

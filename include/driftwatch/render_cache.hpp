@@ -76,10 +76,11 @@ class RenderCache {
   std::chrono::milliseconds max_lag_;
   Encode encode_;
   Clock clock_;
-  mutable std::mutex mu_;  // guards entry_, rendering_ and renders_
+  mutable std::mutex mu_;  // guards entry_, rendering_, encoded_asked_ and renders_
   std::mutex render_mu_;   // one render at a time
   Entry entry_;
   bool rendering_ = false;
+  bool encoded_asked_ = false;  // some reader asked for the encoded form
   std::uint64_t renders_ = 0;
 };
 

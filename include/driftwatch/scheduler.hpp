@@ -73,6 +73,9 @@ struct SchedulerOptions {
   // Overrides the 30 s backoff base and 10 s first-check spread (tests use short ones).
   std::chrono::milliseconds backoff_base = sched_timing::kBackoffBase;
   std::chrono::milliseconds first_check_spread = sched_timing::kFirstCheckSpread;
+  // Nice value of the worker threads (0 = unchanged); `serve` lowers them so answering HTTP
+  // comes before checking when the CPU is short.
+  int worker_nice = 0;
 };
 
 class Scheduler {

@@ -85,7 +85,7 @@ TEST_CASE("ack: expires_in sets an expiry that is shown in the target JSON") {
   CHECK(Json::parse(r.body)["ack"]["owner"] == "alice");
   const Json target = Json::parse(request(state, "GET", "/api/v1/targets/prod", "").body);
   CHECK(target["ack"]["reason"] == "on it");
-  const Json list = Json::parse(request(state, "GET", "/api/v1/targets", "").body);
+  const Json list = Json::parse(request(state, "GET", "/api/v1/targets", "").payload());
   CHECK(list["targets"][0]["ack"]["owner"] == "alice");
 }
 

@@ -92,10 +92,10 @@ TEST_CASE("/metrics and /api/v1/targets are gzip-compressed only when the client
     CHECK(packed.headers.at("Content-Encoding") == "gzip");
     CHECK(packed.headers.at("Vary") == "Accept-Encoding");
     CHECK(plain.headers.at("Vary") == "Accept-Encoding");
-    CHECK(gzip_decompress(packed.body) == plain.body);
-    CHECK(refused.body == plain.body);
+    CHECK(gzip_decompress(packed.payload()) == plain.payload());
+    CHECK(refused.payload() == plain.payload());
   }
-  const auto doc = nlohmann::json::parse(get(state, "/api/v1/targets", "").body);
+  const auto doc = nlohmann::json::parse(get(state, "/api/v1/targets", "").payload());
   CHECK(doc.at("targets").at(0).at("name") == "prod");
   CHECK(doc.at("targets").at(0).at("status") == "pending");
 }

@@ -151,7 +151,7 @@ TEST_CASE("metrics use the 0.0.4 text content type") {
   auto r = get(state, "/metrics");
   CHECK(r.status == 200);
   CHECK(r.content_type.find("version=0.0.4") != std::string::npos);
-  CHECK(r.body == state.metrics_text());
+  CHECK(r.payload() == state.metrics_text());
 }
 
 TEST_CASE("target list has check JSON objects with summaries, pending targets included") {
@@ -159,7 +159,7 @@ TEST_CASE("target list has check JSON objects with summaries, pending targets in
   auto r = get(state, "/api/v1/targets");
   REQUIRE(r.status == 200);
   CHECK(r.content_type == "application/json");
-  Json doc = Json::parse(r.body);
+  Json doc = Json::parse(r.payload());
   auto& list = doc.at("targets");
   REQUIRE(list.size() == 4);
   CHECK(list[0]["name"] == "dev");

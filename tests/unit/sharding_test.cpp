@@ -402,7 +402,7 @@ HttpResponse get(const AppStateView& state, const std::string& path,
 TEST_CASE("routes of a sharded instance") {
   const auto names = fleet(30, "t%d");
   const ShardedState state(names, shard(1, 3));
-  const auto listed = nlohmann::json::parse(get(state, "/api/v1/targets").body)["targets"];
+  const auto listed = nlohmann::json::parse(get(state, "/api/v1/targets").payload())["targets"];
   std::set<std::string> listed_names;
   for (const auto& t : listed) {
     listed_names.insert(t["name"].get<std::string>());
