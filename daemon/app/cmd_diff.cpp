@@ -7,7 +7,6 @@
 #include "app/args.hpp"
 #include "app/schema_source.hpp"
 #include "driftwatch/diff.hpp"
-#include "driftwatch/error.hpp"
 #include "driftwatch/render.hpp"
 
 namespace driftwatch {
@@ -45,16 +44,18 @@ int run_diff(const std::vector<std::string>& args, std::ostream& out, std::ostre
 
   const std::string expected_source = parsed.get("expected");
   const std::string actual_source = parsed.get("actual");
-  SchemaSnapshot expected, actual;
-  for (auto [source, snapshot] :
-       {std::pair{&expected_source, &expected}, std::pair{&actual_source, &actual}}) {
-    try {
-      *snapshot = load_schema_source(*source, options);
-    } catch (const Error& e) {
-      err << "driftwatch diff: " << describe_schema_source(*source) << ": " << e.what() << "\n";
+  // Both sides at once; when both fail, the expected side's error is the one reported.
+  const std::vector<std::string> sources{expected_source, actual_source};
+  const std::vector<LoadedSource> loaded = load_schema_sources(sources, options);
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (loaded[i].error) {
+      err << "driftwatch diff: " << describe_schema_source(sources[i]) << ": "
+          << loaded[i].error->what() << "\n";
       return 3;
     }
   }
+  const SchemaSnapshot& expected = *loaded[0].snapshot;
+  const SchemaSnapshot& actual = *loaded[1].snapshot;
   DiffOptions diff_options;
   diff_options.compare_privileges = options.privileges;
   diff_options.compare_comments = options.comments;

@@ -24,11 +24,11 @@ constexpr const char* kUsage =
 // half-written file.
 // A path that exists and is not a regular file (/dev/stdout, /dev/null, a FIFO) is written in
 // place: renaming over it would replace the device with a file.
-bool write_atomically(const std::string& path, const std::string& text, std::ostream& err) {
+bool write_atomically(const std::string& path, const SchemaSnapshot& snapshot, std::ostream& err) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     std::ofstream out(path, std::ios::binary);
-    out << text;
+    write_snapshot_json(snapshot, out);
     out.flush();
     if (!out) err << "driftwatch snapshot: cannot write " << path << "\n";
     return static_cast<bool>(out);
@@ -36,7 +36,7 @@ bool write_atomically(const std::string& path, const std::string& text, std::ost
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
+    write_snapshot_json(snapshot, out);
     out.flush();
     if (!out) {
       err << "driftwatch snapshot: cannot write " << tmp << "\n";
@@ -86,18 +86,18 @@ int run_snapshot(const std::vector<std::string>& args, std::ostream& out, std::o
     options.timeout = *timeout;
   }
   const std::string url = parsed.get("url");
-  std::string text;
+  SchemaSnapshot snapshot;
   try {
-    text = snapshot_to_json(read_database_schema(url, options));
+    snapshot = read_database_schema(url, options);
   } catch (const Error& e) {
     err << "driftwatch snapshot: " << redact_url(url) << ": " << e.what() << "\n";
     return 3;
   }
   if (!parsed.has("out") || parsed.get("out") == "-") {
-    out << text;
+    write_snapshot_json(snapshot, out);
     return 0;
   }
-  return write_atomically(parsed.get("out"), text, err) ? 0 : 3;
+  return write_atomically(parsed.get("out"), snapshot, err) ? 0 : 3;
 }
 
 }  // namespace driftwatch

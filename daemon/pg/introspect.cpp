@@ -4,7 +4,9 @@
 //
 // Query budget per check: 2 for the version table + 10 catalog queries, +1 with privileges,
 // +1 with comments = at most 14, whatever the schema size (tables, views, materialized views
-// and sequences share one pg_class query).
+// and sequences share one pg_class query). A large schema is read over two connections in one
+// snapshot (introspect_schema): the first sends 1 more (pg_export_snapshot) and 2 fewer, the
+// second SET TRANSACTION SNAPSHOT + indexes + constraints.
 //
 // Minimal grants for the driftwatch role (verified by session_pgtest "minimal grants"):
 //   GRANT CONNECT ON DATABASE app TO driftwatch;            -- PUBLIC has it by default
@@ -34,7 +36,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "driftwatch/check.hpp"
@@ -59,11 +63,14 @@ enum CommentCatalog : int {
 };
 
 struct Builder {
+  explicit Builder(const IntrospectOptions& read_options) : options(read_options) {}
+
   const IntrospectOptions& options;
   std::vector<SchemaObject> objects;
   std::vector<std::string> schemas;
   // (catalog, oid, objsubid) -> index in objects; filled only when options.comments.
   std::map<std::tuple<int, unsigned long, int>, size_t> comment_targets;
+  size_t tables = 0;  // in the schemas read (from the schemas query)
 
   SchemaObject& add(ObjectType type, std::string name, const std::string& schema,
                     const std::string& local_name) {
@@ -81,6 +88,17 @@ struct Builder {
   void comment_target(CommentCatalog catalog, unsigned long oid, int subid = 0) {
     if (options.comments) {
       comment_targets.emplace(std::make_tuple(catalog, oid, subid), objects.size() - 1);
+    }
+  }
+
+  // Takes over what another builder read (on the second connection).
+  void append(Builder&& other) {
+    const size_t offset = objects.size();
+    objects.insert(objects.end(), std::make_move_iterator(other.objects.begin()),
+                   std::make_move_iterator(other.objects.end()));
+    schemas.insert(schemas.end(), other.schemas.begin(), other.schemas.end());
+    for (const auto& [key, index] : other.comment_targets) {
+      comment_targets.emplace(key, index + offset);
     }
   }
 };
@@ -119,10 +137,15 @@ void set_attr(SchemaObject& object, const char* key, const pqxx::field& field) {
   "u(t, ord)), '')"
 
 // ---------------------------------------------------------------------------------------------
-// schemas
+// schemas, with the number of tables in each (it decides on a second connection)
 const std::string kSchemasSql = std::string(kScopeCte) + R"sql(
-SELECT s.oid, s.nspname, pg_catalog.has_schema_privilege(s.oid, 'USAGE') AS usable
+SELECT s.oid, s.nspname, pg_catalog.has_schema_privilege(s.oid, 'USAGE') AS usable,
+       COALESCE(t.tables, 0)
 FROM scope s
+LEFT JOIN (SELECT c.relnamespace, pg_catalog.count(*) AS tables
+           FROM pg_catalog.pg_class c
+           WHERE c.relkind IN ('r', 'p')
+           GROUP BY c.relnamespace) t ON t.relnamespace = s.oid
 ORDER BY s.nspname
 )sql";
 
@@ -138,6 +161,7 @@ void map_schemas(const pqxx::result& rows, Builder& b) {
     b.schemas.push_back(name);
     b.add(ObjectType::kSchema, name, name, name);
     b.comment_target(kNamespaceCatalog, oid_of(row[0]));
+    b.tables += std::strtoul(row[3].c_str(), nullptr, 10);
   }
 }
 
@@ -207,24 +231,32 @@ void map_relations(const pqxx::result& rows, Builder& b) {
 // columns of tables and partitions. A column default cannot reference columns, so it is
 // deparsed with relid 0: pg_get_expr with a relid opens the table (a relcache build per table in
 // a fresh session, and an AccessShareLock), which cost ~40% of this query at 1,000 tables
-// (bench/README.md). Generated columns do reference columns and keep their relid.
+// (bench/README.md). Generated columns do reference columns and keep their relid. Defaults and
+// collations are looked up only for the columns that have them (atthasdef, a collation other
+// than the type's): joined, they were a probe per column, ~40% of this query again.
 const std::string kColumnsSql = std::string(kScopeCte) + R"sql(
 SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
        pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, 0) END,
+       CASE WHEN a.atthasdef AND a.attgenerated = '' THEN
+         (SELECT pg_catalog.pg_get_expr(ad.adbin, 0) FROM pg_catalog.pg_attrdef ad
+          WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
+       END,
        a.attidentity,
-       CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN a.atthasdef AND a.attgenerated = 's' THEN
+         (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
+          WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
+       END,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
-         CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text
-              ELSE cn.nspname || '.' || co.collname END
+         (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text
+                      ELSE cn.nspname || '.' || co.collname END
+          FROM pg_catalog.pg_collation co
+          JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+          WHERE co.oid = a.attcollation)
        END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN scope s ON s.oid = c.relnamespace
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND )sql" DW_NOT_EXTENSION_MEMBER("pg_class", "c.oid");
 
@@ -636,27 +668,33 @@ void map_comments(const pqxx::result& rows, Builder& b) {
 // with everything before).
 enum class Needs { kAlways, kPrivileges, kComments };
 
+// With a second connection, the `second` queries run there. They come right after the schemas
+// (which count the tables and so decide on it), so that the first connection goes on with
+// relations and columns while the second reads indexes and constraints: the two halves take
+// about as long on the server (pg_get_indexdef and pg_get_constraintdef open every table and
+// look up every column, opclass and referenced table in a fresh backend).
 struct CatalogQuery {
   const char* name;
   const std::string& sql;
   void (*map)(const pqxx::result&, Builder&);
   bool scoped;  // takes $1 = the listed schemas
   Needs needs;
+  bool second;  // runs on the second connection when there is one
 };
 
 const CatalogQuery kCatalogQueries[] = {
-    {"schemas", kSchemasSql, map_schemas, true, Needs::kAlways},
-    {"relations", kRelationsSql, map_relations, true, Needs::kAlways},
-    {"columns", kColumnsSql, map_columns, true, Needs::kAlways},
-    {"indexes", kIndexesSql, map_indexes, true, Needs::kAlways},
-    {"constraints", kConstraintsSql, map_constraints, true, Needs::kAlways},
-    {"enums", kEnumsSql, map_enums, true, Needs::kAlways},
-    {"functions", kFunctionsSql, map_functions, true, Needs::kAlways},
-    {"triggers", kTriggersSql, map_triggers, true, Needs::kAlways},
-    {"extensions", kExtensionsSql, map_extensions, false, Needs::kAlways},
-    {"policies", kPoliciesSql, map_policies, true, Needs::kAlways},
-    {"privileges", kPrivilegesSql, map_privileges, true, Needs::kPrivileges},
-    {"comments", kCommentsSql, map_comments, false, Needs::kComments},
+    {"schemas", kSchemasSql, map_schemas, true, Needs::kAlways, false},
+    {"indexes", kIndexesSql, map_indexes, true, Needs::kAlways, true},
+    {"constraints", kConstraintsSql, map_constraints, true, Needs::kAlways, true},
+    {"relations", kRelationsSql, map_relations, true, Needs::kAlways, false},
+    {"columns", kColumnsSql, map_columns, true, Needs::kAlways, false},
+    {"enums", kEnumsSql, map_enums, true, Needs::kAlways, false},
+    {"functions", kFunctionsSql, map_functions, true, Needs::kAlways, false},
+    {"triggers", kTriggersSql, map_triggers, true, Needs::kAlways, false},
+    {"extensions", kExtensionsSql, map_extensions, false, Needs::kAlways, false},
+    {"policies", kPoliciesSql, map_policies, true, Needs::kAlways, false},
+    {"privileges", kPrivilegesSql, map_privileges, true, Needs::kPrivileges, false},
+    {"comments", kCommentsSql, map_comments, false, Needs::kComments, false},
 };
 
 bool wanted(const CatalogQuery& query, const IntrospectOptions& options) {
@@ -668,6 +706,45 @@ bool wanted(const CatalogQuery& query, const IntrospectOptions& options) {
     default:
       return true;
   }
+}
+
+void run_query(PgSession& session, const CatalogQuery& query,
+               const std::vector<std::string>& scope_params, Builder& builder) {
+  const pqxx::result rows = session.impl().exec(
+      query.name, query.sql, query.scoped ? scope_params : std::vector<std::string>{});
+  try {
+    query.map(rows, builder);
+  } catch (const Error& error) {
+    // Mapping errors carry no target; add it so the check result names it.
+    throw Error(error.reason(), error.what(), session.target(), error.sqlstate());
+  }
+}
+
+// The `second` queries on a connection of their own that reads the catalog in the snapshot
+// `snapshot_id` exported by the first. Nothing when that connection cannot be opened (a
+// connection limit, say): the first connection then reads them itself. Errors of the queries
+// themselves are thrown.
+std::optional<Builder> read_on_second_connection(const std::string& url,
+                                                 const IntrospectOptions& options,
+                                                 const std::string& target,
+                                                 const std::string& snapshot_id,
+                                                 const std::vector<std::string>& scope_params) {
+  std::optional<PgSession> session;
+  try {
+    session.emplace(url, options, target);
+    PgSession::Impl& impl = session->impl();
+    impl.exec("import_snapshot", "SET TRANSACTION SNAPSHOT " + impl.connection->quote(snapshot_id));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  Builder builder(options);
+  for (const auto& query : kCatalogQueries) {
+    if (query.second && wanted(query, options)) {
+      run_query(*session, query, scope_params, builder);
+    }
+  }
+  session->end_transaction();
+  return builder;
 }
 
 // The version table is reported through alembic_version, not as a table with columns, a
@@ -695,20 +772,48 @@ std::vector<std::string> catalog_query_names(const IntrospectOptions& options) {
 SchemaSnapshot introspect_schema(PgSession& session, const IntrospectOptions& options,
                                  const VersionTableRead& version) {
   PgSession::Impl& impl = session.impl();
-  Builder builder{options, {}, {}, {}};
+  Builder builder(options);
   builder.objects.reserve(4096);
   const std::vector<std::string> scope_params{text_array_literal(options.schemas)};
+  // Everything but the comments (they are matched with every object read, so they come last).
+  // At the first `second` query the number of tables is known (schemas): a large schema gets a
+  // second connection for the `second` queries, started in this transaction's snapshot.
+  std::future<std::optional<Builder>> second;
+  bool decided = false;
   for (const auto& query : kCatalogQueries) {
-    if (!wanted(query, options)) {
+    if (!wanted(query, options) || query.needs == Needs::kComments) {
       continue;
     }
-    const pqxx::result rows =
-        impl.exec(query.name, query.sql, query.scoped ? scope_params : std::vector<std::string>{});
-    try {
-      query.map(rows, builder);
-    } catch (const Error& error) {
-      // Mapping errors carry no target; add it so the check result names it.
-      throw Error(error.reason(), error.what(), session.target(), error.sqlstate());
+    if (query.second && !decided) {
+      decided = true;
+      if (options.second_connection_min_tables > 0 &&
+          builder.tables >= options.second_connection_min_tables) {
+        const std::string snapshot_id =
+            impl.exec("export_snapshot", "SELECT pg_catalog.pg_export_snapshot()")[0][0].c_str();
+        second =
+            std::async(std::launch::async, read_on_second_connection, std::cref(impl.url),
+                       std::cref(options), session.target(), snapshot_id, std::cref(scope_params));
+      }
+    }
+    if (!(query.second && second.valid())) {
+      run_query(session, query, scope_params, builder);
+    }
+  }
+  if (second.valid()) {
+    std::optional<Builder> read = second.get();
+    if (read) {
+      builder.append(std::move(*read));
+    } else {  // the second connection could not be opened: read its part here
+      for (const auto& query : kCatalogQueries) {
+        if (query.second && wanted(query, options)) {
+          run_query(session, query, scope_params, builder);
+        }
+      }
+    }
+  }
+  for (const auto& query : kCatalogQueries) {
+    if (query.needs == Needs::kComments && wanted(query, options)) {
+      run_query(session, query, scope_params, builder);
     }
   }
 

@@ -34,7 +34,7 @@ std::vector<std::string> catalog_query_names(const IntrospectOptions& options);
 struct LiveRead {
   VersionTableRead version;
   SchemaSnapshot snapshot;  // empty objects when version.locked
-  int queries = 0;          // statements sent
+  int queries = 0;          // statements sent on the first connection
 };
 LiveRead read_live_schema(const std::string& url, const IntrospectOptions& options,
                           const std::string& target = "");

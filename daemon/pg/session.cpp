@@ -229,6 +229,7 @@ PgSession::PgSession(const std::string& url, const IntrospectOptions& options, s
   }
   impl_->endpoint = describe_endpoint(parsed);
   impl_->secret = parsed.get("password");
+  impl_->url = url;
   try {
     impl_->connection = std::make_unique<pqxx::connection>(conninfo);
   } catch (const pqxx::broken_connection& e) {

@@ -21,6 +21,7 @@ struct PgSession::Impl {
   std::string target;
   std::string endpoint;  // redacted host:port/db
   std::string secret;    // the password, only to scrub it from messages
+  std::string url;       // as given (secret-bearing): for a second connection to the same place
   int queries = 0;
   // The last read_version_table result in this session, keyed by "schema.table", so that
   // introspect_schema(session, options) after read_version_table does not read it twice.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ struct IntrospectOptions {
   std::string version_table = "alembic_version";
   std::string version_table_schema = "public";
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // connect + statements
+  // From this many tables (in the schemas read) on, a second connection reads indexes and
+  // constraints (what the server takes longest over) while the first reads the rest, both in one
+  // catalog snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT). 0 = never. When the second
+  // connection cannot be opened, the first reads everything.
+  size_t second_connection_min_tables = 100;
   std::string application_name = "driftwatch";
 };
 

@@ -2,6 +2,7 @@
 // same schema always gives byte-identical files (reviewable diffs, content-addressable).
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ inline constexpr const char* kSnapshotFormat = "driftwatch-snapshot/1";
 // "name", "type"}], "schemas", "server_version"}: keys sorted, objects sorted by (type, name),
 // 2-space indent, trailing newline.
 std::string snapshot_to_json(const SchemaSnapshot& snapshot);
+
+// The same text written to `out` as it is produced (no copy of the whole document in memory).
+void write_snapshot_json(const SchemaSnapshot& snapshot, std::ostream& out);
 
 // Parses snapshot_to_json output. Throws driftwatch::Error (reason "expected_schema") naming
 // `source_name` on invalid JSON, a wrong format version, an unknown object type, a wrongly typed

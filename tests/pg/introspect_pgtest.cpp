@@ -1,6 +1,7 @@
 // introspect_schema against a real PostgreSQL: every object type and attribute of the
 // vocabulary (exact values), exclusions (extension members, version table, identity sequences,
-// constraint-backing indexes), option switches, determinism, the query budget and scale.
+// constraint-backing indexes), option switches, determinism, the query budget, scale, and the
+// second connection of large schemas (same result, same snapshot, fallback, clean errors).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -9,6 +10,9 @@
 #include <set>
 #include <string>
 
+#include "app/schema_source.hpp"
+#include "driftwatch/check.hpp"
+#include "driftwatch/error.hpp"
 #include "driftwatch/schema.hpp"
 #include "pg/introspect.hpp"
 #include "pg/session.hpp"
@@ -449,6 +453,192 @@ TEST_CASE("introspection is deterministic and within the query budget") {
     introspect_schema(session, options);
     CHECK(session.query_count() == small_queries);
   }
+}
+
+namespace {
+
+void check_same_objects(const SchemaSnapshot& a, const SchemaSnapshot& b) {
+  CHECK(a.schemas == b.schemas);
+  CHECK(a.alembic_version == b.alembic_version);
+  CHECK(a.has_version_table == b.has_version_table);
+  REQUIRE(a.objects.size() == b.objects.size());
+  for (size_t i = 0; i < a.objects.size(); ++i) {
+    CAPTURE(a.objects[i].name);
+    CHECK(a.objects[i].type == b.objects[i].type);
+    CHECK(a.objects[i].name == b.objects[i].name);
+    CHECK(a.objects[i].attrs == b.objects[i].attrs);
+    CHECK(a.objects[i].info == b.objects[i].info);
+  }
+}
+
+IntrospectOptions one_connection() {
+  IntrospectOptions options = all_options();
+  options.second_connection_min_tables = 0;
+  return options;
+}
+
+IntrospectOptions two_connections() {
+  IntrospectOptions options = all_options();
+  options.second_connection_min_tables = 1;
+  return options;
+}
+
+// Backends of this database with application_name driftwatch, other than those of `sessions`.
+int other_driftwatch_backends(const pgtest::TempDatabase& db,
+                              const std::vector<const PgSession*>& sessions) {
+  std::string pids;
+  for (const PgSession* session : sessions) {
+    pids += (pids.empty() ? "" : ", ") + std::to_string(session->backend_pid());
+  }
+  pqxx::connection conn(db.url());
+  pqxx::nontransaction tx(conn);
+  return tx
+      .exec("SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(db.name()) +
+            " AND application_name = 'driftwatch' AND pid NOT IN (" + pids + ")")[0][0]
+      .as<int>();
+}
+
+}  // namespace
+
+TEST_CASE("a second connection reads what one connection reads, in the same snapshot") {
+  pgtest::TempRole reader("dwreader");
+  pgtest::TempRole auditor("dwauditor");
+  pgtest::TempDatabase db;
+  db.exec(full_schema_sql(reader.name(), auditor.name()));
+  // Comments on what the second connection reads: they are matched after its objects join.
+  db.exec(
+      "COMMENT ON INDEX app.item_label_trgm IS 'trigram'; COMMENT ON CONSTRAINT item_label_check "
+      "ON app.item IS 'not empty'");
+
+  PgSession serial_session(db.url(), one_connection());
+  const SchemaSnapshot serial = introspect_schema(serial_session, one_connection());
+  PgSession split_session(db.url(), two_connections());
+  const SchemaSnapshot split = introspect_schema(split_session, two_connections());
+  check_same_objects(split, serial);
+  CHECK(attrs_of(split, ObjectType::kIndex, "app.item_label_trgm").at("comment") == "trigram");
+  CHECK(attrs_of(split, ObjectType::kConstraint, "app.item.item_label_check").at("comment") ==
+        "not empty");
+  // The first connection sends pg_export_snapshot and leaves indexes and constraints to the
+  // second: one statement fewer.
+  CHECK(split_session.query_count() == serial_session.query_count() - 1);
+
+  SUBCASE("objects committed after the snapshot was taken are seen by neither connection") {
+    const IntrospectOptions options = two_connections();
+    PgSession session(db.url(), options);
+    read_version_table(session, options);  // the transaction, hence the snapshot, begins
+    db.exec(
+        "CREATE TABLE app.late (id int CONSTRAINT late_pkey PRIMARY KEY, x int CHECK (x > 0));"
+        "CREATE INDEX late_x ON app.late (x)");
+    const SchemaSnapshot before = introspect_schema(session, options);
+    check_same_objects(before, serial);
+    CHECK(before.find(ObjectType::kIndex, "app.late_x") == nullptr);
+    CHECK(before.find(ObjectType::kConstraint, "app.late.late_pkey") == nullptr);
+    session.end_transaction();
+    const SchemaSnapshot after = introspect_schema(session, options);
+    CHECK(after.find(ObjectType::kIndex, "app.late_x") != nullptr);
+    CHECK(after.find(ObjectType::kConstraint, "app.late.late_pkey") != nullptr);
+  }
+  SUBCASE("the second connection is closed afterwards") {
+    CHECK(other_driftwatch_backends(db, {&serial_session, &split_session}) == 0);
+  }
+  SUBCASE("small schemas stay on one connection") {
+    IntrospectOptions options = all_options();
+    options.second_connection_min_tables = 100;
+    PgSession session(db.url(), options);
+    introspect_schema(session, options);
+    CHECK(session.query_count() == serial_session.query_count());
+  }
+}
+
+TEST_CASE("the second connection needs no grant beyond the minimal ones") {
+  pgtest::TempRole reader("dwreader");
+  pgtest::TempRole auditor("dwauditor");
+  pgtest::TempRole minimal("dwminimal");
+  pgtest::TempDatabase db;
+  db.exec(full_schema_sql(reader.name(), auditor.name()));
+  db.exec("GRANT USAGE ON SCHEMA app TO " + minimal.name() + "; GRANT SELECT ON " +
+          "public.alembic_version TO " + minimal.name());
+  const std::string url = db.url_as(minimal.name(), minimal.password());
+  const SchemaSnapshot serial = introspect(url, one_connection());
+  PgSession session(url, two_connections());
+  const SchemaSnapshot split = introspect_schema(session, two_connections());
+  check_same_objects(split, serial);
+  CHECK(split.find(ObjectType::kIndex, "app.item_label_trgm") != nullptr);
+  CHECK(session.query_count() == 2 + 1 + 10);  // version table, pg_export_snapshot, the rest
+}
+
+TEST_CASE("a second connection that cannot be opened: the first reads everything") {
+  pgtest::TempRole reader("dwreader");
+  pgtest::TempRole auditor("dwauditor");
+  pgtest::TempRole limited("dwone", "CONNECTION LIMIT 1");
+  pgtest::TempDatabase db;
+  db.exec(full_schema_sql(reader.name(), auditor.name()));
+  db.exec("GRANT USAGE ON SCHEMA app TO " + limited.name());
+  const std::string url = db.url_as(limited.name(), limited.password());
+
+  // The role may hold one connection at a time: the serial read's is closed first.
+  SchemaSnapshot serial;
+  int serial_queries = 0;
+  {
+    PgSession session(url, one_connection());
+    serial = introspect_schema(session, one_connection(), VersionTableRead{});
+    serial_queries = session.query_count();
+  }
+  PgSession split_session(url, two_connections());
+  const SchemaSnapshot split =
+      introspect_schema(split_session, two_connections(), VersionTableRead{});
+  check_same_objects(split, serial);
+  CHECK(split.find(ObjectType::kIndex, "app.item_label_trgm") != nullptr);
+  // pg_export_snapshot, then everything on the first connection.
+  CHECK(split_session.query_count() == serial_queries + 1);
+}
+
+TEST_CASE("a failing query on the second connection is a clean error, not a hang") {
+  pgtest::TempDatabase db;
+  db.exec("CREATE TABLE t (id int, label text); CREATE INDEX t_lower ON t (lower(label))");
+  // pg_get_indexdef opens the table: it waits for this lock until lock_timeout (2s).
+  pqxx::connection holder(db.url());
+  pqxx::work lock_tx(holder);
+  lock_tx.exec("LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+
+  IntrospectOptions options = two_connections();
+  options.timeout = std::chrono::seconds(5);
+  PgSession session(db.url(), options, "locked");
+  const auto started = std::chrono::steady_clock::now();
+  Error error("", "");
+  try {
+    introspect_schema(session, options, VersionTableRead{});
+    FAIL("no error");
+  } catch (const Error& e) {
+    error = e;
+  }
+  CHECK(error.reason() == error_reason::kTimeout);
+  CHECK(error.sqlstate() == "55P03");
+  CHECK(error.target() == "locked");
+  CHECK(std::string(error.what()).find("(indexes on ") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+}
+
+TEST_CASE("diff sources load at once and give what they give one by one") {
+  pgtest::TempRole reader("dwreader");
+  pgtest::TempRole auditor("dwauditor");
+  pgtest::TempDatabase first;
+  pgtest::TempDatabase second;
+  first.exec(full_schema_sql(reader.name(), auditor.name()));
+  second.exec(full_schema_sql(reader.name(), auditor.name()) +
+              "; ALTER TABLE app.item ADD COLUMN extra int NOT NULL DEFAULT 1");
+  const IntrospectOptions options = all_options();
+  const std::vector<LoadedSource> loaded =
+      load_schema_sources({first.url(), second.url(), "/no/such/snapshot.json"}, options);
+  REQUIRE(loaded.size() == 3);
+  REQUIRE(loaded[0].snapshot.has_value());
+  REQUIRE(loaded[1].snapshot.has_value());
+  check_same_objects(*loaded[0].snapshot, load_schema_source(first.url(), options));
+  check_same_objects(*loaded[1].snapshot, load_schema_source(second.url(), options));
+  CHECK(loaded[1].snapshot->find(ObjectType::kColumn, "app.item.extra") != nullptr);
+  REQUIRE(loaded[2].error.has_value());
+  CHECK(loaded[2].error->reason() == error_reason::kExpectedSchema);
+  CHECK(std::string(loaded[2].error->what()) == "cannot read snapshot file /no/such/snapshot.json");
 }
 
 TEST_CASE("schema scope: listed schemas, or all but system and temporary ones") {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <sstream>
 
 #include "driftwatch/check.hpp"
 #include "driftwatch/diff.hpp"
@@ -26,6 +29,123 @@ SchemaSnapshot sample() {
   s.objects.push_back({ObjectType::kEnum, "public.st", {{"labels", R"(["a","é"])"}}, {}});
   s.objects.push_back({ObjectType::kSchema, "middleman", {}, {}});
   return s;
+}
+
+// The writer before it wrote by hand: an nlohmann DOM dumped with indent 2. The new writer
+// must give the same bytes.
+std::string reference_to_json(const SchemaSnapshot& snapshot) {
+  using Json = nlohmann::json;
+  std::vector<const SchemaObject*> objects;
+  for (const SchemaObject& o : snapshot.objects) objects.push_back(&o);
+  std::stable_sort(objects.begin(), objects.end(),
+                   [](const SchemaObject* a, const SchemaObject* b) { return *a < *b; });
+  auto sorted_unique = [](std::vector<std::string> values) {
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    return values;
+  };
+  Json doc = Json::object();
+  doc["format"] = kSnapshotFormat;
+  doc["server_version"] = snapshot.server_version;
+  doc["schemas"] = sorted_unique(snapshot.schemas);
+  doc["alembic_version"] = sorted_unique(snapshot.alembic_version);
+  doc["has_version_table"] = snapshot.has_version_table;
+  Json list = Json::array();
+  for (const SchemaObject* o : objects) {
+    Json item = Json::object();
+    item["type"] = to_string(o->type);
+    item["name"] = o->name;
+    item["attrs"] = Json(o->attrs);
+    item["info"] = Json(o->info);
+    list.push_back(std::move(item));
+  }
+  doc["objects"] = std::move(list);
+  return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// A string of `length` characters drawn from plain text and everything a writer must escape or
+// validate: quotes, backslashes, control characters, DEL, valid UTF-8 of 2-4 bytes and invalid
+// bytes (a lone continuation byte, a truncated sequence, an overlong form, a surrogate).
+std::string tricky_string(std::mt19937& random, size_t length) {
+  static const std::vector<std::string> pieces = {"a",
+                                                  "Z",
+                                                  "0",
+                                                  " ",
+                                                  ".",
+                                                  "_",
+                                                  "(",
+                                                  ")",
+                                                  "'",
+                                                  "\"",
+                                                  "\\",
+                                                  "/",
+                                                  "\n",
+                                                  "\t",
+                                                  "\r",
+                                                  "\b",
+                                                  "\f",
+                                                  std::string(1, '\0'),
+                                                  "\x01",
+                                                  "\x1f",
+                                                  "\x7f",
+                                                  "\xc3\xa9",
+                                                  "\xe2\x82\xac",
+                                                  "\xf0\x9f\x98\x80",
+                                                  "\x80",
+                                                  "\xff",
+                                                  "\xe2\x82",
+                                                  "\xc0\x80",
+                                                  "\xed\xa0\x80",
+                                                  "\xf4\x90\x80\x80"};
+  std::string out;
+  for (size_t i = 0; i < length; ++i) out += pieces[random() % pieces.size()];
+  return out;
+}
+
+// Many objects with tricky names, attributes and info, plus plain ones.
+SchemaSnapshot tricky_snapshot(unsigned seed) {
+  std::mt19937 random(seed);
+  SchemaSnapshot s;
+  s.server_version = tricky_string(random, 4);
+  s.schemas = {"public", tricky_string(random, 6)};
+  s.alembic_version = {tricky_string(random, 5)};
+  s.has_version_table = seed % 2 == 0;
+  const auto& types = all_object_types();
+  for (int i = 0; i < 300; ++i) {
+    SchemaObject o;
+    o.type = types[random() % types.size()];
+    o.name = "n" + std::to_string(i) + tricky_string(random, random() % 8);
+    for (int k = static_cast<int>(random() % 4); k > 0; --k) {
+      o.attrs[tricky_string(random, 1 + random() % 5)] = tricky_string(random, random() % 12);
+    }
+    for (int k = static_cast<int>(random() % 3); k > 0; --k) {
+      o.info[tricky_string(random, 1 + random() % 5)] = tricky_string(random, random() % 40);
+    }
+    s.objects.push_back(std::move(o));
+  }
+  return s;
+}
+
+// The same document with a key the fast reader does not know, so that it is read by the DOM
+// reader: both readers must agree.
+std::string through_dom_reader(const std::string& text) {
+  REQUIRE(text.rfind("{", 0) == 0);
+  return "{\"x-unknown\": null," + text.substr(1);
+}
+
+void check_same(const SchemaSnapshot& a, const SchemaSnapshot& b) {
+  CHECK(a.server_version == b.server_version);
+  CHECK(a.schemas == b.schemas);
+  CHECK(a.alembic_version == b.alembic_version);
+  CHECK(a.has_version_table == b.has_version_table);
+  REQUIRE(a.objects.size() == b.objects.size());
+  for (size_t i = 0; i < a.objects.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a.objects[i].type == b.objects[i].type);
+    CHECK(a.objects[i].name == b.objects[i].name);
+    CHECK(a.objects[i].attrs == b.objects[i].attrs);
+    CHECK(a.objects[i].info == b.objects[i].info);
+  }
 }
 
 std::string expect_error(const std::string& text) {
@@ -116,6 +236,105 @@ TEST_CASE("bad snapshots are rejected with a clear expected_schema error") {
           .find("duplicate table a.b") != std::string::npos);
   CHECK(expect_error(R"({"format": "driftwatch-snapshot/1", "objects": [], "schemas": "public"})")
             .find("\"schemas\" must be an array") != std::string::npos);
+}
+
+}  // namespace driftwatch
+
+namespace driftwatch {
+
+TEST_CASE("the writer gives the bytes of the former nlohmann DOM writer") {
+  CHECK(snapshot_to_json(sample()) == reference_to_json(sample()));
+  CHECK(snapshot_to_json(SchemaSnapshot{}) == reference_to_json(SchemaSnapshot{}));
+  for (unsigned seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    const SchemaSnapshot s = tricky_snapshot(seed);
+    const std::string text = snapshot_to_json(s);
+    CHECK(text == reference_to_json(s));
+    std::ostringstream streamed;
+    write_snapshot_json(s, streamed);
+    CHECK(streamed.str() == text);
+  }
+}
+
+TEST_CASE("the fast reader and the DOM reader agree") {
+  SUBCASE("writer output, tricky strings included (invalid UTF-8 was replaced on writing)") {
+    for (unsigned seed = 1; seed <= 20; ++seed) {
+      CAPTURE(seed);
+      const std::string text = snapshot_to_json(tricky_snapshot(seed));
+      const SchemaSnapshot parsed = snapshot_from_json(text, "mem");
+      check_same(parsed, snapshot_from_json(through_dom_reader(text), "mem"));
+    }
+  }
+  SUBCASE("other layouts of the same document") {
+    const SchemaSnapshot expected = snapshot_from_json(snapshot_to_json(sample()), "mem");
+    const std::string compact = nlohmann::json::parse(snapshot_to_json(sample())).dump();
+    check_same(snapshot_from_json(compact, "mem"), expected);
+    check_same(snapshot_from_json(through_dom_reader(compact), "mem"), expected);
+    // \u escapes, repeated keys (the last one wins) and a missing has_version_table.
+    const std::string unusual = R"({"format": "driftwatch-snapshot/1", "server_version": "14",
+      "server_version": "15.6", "alembic_version": ["b2", "a1"], "schemas": ["public"],
+      "objects": [{"name": "public.st", "type": "enum", "attrs": {"labels": "[\"a\",\"\u00e9\"]"}},
+                  {"type": "table", "name": "public.t", "attrs": {"kind": "view", "kind": "table"}}]})";
+    const SchemaSnapshot parsed = snapshot_from_json(unusual, "mem");
+    CHECK(parsed.server_version == "15.6");
+    CHECK(parsed.has_version_table);
+    CHECK(parsed.find(ObjectType::kEnum, "public.st")->attrs.at("labels") == R"(["a","é"])");
+    CHECK(parsed.find(ObjectType::kTable, "public.t")->attrs.at("kind") == "table");
+  }
+  SUBCASE("what nlohmann rejects stays rejected") {
+    const std::string good = snapshot_to_json(sample());
+    const auto at = good.find("character varying");
+    REQUIRE(at != std::string::npos);
+    for (const std::string& bad :
+         {std::string("\xff"), std::string("\xc0\x80"), std::string("\xed\xa0\x80"),
+          std::string("\x01"), std::string("\t"), std::string("\\q")}) {
+      CAPTURE(bad);
+      std::string text = good;
+      text.insert(at, bad);
+      CHECK(expect_error(text).find("not valid JSON") != std::string::npos);
+    }
+    CHECK(expect_error(good + "x").find("not valid JSON") != std::string::npos);
+    CHECK(expect_error(good.substr(0, good.size() / 2)).find("not valid JSON") !=
+          std::string::npos);
+  }
+  SUBCASE("escapes: both readers accept and decode the same, or both reject") {
+    static const std::vector<std::string> pieces = {
+        "a",       "\\\"",    "\\\\",    "\\/",     "\\b",     "\\f",     "\\n",      "\\r",
+        "\\t",     "\\u0000", "\\u001f", "\\u00e9", "\\u20AC", "\\ud83d", "\\ude00",  "\\uDBFF",
+        "\\uDFFF", "\\uffff", "\\u12",   "\\uZZZZ", "\\x",     "\\",      "\xc3\xa9", "\xe2\x82"};
+    std::mt19937 random(7);
+    for (int i = 0; i < 2000; ++i) {
+      std::string literal;
+      for (int k = static_cast<int>(random() % 5); k >= 0; --k) {
+        literal += pieces[random() % pieces.size()];
+      }
+      CAPTURE(literal);
+      const std::string text = R"({"format": "driftwatch-snapshot/1", "objects": [{"type": "table",
+        "name": "a.b", "attrs": {"k": ")" +
+                               literal + R"("}}]})";
+      std::optional<SchemaSnapshot> fast, dom;
+      try {
+        fast = snapshot_from_json(text, "mem");
+      } catch (const Error&) {
+      }
+      try {
+        dom = snapshot_from_json(through_dom_reader(text), "mem");
+      } catch (const Error&) {
+      }
+      REQUIRE(fast.has_value() == dom.has_value());
+      if (fast) check_same(*fast, *dom);
+    }
+  }
+  SUBCASE("shape errors name the object as before") {
+    CHECK(
+        expect_error(
+            R"({"format": "driftwatch-snapshot/1", "objects": [{"type": "table", "name": "a.b"}, {"type": "table"}]})")
+            .find("objects[1].name missing") != std::string::npos);
+    CHECK(
+        expect_error(
+            R"({"format": "driftwatch-snapshot/1", "objects": [{"type": "table", "name": "a.b", "info": {"x": null}}]})")
+            .find("objects[0].info.x must be a string") != std::string::npos);
+  }
 }
 
 }  // namespace driftwatch
