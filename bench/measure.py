@@ -162,12 +162,15 @@ def diff_hunks(diff_path):
 
 
 # --- server-side time and query count from the PostgreSQL log --------------------------------
-DURATION = re.compile(r"^\S+ \S+ \S+ \[\d+\] (\S*)@(\S*) LOG:  duration: ([0-9.]+) ms  (\w+)")
+DURATION = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (\S*)@(\S*) LOG:  duration: ([0-9.]+) ms  (\w+)")
 
 
 def logged(server_log, dbs, fn):
-    """Runs fn with statement logging on for dbs; returns (queries, server_ms) of the sessions
-    named driftwatch. Each statement's parse, bind and execute durations are added up."""
+    """Runs fn with statement logging on for dbs; returns (queries, server_ms, limit_ms,
+    sessions) of the sessions named driftwatch. Each statement's parse, bind and execute
+    durations are added up (server_ms). driftwatch may use several sessions at once (both sides
+    of a diff in parallel, a second connection for large schemas), so the wall-clock limit is
+    the larger of the busiest session's sum and the total spread over this machine's cores."""
     offset = os.path.getsize(server_log)
     for db in dbs:
         psql(["-c", "ALTER DATABASE %s SET log_min_duration_statement = 0" % db])
@@ -176,17 +179,20 @@ def logged(server_log, dbs, fn):
     finally:
         for db in dbs:
             psql(["-c", "ALTER DATABASE %s RESET log_min_duration_statement" % db])
-    queries, total_ms = 0, 0.0
+    queries, total_ms, per_session = 0, 0.0, {}
     with open(server_log, errors="replace") as f:
         f.seek(offset)
         for line in f:
             m = DURATION.match(line)
-            if not m or m.group(1) != "driftwatch":
+            if not m or m.group(2) != "driftwatch":
                 continue
-            total_ms += float(m.group(3))
-            if m.group(4) in ("execute", "statement"):
+            ms = float(m.group(4))
+            total_ms += ms
+            per_session[m.group(1)] = per_session.get(m.group(1), 0.0) + ms
+            if m.group(5) in ("execute", "statement"):
                 queries += 1
-    return queries, total_ms
+    limit_ms = max([total_ms / (os.cpu_count() or 1)] + list(per_session.values()))
+    return queries, total_ms, limit_ms, len(per_session)
 
 
 URL_BASE = None
@@ -257,15 +263,15 @@ def main():
 
     # The limit: server-side time of driftwatch's own statements (one extra, logged run each,
     # not part of the timings above), and the queries it sends.
-    q, ms = logged(a.server_log, [db["b"]], lambda: run([dw, "snapshot", "--url", url["b"],
-                                                         "--out", out("snap_logged.json")]))
-    res["tools"]["driftwatch snapshot"].update(queries=q, server_ms=ms)
-    q, ms = logged(a.server_log, [db["b"], db["c"]],
-                   lambda: run([dw, "diff", "--expected", url["b"], "--actual", url["c"]]))
-    res["tools"]["driftwatch diff"].update(queries=q, server_ms=ms)
-    q, ms = logged(a.server_log, [db["c"]], lambda: run([dw, "diff", "--expected", snap_b,
-                                                         "--actual", url["c"]]))
-    res["tools"]["driftwatch check (snapshot file vs DB)"].update(queries=q, server_ms=ms)
+    def limit(name, dbs, cmd):
+        q, ms, lim, sessions = logged(a.server_log, dbs, lambda: run(cmd))
+        res["tools"][name].update(queries=q, server_ms=ms, limit_ms=lim, sessions=sessions)
+    limit("driftwatch snapshot", [db["b"]],
+          [dw, "snapshot", "--url", url["b"], "--out", out("snap_logged.json")])
+    limit("driftwatch diff", [db["b"], db["c"]],
+          [dw, "diff", "--expected", url["b"], "--actual", url["c"]])
+    limit("driftwatch check (snapshot file vs DB)", [db["c"]],
+          [dw, "diff", "--expected", snap_b, "--actual", url["c"]])
 
     # Correctness on the drifted pair (outputs of the last timed run) and on identical ones.
     log("correctness")
