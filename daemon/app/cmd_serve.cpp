@@ -169,6 +169,10 @@ std::string describe_check(const TargetStatus& status) {
 // RenderCache): a fleet whose checks finish every few milliseconds is rendered at most once a
 // second however hard it is scraped.
 constexpr std::chrono::milliseconds kCacheLag{1000};
+// From this age on, a request that finds the rendering behind starts the next one in the
+// background and is answered at once; renders faster than kCacheLag - kCacheRefresh never make a
+// request wait.
+constexpr std::chrono::milliseconds kCacheRefresh{500};
 
 CheckFunction check_function(const std::shared_ptr<Engine>& engine) {
   return [engine](const TargetConfig& target, std::chrono::steady_clock::time_point deadline) {
@@ -331,7 +335,7 @@ class ServeState : public AppStateView {
   ResponseBody targets_body(const TargetRender& render, bool accept_gzip) const override {
     const auto served = targets_cache_.get(
         cache_version(),
-        [&] {
+        [this, render] {  // by value: may run on the cache's background thread
           RenderCache::Rendered out{"{\"targets\":[", std::nullopt};
           bool first = true;
           for (const auto& t : targets()) {
@@ -444,15 +448,19 @@ class ServeState : public AppStateView {
   mutable std::atomic<std::uint64_t> state_version_{0};
   // The newest lagging_version() any answer has shown (RenderCache::Version::floor).
   mutable std::atomic<std::uint64_t> observed_{0};
-  // GET /metrics and /api/v1/targets render once per change, not once per request.
   // Only used inside the caches' renders, which run one at a time.
-  mutable RenderCache metrics_cache_{kCacheLag, gzip_compress};
   mutable MetricsRenderer metrics_renderer_;
-  mutable RenderCache targets_cache_{kCacheLag, gzip_compress};
   mutable PartCache<std::string> target_parts_;
   AlertNotificationCounters alert_counters_;
   std::unique_ptr<AlertService> alerts_;  // outlives the scheduler, whose callback feeds it
   std::unique_ptr<Scheduler> scheduler_;
+  // GET /metrics and /api/v1/targets render once per change, not once per request, on a
+  // background thread once a rendering is kCacheRefresh old. Declared last: destroyed first,
+  // so a background render finishes while everything it reads still exists.
+  mutable RenderCache metrics_cache_{kCacheLag, gzip_compress, RenderCache::wall_clock,
+                                     kCacheRefresh};
+  mutable RenderCache targets_cache_{kCacheLag, gzip_compress, RenderCache::wall_clock,
+                                     kCacheRefresh};
 };
 
 }  // namespace

@@ -21,6 +21,48 @@ RenderCache::Served RenderCache::form(const Entry& entry, bool encoded) const {
   return {slot.bytes, entry.version.lagging};
 }
 
+RenderCache::~RenderCache() { wait_background(); }
+
+void RenderCache::wait_background() {
+  std::thread done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done.swap(refresher_);
+  }
+  if (done.joinable()) {
+    done.join();
+  }
+}
+
+RenderCache::Entry RenderCache::render_and_publish(const Version& version, const Render& render,
+                                                   bool encode_now) {
+  const SystemTime made = clock_();
+  Rendered rendered;
+  try {
+    rendered = render();
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rendering_ = false;
+    throw;
+  }
+  Entry entry{std::make_shared<const std::string>(std::move(rendered.text)), version, made,
+              rendered.valid_until, std::make_shared<Encoded>()};
+  if (encode_now) {
+    // Once clients asked for the encoded form, make it before publishing, so readers keep
+    // getting the previous rendering instead of waiting for the encoding.
+    form(entry, true);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  rendering_ = false;
+  ++renders_;
+  // A render that started earlier may finish later: keep the newer one.
+  if (!entry_.text ||
+      (version.exact >= entry_.version.exact && version.lagging >= entry_.version.lagging)) {
+    entry_ = entry;
+  }
+  return entry;
+}
+
 RenderCache::Served RenderCache::get(const Version& version, const Render& render, bool encoded) {
   Entry entry;
   bool encode_now = encoded;
@@ -29,8 +71,36 @@ RenderCache::Served RenderCache::get(const Version& version, const Render& rende
     encoded_asked_ = encoded_asked_ || encoded;
     encode_now = encoded_asked_;
     const SystemTime now = clock_();
-    if (usable(entry_, version, now, rendering_ || now - entry_.made < max_lag_)) {
+    const bool busy = rendering_ || refreshing_;
+    if (usable(entry_, version, now, busy || now - entry_.made < max_lag_)) {
       entry = entry_;
+      if (refresh_after_.count() > 0 && !busy && entry_.version.lagging < version.lagging &&
+          now - entry_.made >= refresh_after_ && now - refresh_started_ >= refresh_after_) {
+        // Behind and getting old: render the current state in the background (at most once
+        // per refresh_after, also when renders fail).
+        refreshing_ = true;
+        refresh_started_ = now;
+        if (refresher_.joinable()) {
+          refresher_.join();  // finished: refreshing_ was false
+        }
+        refresher_ = std::thread([this, version, render, encode_now] {
+          try {
+            std::lock_guard<std::mutex> one_render(render_mu_);
+            bool needed = true;
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              needed = !usable(entry_, version, clock_(), false);
+              rendering_ = rendering_ || needed;
+            }
+            if (needed) {
+              render_and_publish(version, render, encode_now);
+            }
+          } catch (...) {  // NOLINT(bugprone-empty-catch): the next reader renders and reports
+          }
+          std::lock_guard<std::mutex> lock(mu_);
+          refreshing_ = false;
+        });
+      }
     }
   }
   if (entry.text) {
@@ -49,26 +119,7 @@ RenderCache::Served RenderCache::get(const Version& version, const Render& rende
       }
     }
     if (!entry.text) {
-      const SystemTime made = clock_();
-      Rendered rendered;
-      try {
-        rendered = render();
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu_);
-        rendering_ = false;
-        throw;
-      }
-      entry = Entry{std::make_shared<const std::string>(std::move(rendered.text)), version, made,
-                    rendered.valid_until, std::make_shared<Encoded>()};
-      if (encode_now) {
-        // Once clients asked for the encoded form, make it before publishing, so readers keep
-        // getting the previous rendering instead of waiting for the encoding.
-        form(entry, true);
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      rendering_ = false;
-      ++renders_;
-      entry_ = entry;
+      entry = render_and_publish(version, render, encode_now);
     }
   }
   return form(entry, encoded);

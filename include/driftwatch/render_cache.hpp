@@ -6,8 +6,11 @@
 // per max_lag however hard it is scraped. Changes that must show at once (a reload, an
 // acknowledgement) and changes the reader may already have seen elsewhere (the floor) are never
 // hidden. Requests that arrive while a render runs get the previous rendering (when it is
-// allowed) instead of queueing behind it. A rendering may also say until when it is valid (e.g.
-// the earliest acknowledgement expiry it shows).
+// allowed) instead of queueing behind it. With refresh_after (< max_lag), a reader that finds
+// the rendering older than that and behind the state starts a new rendering on a background
+// thread and is answered from the previous one, so under steady load no request waits for a
+// render (the request threads stay free for I/O). A rendering may also say until when it is
+// valid (e.g. the earliest acknowledgement expiry it shows).
 #pragma once
 
 #include <chrono>
@@ -18,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace driftwatch {
@@ -41,10 +45,20 @@ class RenderCache {
   using Encode = std::function<std::string(const std::string&)>;
   using Clock = std::function<SystemTime()>;
 
-  explicit RenderCache(
-      std::chrono::milliseconds max_lag = std::chrono::milliseconds(0), Encode encode = nullptr,
-      Clock clock = [] { return std::chrono::system_clock::now(); })
-      : max_lag_(max_lag), encode_(std::move(encode)), clock_(std::move(clock)) {}
+  static SystemTime wall_clock() { return std::chrono::system_clock::now(); }
+
+  // The render functions given to get() must stay callable after get() returns when
+  // refresh_after is set (they may run on the background thread): capture by value.
+  explicit RenderCache(std::chrono::milliseconds max_lag = std::chrono::milliseconds(0),
+                       Encode encode = nullptr, Clock clock = wall_clock,
+                       std::chrono::milliseconds refresh_after = std::chrono::milliseconds(0))
+      : max_lag_(max_lag),
+        refresh_after_(refresh_after),
+        encode_(std::move(encode)),
+        clock_(std::move(clock)) {}
+  ~RenderCache();
+  RenderCache(const RenderCache&) = delete;
+  RenderCache& operator=(const RenderCache&) = delete;
 
   struct Served {
     std::shared_ptr<const std::string> bytes;
@@ -56,6 +70,8 @@ class RenderCache {
 
   // Renders since construction (tests, benchmarks).
   std::uint64_t renders() const;
+  // Waits for a background render in progress, if any (tests).
+  void wait_background();
 
  private:
   struct Encoded {
@@ -72,14 +88,21 @@ class RenderCache {
   // May `entry` answer a reader at `version`? `lag_ok`: changes that may lag are allowed to.
   bool usable(const Entry& entry, const Version& version, SystemTime now, bool lag_ok) const;
   Served form(const Entry& entry, bool encoded) const;
+  // Renders at `version` and publishes the result. render_mu_ held, rendering_ or refreshing_
+  // set by the caller; clears rendering_.
+  Entry render_and_publish(const Version& version, const Render& render, bool encode_now);
 
   std::chrono::milliseconds max_lag_;
+  std::chrono::milliseconds refresh_after_;  // 0: no background renders
   Encode encode_;
   Clock clock_;
-  mutable std::mutex mu_;  // guards entry_, rendering_, encoded_asked_ and renders_
+  mutable std::mutex mu_;  // guards everything below but render_mu_
   std::mutex render_mu_;   // one render at a time
   Entry entry_;
   bool rendering_ = false;
+  bool refreshing_ = false;  // a background render is queued or running in refresher_
+  std::thread refresher_;
+  SystemTime refresh_started_{};
   bool encoded_asked_ = false;  // some reader asked for the encoded form
   std::uint64_t renders_ = 0;
 };

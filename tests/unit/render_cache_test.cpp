@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 using namespace driftwatch;
@@ -163,6 +164,78 @@ TEST_CASE("render cache encodes once per rendering, on demand") {
   CHECK(encodes == 2);
   CHECK(text(cache.get({0, 2, 0}, counting(calls, "t"))) == "t2");
   CHECK(calls == 2);
+}
+
+TEST_CASE("render cache: with refresh_after, a reader behind starts a background render") {
+  std::mutex clock_mu;
+  auto now = std::chrono::system_clock::time_point{} + 1000s;
+  auto clock = [&] {
+    std::lock_guard<std::mutex> lock(clock_mu);
+    return now;
+  };
+  auto advance = [&](std::chrono::milliseconds by) {
+    std::lock_guard<std::mutex> lock(clock_mu);
+    now += by;
+  };
+  RenderCache cache(1000ms, nullptr, clock, 500ms);
+  std::atomic<int> calls{0};
+  auto render = [&calls] {
+    return RenderCache::Rendered{"r" + std::to_string(++calls), std::nullopt};
+  };
+  CHECK(text(cache.get({0, 1, 0}, render)) == "r1");  // nothing to serve yet: rendered here
+  advance(400ms);
+  CHECK(text(cache.get({0, 2, 0}, render)) == "r1");  // behind but young: no render
+  cache.wait_background();
+  CHECK(calls == 1);
+  advance(100ms);
+  // Behind and 500 ms old: answered from the previous rendering, the next one runs meanwhile.
+  const auto served = cache.get({0, 2, 0}, render);
+  CHECK(text(served) == "r1");
+  CHECK(served.lagging == 1);
+  cache.wait_background();
+  CHECK(calls == 2);
+  CHECK(cache.renders() == 2);
+  const auto fresh = cache.get({0, 2, 0}, render);
+  CHECK(text(fresh) == "r2");
+  CHECK(fresh.lagging == 2);
+  // Up to date: no background render however old.
+  advance(5s);
+  CHECK(text(cache.get({0, 2, 0}, render)) == "r2");
+  cache.wait_background();
+  CHECK(calls == 2);
+  // Exact changes and the floor still render before answering.
+  CHECK(text(cache.get({1, 2, 0}, render)) == "r3");
+  CHECK(text(cache.get({1, 3, 3}, render)) == "r4");
+  cache.wait_background();
+  CHECK(calls == 4);
+}
+
+TEST_CASE("render cache: a failed background render is retried by the next reader") {
+  auto now = std::chrono::system_clock::time_point{} + 1000s;
+  std::atomic<long> offset_ms{0};
+  RenderCache cache(1000ms, nullptr,
+                    [&] { return now + std::chrono::milliseconds(offset_ms.load()); }, 500ms);
+  std::atomic<int> calls{0};
+  std::atomic<bool> fail{false};
+  auto render = [&] {
+    ++calls;
+    if (fail) {
+      throw std::runtime_error("render failed");
+    }
+    return RenderCache::Rendered{"r" + std::to_string(calls.load()), std::nullopt};
+  };
+  CHECK(text(cache.get({0, 1, 0}, render)) == "r1");
+  fail = true;
+  offset_ms = 600;
+  CHECK(text(cache.get({0, 2, 0}, render)) == "r1");
+  cache.wait_background();
+  CHECK(calls == 2);
+  CHECK(cache.renders() == 1);
+  // Past max_lag the reader renders itself and sees the error.
+  offset_ms = 1000;
+  CHECK_THROWS(cache.get({0, 2, 0}, render));
+  fail = false;
+  CHECK(text(cache.get({0, 2, 0}, render)) == "r4");
 }
 
 TEST_CASE("part cache reuses parts by key and drops parts not asked for") {
