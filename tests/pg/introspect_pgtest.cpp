@@ -139,6 +139,21 @@ INSERT INTO public.alembic_version VALUES ('0002_b'), ('0001_a');
   return sql;
 }
 
+// The same objects, in the same order, with the same attributes.
+void check_same_objects(const SchemaSnapshot& a, const SchemaSnapshot& b) {
+  CHECK(a.schemas == b.schemas);
+  CHECK(a.alembic_version == b.alembic_version);
+  CHECK(a.has_version_table == b.has_version_table);
+  REQUIRE(a.objects.size() == b.objects.size());
+  for (size_t i = 0; i < a.objects.size(); ++i) {
+    CAPTURE(a.objects[i].name);
+    CHECK(a.objects[i].type == b.objects[i].type);
+    CHECK(a.objects[i].name == b.objects[i].name);
+    CHECK(a.objects[i].attrs == b.objects[i].attrs);
+    CHECK(a.objects[i].info == b.objects[i].info);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("introspection of every object type and attribute") {
@@ -418,17 +433,7 @@ TEST_CASE("introspection is deterministic and within the query budget") {
   const SchemaSnapshot first = introspect_schema(first_session, options);
   const int small_queries = first_session.query_count();
   CHECK(small_queries <= 15);
-  const SchemaSnapshot second = introspect(db.url(), options);
-  REQUIRE(first.objects.size() == second.objects.size());
-  for (size_t i = 0; i < first.objects.size(); ++i) {
-    CAPTURE(first.objects[i].name);
-    CHECK(first.objects[i].type == second.objects[i].type);
-    CHECK(first.objects[i].name == second.objects[i].name);
-    CHECK(first.objects[i].attrs == second.objects[i].attrs);
-    CHECK(first.objects[i].info == second.objects[i].info);
-  }
-  CHECK(first.schemas == second.schemas);
-  CHECK(first.alembic_version == second.alembic_version);
+  check_same_objects(first, introspect(db.url(), options));
 
   // Fifty more tables with indexes, FKs and triggers: still the same number of queries.
   db.exec(R"sql(
@@ -456,20 +461,6 @@ TEST_CASE("introspection is deterministic and within the query budget") {
 }
 
 namespace {
-
-void check_same_objects(const SchemaSnapshot& a, const SchemaSnapshot& b) {
-  CHECK(a.schemas == b.schemas);
-  CHECK(a.alembic_version == b.alembic_version);
-  CHECK(a.has_version_table == b.has_version_table);
-  REQUIRE(a.objects.size() == b.objects.size());
-  for (size_t i = 0; i < a.objects.size(); ++i) {
-    CAPTURE(a.objects[i].name);
-    CHECK(a.objects[i].type == b.objects[i].type);
-    CHECK(a.objects[i].name == b.objects[i].name);
-    CHECK(a.objects[i].attrs == b.objects[i].attrs);
-    CHECK(a.objects[i].info == b.objects[i].info);
-  }
-}
 
 IntrospectOptions one_connection() {
   IntrospectOptions options = all_options();

@@ -213,8 +213,8 @@ TEST_CASE("render cache: with refresh_after, a reader behind starts a background
 TEST_CASE("render cache: a failed background render is retried by the next reader") {
   auto now = std::chrono::system_clock::time_point{} + 1000s;
   std::atomic<long> offset_ms{0};
-  RenderCache cache(1000ms, nullptr,
-                    [&] { return now + std::chrono::milliseconds(offset_ms.load()); }, 500ms);
+  RenderCache cache(
+      1000ms, nullptr, [&] { return now + std::chrono::milliseconds(offset_ms.load()); }, 500ms);
   std::atomic<int> calls{0};
   std::atomic<bool> fail{false};
   auto render = [&] {
