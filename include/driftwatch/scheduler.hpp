@@ -73,9 +73,10 @@ struct SchedulerOptions {
   // Overrides the 30 s backoff base and 10 s first-check spread (tests use short ones).
   std::chrono::milliseconds backoff_base = sched_timing::kBackoffBase;
   std::chrono::milliseconds first_check_spread = sched_timing::kFirstCheckSpread;
-  // Nice value of the worker threads (0 = unchanged); `serve` lowers them so answering HTTP
-  // comes before checking when the CPU is short.
-  int worker_nice = 0;
+  // Run the worker threads as background work (Linux SCHED_IDLE; nice 19 where that is
+  // refused): `serve` sets it so answering HTTP comes before checking when the CPU is short.
+  // Workers mostly wait for the database; they still get every CPU cycle nothing else wants.
+  bool background_workers = false;
 };
 
 class Scheduler {

@@ -1,9 +1,11 @@
 // Scheduler tests with an injected check function (a fake that sleeps and returns canned
 // results): timing rules, per-target exclusion, on-demand joins, reload and drain.
 #include <doctest/doctest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -394,4 +396,23 @@ TEST_CASE("result callback sees the updated status") {
   CHECK(status.checks_total == 1);
   CHECK(status.consecutive_failures == 1);
   CHECK(status.last_result->error->reason == "auth");
+}
+
+TEST_CASE("background workers run checks under SCHED_IDLE, others under the default policy") {
+  for (const bool background : {false, true}) {
+    CAPTURE(background);
+    std::promise<int> policy;
+    auto check = [&policy](const TargetConfig& t, Clock::time_point) {
+      policy.set_value(sched_getscheduler(0));  // the calling thread's policy
+      return ok_result(t.name);
+    };
+    SchedulerOptions options = quiet_options();
+    options.background_workers = background;
+    Scheduler scheduler(check, make_config({"a"}, 1h), options);
+    scheduler.start();
+    scheduler.trigger("a");
+    CHECK(policy.get_future().get() == (background ? SCHED_IDLE : SCHED_OTHER));
+  }
+  // The test thread itself is untouched.
+  CHECK(sched_getscheduler(0) == SCHED_OTHER);
 }
