@@ -6,20 +6,40 @@
 # `driftwatch serve` watches them on 127.0.0.1 until Ctrl-C, which also removes the cluster.
 #   DEMO_PORT=9731 scripts/demo.sh        (default port 9731; 0 picks a free one)
 #   DEMO_ONESHOT=1 scripts/demo.sh        (run `driftwatch check` once instead of serving)
+#   DRIFTWATCH_BIN=path scripts/demo.sh   (use that binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/install-deps.sh
-scripts/build.sh driftwatch
-bin="$root/${BUILD_DIR:-build}/daemon/app/driftwatch"
+if [ -n "${DRIFTWATCH_BIN:-}" ]; then
+  bin=$DRIFTWATCH_BIN  # an already built binary (the e2e test of this script)
+else
+  scripts/build.sh driftwatch
+  bin="$root/${BUILD_DIR:-build}/daemon/app/driftwatch"
+fi
 demo=$(mktemp -d /tmp/driftwatch-demo.XXXXXX)
 cleanup() {
-  [ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-  tests/harness/pg_cluster.sh stop "$demo/pg" >/dev/null 2>&1 || true
+  # No errexit here: a failing step (say, `wait` for a daemon that already exited non-zero)
+  # must not skip removing the cluster.
+  set +e
+  if [ -n "${serve_pid:-}" ]; then
+    # Ctrl-C in a terminal reaches the daemon too (same process group) and it drains on its own;
+    # a second signal would make it exit at once, so only other exits send one.
+    [ "$stop_signal" = INT ] || kill "$serve_pid" 2>/dev/null
+    for _ in $(seq 1 300); do
+      kill -0 "$serve_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$serve_pid" 2>/dev/null  # still running after 30 s: stop now
+    wait "$serve_pid" 2>/dev/null
+  fi
+  tests/harness/pg_cluster.sh stop "$demo/pg" >/dev/null 2>&1
   rm -rf "$demo"
 }
+stop_signal=
 trap cleanup EXIT
-trap 'exit 0' INT TERM
+trap 'stop_signal=INT; exit 0' INT
+trap 'exit 0' TERM
 
 tests/harness/pg_cluster.sh start "$demo/pg"
 admin_url=$(cat "$demo/pg/url")
@@ -73,7 +93,9 @@ if [ -n "${DEMO_ONESHOT:-}" ]; then
   "$bin" check --config "$demo/driftwatch.toml" || true
   exit 0
 fi
-"$bin" serve --config "$demo/driftwatch.toml" 2> >(tee "$demo/serve.log" >&2) &
+# tee ignores Ctrl-C, so the daemon's own shutdown lines (it stops on SIGINT) still reach the
+# terminal instead of a closed pipe.
+"$bin" serve --config "$demo/driftwatch.toml" 2> >(trap '' INT; tee "$demo/serve.log" >&2) &
 serve_pid=$!
 for _ in $(seq 1 100); do
   grep -q "listening on" "$demo/serve.log" 2>/dev/null && break
