@@ -504,6 +504,10 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   auto log = make_logger(err, parsed.flag("json-logs") || config.server.json_logs);
   spdlog::set_default_logger(log);
+  // A log reader that goes away (the `tee` of a pipeline, say) must not kill the daemon: its
+  // writes then fail with EPIPE instead of raising SIGPIPE. Sockets never raise it (Asio, libpq
+  // and curl send with MSG_NOSIGNAL); commands of url_command get the default back.
+  std::signal(SIGPIPE, SIG_IGN);
 
   boost::asio::io_context io;
   ServeState state(config, log, shard_flags, *shard.assignment);

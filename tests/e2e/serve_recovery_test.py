@@ -10,6 +10,8 @@
     at 2 s). SIGTERM while that query waits: with a long drain deadline the daemon lets the check
     end and exits 0 well within it; with drain_timeout = "0s" it exits at once, saying the
     deadline passed with a check still running. Either way no driftwatch session is left behind.
+(c) The reader of the daemon's stderr goes away (the pipe is closed): the daemon keeps checking
+    and serving, and still exits 0 on SIGTERM.
 """
 import os
 import re
@@ -21,7 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_support as e2e  # noqa: E402
-from serve_test import Daemon  # noqa: E402
+from serve_test import Daemon, http  # noqa: E402
 
 PG_CLUSTER = os.path.join(e2e.SOURCE_DIR, "tests", "harness", "pg_cluster.sh")
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -112,6 +114,34 @@ class ServeRecoveryTest(unittest.TestCase):
         daemon = Daemon(config)
         self.cleanups.append(daemon.stop)
         return daemon
+
+    # -- (c) the reader of the daemon's log goes away -------------------------------------------
+
+    def test_daemon_keeps_running_when_its_log_pipe_closes(self):
+        url = self.copy_of_head("dw_recovery_pipe")
+        config = self.config("pipe.toml", [e2e.target_section("piped", url=url)], "1s")
+        proc = subprocess.Popen([e2e.driftwatch_bin(), "serve", "--config", config],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.cleanups.append(lambda: (proc.kill(), proc.wait()))
+        port = None
+        while port is None:
+            line = proc.stderr.readline().decode()
+            self.assertNotEqual(line, "", "daemon exited before listening")
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            port = int(match.group(1)) if match else None
+        proc.stderr.close()  # e.g. the `tee` of `driftwatch serve 2>&1 | tee log` was stopped
+
+        def checks():
+            if proc.poll() is not None:
+                raise AssertionError("daemon died (exit status %d) when its log pipe closed"
+                                     % proc.returncode)
+            status, _, body = http(port, "/metrics")
+            return sample(body, "driftwatch_checks_total", 'target="piped"') or 0
+        # Every check logs a line: with interval 1 s several are written to the closed pipe.
+        wait_for(lambda: checks() >= 4, 30, "four checks after the log pipe closed")
+        self.assertIsNone(proc.poll(), "daemon died when its log pipe closed")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0)
 
     # -- (a) a database that goes away and comes back ------------------------------------------
 
