@@ -16,25 +16,18 @@ import sys
 import threading
 import time
 import unittest
-import urllib.request
 
-SOURCE_DIR = os.environ.get(
-    "DRIFTWATCH_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-)
-BIN = os.environ.get("DRIFTWATCH_BIN", os.path.join(SOURCE_DIR, "build", "daemon", "app", "driftwatch"))
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.status, r.read().decode()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_support as e2e  # noqa: E402
+from serve_test import http  # noqa: E402
 
 
 class DemoTest(unittest.TestCase):
     def test_demo_serves_the_drift_and_cleans_up_on_ctrl_c(self):
         before = set(glob.glob("/tmp/driftwatch-demo.*"))
-        env = dict(os.environ, DEMO_PORT="0", DRIFTWATCH_BIN=BIN)
-        proc = subprocess.Popen(["bash", os.path.join(SOURCE_DIR, "scripts", "demo.sh")],
-                                cwd=SOURCE_DIR, env=env, stdout=subprocess.PIPE,
+        env = dict(os.environ, DEMO_PORT="0", DRIFTWATCH_BIN=e2e.driftwatch_bin())
+        proc = subprocess.Popen(["bash", os.path.join(e2e.SOURCE_DIR, "scripts", "demo.sh")],
+                                cwd=e2e.SOURCE_DIR, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         lines = []
         ready = threading.Event()
@@ -48,9 +41,9 @@ class DemoTest(unittest.TestCase):
         try:
             self.assertTrue(ready.wait(180), "demo never started serving:\n" + "".join(lines))
             out = "".join(lines)
-            m = re.search(r"serving on http://(127\.0\.0\.1:\d+)", out)
+            m = re.search(r"serving on http://127\.0\.0\.1:(\d+)", out)
             self.assertIsNotNone(m, out)
-            root = "http://" + m.group(1)
+            port = int(m.group(1))
             demo_dirs = set(glob.glob("/tmp/driftwatch-demo.*")) - before
             self.assertEqual(len(demo_dirs), 1, demo_dirs)
             demo_dir = demo_dirs.pop()
@@ -60,20 +53,21 @@ class DemoTest(unittest.TestCase):
             deadline = time.time() + 60
             while time.time() < deadline:
                 try:
-                    if get(root + "/readyz")[0] == 200:
+                    if http(port, "/readyz")[0] == 200:
                         break
                 except OSError:
                     pass
                 time.sleep(0.2)
-            targets = {t["name"]: t for t in json.loads(get(root + "/api/v1/targets")[1])["targets"]}
+            listing = json.loads(http(port, "/api/v1/targets")[2])
+            targets = {t["name"]: t for t in listing["targets"]}
             self.assertEqual(set(targets), {"prod", "staging", "reference"})
             self.assertEqual(targets["reference"]["status"], "ok")
             self.assertEqual(targets["prod"]["status"], "drift")
-            prod = json.loads(get(root + "/api/v1/targets/prod")[1])
+            prod = json.loads(http(port, "/api/v1/targets/prod")[2])
             self.assertTrue(any(f["kind"] == "extra" and "reviewed_by" in f["message"]
                                 for f in prod["findings"]), prod["findings"])
             self.assertEqual(targets["staging"]["revision"]["state"], "behind")
-            metrics = get(root + "/metrics")[1]
+            metrics = http(port, "/metrics")[2]
             self.assertIn('driftwatch_drift_detected{target="prod"} 1', metrics)
             self.assertIn('driftwatch_drift_detected{target="reference"} 0', metrics)
             self.assertIn('driftwatch_revision_behind{target="staging"} 1', metrics)
@@ -98,4 +92,4 @@ class DemoTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e.main()
