@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libpqxx-dev libboost-dev libboost-system-dev prometheus-cpp-dev libspdlog-dev libtoml11-dev
-  doctest-dev nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
+  doctest-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-client-15
   python3 python3-alembic python3-sqlalchemy python3-psycopg2 python3-yaml
   prometheus prometheus-alertmanager curl

@@ -163,7 +163,7 @@ class ExpectedStore {
     url_source.file = source.reference_url_file;
     std::string url;
     try {
-      url = resolve_url_source(url_source);
+      url = resolve_connection_url(url_source, source.reference_auth);
     } catch (const Error& e) {
       throw Error(error_reason::kExpectedSchema,
                   "reference database of migrations '" + name + "': " + e.what(), target);
@@ -325,7 +325,7 @@ TargetResult Engine::check(const TargetConfig& target,
     if (remaining < std::chrono::milliseconds(1000)) remaining = std::chrono::milliseconds(1000);
     IntrospectOptions options = introspect_options(config_, target, &source, remaining);
 
-    std::string url = resolve_url_source(target.url);
+    std::string url = resolve_connection_url(target.url, target.auth);
     PgSession session(url, options, target.name);
     VersionTableRead version = read_version_table(session, options);
     result.revision = revision_report(*graph, version);
@@ -365,7 +365,7 @@ TargetResult Engine::check(const TargetConfig& target,
         }
       }
     } else if (!source.reference_url.empty() || !source.reference_url_env.empty() ||
-               !source.reference_url_file.empty()) {
+               !source.reference_url_file.empty() || source.reference_auth.rds_iam()) {
       expected = store_->reference(source_name, source, options, target.name);
       result.compared_against =
           "reference database at revision " + (expected->alembic_version.empty()

@@ -7,6 +7,7 @@
 #include "app/cmd_check.hpp"
 #include "app/cmd_diff.hpp"
 #include "app/cmd_heads.hpp"
+#include "app/cmd_rds_token.hpp"
 #include "app/cmd_serve.hpp"
 #include "app/cmd_snapshot.hpp"
 #include "app/cmd_validate_config.hpp"
@@ -23,6 +24,7 @@ usage:
   driftwatch snapshot --url URL [--schema NAME]... [--out FILE]
   driftwatch diff     --expected SNAPSHOT|URL --actual SNAPSHOT|URL [--format text|json]
   driftwatch validate-config --config FILE
+  driftwatch rds-token --host H [--port P] --user U [--region R] [--role-arn ARN]
   driftwatch version
 
 exit codes: 0 no drift / single head; 1 drift found / several heads;
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
     if (command == "validate-config") {
       return driftwatch::run_validate_config(args, std::cout, std::cerr);
     }
+    if (command == "rds-token") return driftwatch::run_rds_token(args, std::cout, std::cerr);
     if (command == "version" || command == "--version") {
       std::cout << "driftwatch " << DRIFTWATCH_VERSION << "\n";
       return 0;

@@ -25,4 +25,14 @@ inline constexpr std::chrono::milliseconds kUrlCommandTimeout{10000};
 std::string resolve_url_source(const UrlSource& source,
                                std::chrono::milliseconds timeout = kUrlCommandTimeout);
 
+// The connection string for a server: resolve_url_source, then the login `auth` says. With
+// auth.rds_iam(): host/port/user/database from `auth` override the URL's (which may be absent:
+// `source` empty), the region comes from auth.region, else an *.REGION.rds.amazonaws.com host,
+// else AWS_REGION / AWS_DEFAULT_REGION; the password is an RDS IAM token (aws::RdsTokenProvider,
+// cached) and sslmode=verify-full with sslrootcert = auth.ca_bundle. Returns a libpq key=value
+// conninfo (its password redacted by redact_url). Errors: driftwatch::Error, reason "config"
+// (URL, region) or "auth" (no AWS credentials), never with a secret.
+std::string resolve_connection_url(const UrlSource& source, const DbAuthConfig& auth,
+                                   std::chrono::milliseconds timeout = kUrlCommandTimeout);
+
 }  // namespace driftwatch

@@ -485,9 +485,79 @@ class ConfigParser {
       source.reference_url = reference.url;
       source.reference_url_env = reference.env;
       source.reference_url_file = reference.file;
+      source.reference_auth = parse_db_auth(r, "reference_");
+      if (source.reference_auth.rds_iam() && reference.url.empty() && reference.env.empty() &&
+          reference.file.empty() &&
+          (source.reference_auth.host.empty() || source.reference_auth.user.empty())) {
+        errors_.add(*value, path +
+                                ": reference_auth = \"rds-iam\" needs reference_host and "
+                                "reference_user (or a reference_url)");
+      }
       r.report_unknown();
       out[name] = std::move(source);
     }
+  }
+
+  // Reads the database login keys of one server, each name with `prefix` ("" for a target,
+  // "reference_" for [migrations.NAME]): auth, host, port, user, database, region, role_arn,
+  // ca_bundle. Every key but auth is only valid with auth = "rds-iam". Reusable for any
+  // server a config names (e.g. a scratch server).
+  DbAuthConfig parse_db_auth(TableReader& r, const std::string& prefix) {
+    DbAuthConfig auth;
+    const std::string auth_key = prefix + "auth";
+    if (auto method = r.string(auth_key)) {
+      if (*method == "rds-iam") {
+        auth.method = *method;
+      } else if (*method != "password") {
+        errors_.add(*r.get(auth_key), r.key_path(auth_key) + ": unknown method " +
+                                          quote_text(*method) +
+                                          " (expected \"password\" or \"rds-iam\")");
+      }
+    }
+    const bool declared_rds_iam =
+        r.get(auth_key) != nullptr && r.get(auth_key)->is_string() &&
+        r.get(auth_key)->as_string().str == "rds-iam";
+    auto only_with_rds_iam = [&](const std::string& key) {
+      const Value* value = r.get(prefix + key);
+      if (value != nullptr && !declared_rds_iam) {
+        errors_.add(*value, r.key_path(prefix + key) + ": only valid with " + auth_key +
+                                " = \"rds-iam\"");
+      }
+    };
+    for (const char* key :
+         {"host", "port", "user", "database", "region", "role_arn", "ca_bundle"}) {
+      only_with_rds_iam(key);
+    }
+    if (auto host = r.non_empty_string(prefix + "host")) auth.host = *host;
+    if (auto port = r.bounded_int(prefix + "port", 1, 65535)) auth.port = *port;
+    if (auto user = r.non_empty_string(prefix + "user")) auth.user = *user;
+    if (auto database = r.non_empty_string(prefix + "database")) auth.database = *database;
+    if (auto region = r.non_empty_string(prefix + "region")) {
+      const bool valid = std::all_of(region->begin(), region->end(), [](char c) {
+        return std::islower(static_cast<unsigned char>(c)) ||
+               std::isdigit(static_cast<unsigned char>(c)) || c == '-';
+      });
+      if (valid) {
+        auth.region = *region;
+      } else {
+        errors_.add(*r.get(prefix + "region"), r.key_path(prefix + "region") +
+                                                   ": invalid AWS region " + quote_text(*region) +
+                                                   " (e.g. \"eu-west-1\")");
+      }
+    }
+    if (auto role = r.non_empty_string(prefix + "role_arn")) {
+      if (role->rfind("arn:", 0) == 0 && role->find(":role/") != std::string::npos) {
+        auth.role_arn = *role;
+      } else {
+        errors_.add(*r.get(prefix + "role_arn"),
+                    r.key_path(prefix + "role_arn") + ": expected an IAM role ARN " +
+                        "(arn:aws:iam::ACCOUNT:role/NAME), got " + quote_text(*role));
+      }
+    }
+    if (auto bundle = r.non_empty_string(prefix + "ca_bundle")) {
+      auth.ca_bundle = resolve_path(*bundle);
+    }
+    return auth;
   }
 
   // Reads one family of URL keys; at most one may be set (exactly one when required).
@@ -777,8 +847,18 @@ class ConfigParser {
       }
 
       if (auto schemas = r.string_array("schemas")) target.schemas = std::move(*schemas);
+      target.auth = parse_db_auth(r, "");
       target.url = parse_url_source(r, UrlKeys{"url", "url_env", "url_file", "url_command"},
-                                    /*required=*/true);
+                                    /*required=*/!target.auth.rds_iam());
+      // With RDS IAM, host and user may replace the URL entirely.
+      const bool has_url = r.get("url") || r.get("url_env") || r.get("url_file") ||
+                           r.get("url_command");
+      if (target.auth.rds_iam() && !has_url &&
+          (target.auth.host.empty() || target.auth.user.empty())) {
+        errors_.add(*table, path +
+                                ": auth = \"rds-iam\" needs host and user (or one of url, "
+                                "url_env, url_file or url_command)");
+      }
       if (const Value* labels = r.table("labels")) {
         for (const auto& [key, value] : sorted_entries(*labels)) {
           const std::string label_path = path + ".labels." + key;

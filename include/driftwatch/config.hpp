@@ -30,6 +30,23 @@ struct CheckConfig {
   bool comments = false;    // compare COMMENTs (attribute comment)
 };
 
+// How driftwatch logs in to a PostgreSQL server (a target, the reference database, later a
+// scratch server). Default: the password in the URL. With method "rds-iam" the password is an
+// Amazon RDS IAM token signed with AWS credentials, and the connection uses sslmode=verify-full.
+// The keys (with an optional prefix, e.g. "reference_") are read by one parser function in
+// config.cpp (parse_db_auth) and applied by resolve_connection_url (daemon/app/url_source.hpp).
+struct DbAuthConfig {
+  std::string method;    // "" (password in the URL) or "rds-iam"
+  std::string host;      // override the URL's host ("" = from the URL)
+  int port = 0;          // 0 = from the URL, else 5432
+  std::string user;      // "" = from the URL
+  std::string database;  // "" = from the URL, else the user name
+  std::string region;    // "" = from an *.REGION.rds.amazonaws.com host, else AWS_REGION
+  std::string role_arn;  // "" = the default credentials chain's identity
+  std::string ca_bundle;  // sslrootcert ("" = libpq's default ~/.postgresql/root.crt)
+  bool rds_iam() const { return method == "rds-iam"; }
+};
+
 struct MigrationsConfig {
   std::string name;
   std::vector<std::string> versions;  // directories, resolved relative to the config file
@@ -40,6 +57,7 @@ struct MigrationsConfig {
   std::string reference_url;  // secret-bearing URL source for a reference DB
   std::string reference_url_env;
   std::string reference_url_file;
+  DbAuthConfig reference_auth;  // reference_auth, reference_host, ... (rds-iam)
 };
 
 // Exactly one of url / url_env / url_file / url_command is set.
@@ -60,6 +78,7 @@ struct TargetConfig {
   std::map<std::string, std::string> labels;
   IgnoreRules ignore;  // per-target rules only (merge with global at use)
   std::optional<std::chrono::milliseconds> interval;  // overrides [check] interval
+  DbAuthConfig auth;                                  // auth, host, port, ... (rds-iam)
 };
 
 struct AlertmanagerReceiver {
