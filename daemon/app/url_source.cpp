@@ -17,9 +17,9 @@
 #include <sstream>
 #include <vector>
 
+#include "aws/rds_token.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/error.hpp"
-#include "aws/rds_token.hpp"
 
 namespace driftwatch {
 
@@ -229,8 +229,8 @@ std::vector<std::pair<std::string, std::string>> conninfo_values(const std::stri
 
 std::string resolve_connection_url(const UrlSource& source, const DbAuthConfig& auth,
                                    std::chrono::milliseconds timeout) {
-  const bool has_source = !source.url.empty() || !source.env.empty() || !source.file.empty() ||
-                          !source.command.empty();
+  const bool has_source =
+      !source.url.empty() || !source.env.empty() || !source.file.empty() || !source.command.empty();
   if (!auth.rds_iam()) return resolve_url_source(source, timeout);
   std::vector<std::pair<std::string, std::string>> values;
   if (has_source) values = conninfo_values(resolve_url_source(source, timeout), source);
@@ -269,15 +269,14 @@ std::string resolve_connection_url(const UrlSource& source, const DbAuthConfig& 
                                            ": no region (set region, or AWS_REGION, or use the "
                                            "*.REGION.rds.amazonaws.com endpoint name)");
   }
-  const std::string token =
-      aws::rds_token_provider().token(aws::RdsTokenRequest{host, port, user, region, auth.role_arn});
+  const std::string token = aws::rds_token_provider().token(
+      aws::RdsTokenRequest{host, port, user, region, auth.role_arn});
 
   std::string conninfo;
   for (const auto& [key, value] : values) {
     // Replaced below; everything else the URL says (connect_timeout, options, ...) stays.
-    if (key == "host" || key == "hostaddr" || key == "port" || key == "user" ||
-        key == "dbname" || key == "password" || key == "passfile" || key == "sslmode" ||
-        key == "sslrootcert") {
+    if (key == "host" || key == "hostaddr" || key == "port" || key == "user" || key == "dbname" ||
+        key == "password" || key == "passfile" || key == "sslmode" || key == "sslrootcert") {
       continue;
     }
     conninfo += key + "=" + quote_conninfo(value) + " ";

@@ -533,17 +533,20 @@ Credentials CredentialsCache::get(const std::string& key, const Fetch& fetch) {
   const auto now = clock_();
   const auto it = cache_.find(key);
   if (it != cache_.end()) {
-    const auto& cached = it->second;
-    if (!cached.expiration || *cached.expiration - now > kRefreshWindow) return cached;
+    const Credentials& cached = it->second.credentials;
+    const bool fresh = cached.expiration ? *cached.expiration - now > kRefreshWindow
+                                         : now - it->second.fetched < kRereadInterval;
+    if (fresh) return cached;
   }
   try {
-    Credentials fresh = fetch();
-    cache_[key] = fresh;
-    return fresh;
+    Credentials credentials = fetch();
+    cache_[key] = Entry{credentials, now};
+    return credentials;
   } catch (const std::exception&) {
-    if (it != cache_.end() && it->second.expiration &&
-        *it->second.expiration - now > std::chrono::minutes(1)) {
-      return it->second;
+    if (it != cache_.end() &&
+        (!it->second.credentials.expiration ||
+         *it->second.credentials.expiration - now > std::chrono::minutes(1))) {
+      return it->second.credentials;
     }
     throw;
   }

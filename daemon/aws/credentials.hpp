@@ -35,13 +35,15 @@ Credentials default_chain_credentials(const std::string& region);
 Credentials assume_role(const Credentials& base, const std::string& role_arn,
                         const std::string& region);
 
-// Caches credentials per key and fetches again when they expire within `refresh_window`. If a
-// refresh fails while the cached credentials are still valid for a minute, they are used.
+// Caches credentials per key and fetches again when they expire within kRefreshWindow; long-term
+// keys (no expiration) are read again after kRereadInterval, so rotated files are picked up. If
+// a refresh fails while the cached credentials are still valid for a minute, they are used.
 class CredentialsCache {
  public:
   using Clock = std::function<std::chrono::system_clock::time_point()>;
   using Fetch = std::function<Credentials()>;
   static constexpr std::chrono::minutes kRefreshWindow{10};
+  static constexpr std::chrono::minutes kRereadInterval{15};
 
   explicit CredentialsCache(Clock clock = [] { return std::chrono::system_clock::now(); })
       : clock_(std::move(clock)) {}
@@ -51,7 +53,11 @@ class CredentialsCache {
  private:
   Clock clock_;
   std::mutex mutex_;
-  std::map<std::string, Credentials> cache_;
+  struct Entry {
+    Credentials credentials;
+    std::chrono::system_clock::time_point fetched;
+  };
+  std::map<std::string, Entry> cache_;
 };
 
 // Parsers, exposed for tests. They throw std::runtime_error with a message free of secrets.

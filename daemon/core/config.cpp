@@ -514,14 +514,13 @@ class ConfigParser {
                                           " (expected \"password\" or \"rds-iam\")");
       }
     }
-    const bool declared_rds_iam =
-        r.get(auth_key) != nullptr && r.get(auth_key)->is_string() &&
-        r.get(auth_key)->as_string().str == "rds-iam";
+    const bool declared_rds_iam = r.get(auth_key) != nullptr && r.get(auth_key)->is_string() &&
+                                  r.get(auth_key)->as_string().str == "rds-iam";
     auto only_with_rds_iam = [&](const std::string& key) {
       const Value* value = r.get(prefix + key);
       if (value != nullptr && !declared_rds_iam) {
-        errors_.add(*value, r.key_path(prefix + key) + ": only valid with " + auth_key +
-                                " = \"rds-iam\"");
+        errors_.add(*value,
+                    r.key_path(prefix + key) + ": only valid with " + auth_key + " = \"rds-iam\"");
       }
     };
     for (const char* key :
@@ -851,8 +850,8 @@ class ConfigParser {
       target.url = parse_url_source(r, UrlKeys{"url", "url_env", "url_file", "url_command"},
                                     /*required=*/!target.auth.rds_iam());
       // With RDS IAM, host and user may replace the URL entirely.
-      const bool has_url = r.get("url") || r.get("url_env") || r.get("url_file") ||
-                           r.get("url_command");
+      const bool has_url =
+          r.get("url") || r.get("url_env") || r.get("url_file") || r.get("url_command");
       if (target.auth.rds_iam() && !has_url &&
           (target.auth.host.empty() || target.auth.user.empty())) {
         errors_.add(*table, path +

@@ -36,13 +36,13 @@ struct CheckConfig {
 // The keys (with an optional prefix, e.g. "reference_") are read by one parser function in
 // config.cpp (parse_db_auth) and applied by resolve_connection_url (daemon/app/url_source.hpp).
 struct DbAuthConfig {
-  std::string method;    // "" (password in the URL) or "rds-iam"
-  std::string host;      // override the URL's host ("" = from the URL)
-  int port = 0;          // 0 = from the URL, else 5432
-  std::string user;      // "" = from the URL
-  std::string database;  // "" = from the URL, else the user name
-  std::string region;    // "" = from an *.REGION.rds.amazonaws.com host, else AWS_REGION
-  std::string role_arn;  // "" = the default credentials chain's identity
+  std::string method;     // "" (password in the URL) or "rds-iam"
+  std::string host;       // override the URL's host ("" = from the URL)
+  int port = 0;           // 0 = from the URL, else 5432
+  std::string user;       // "" = from the URL
+  std::string database;   // "" = from the URL, else the user name
+  std::string region;     // "" = from an *.REGION.rds.amazonaws.com host, else AWS_REGION
+  std::string role_arn;   // "" = the default credentials chain's identity
   std::string ca_bundle;  // sslrootcert ("" = libpq's default ~/.postgresql/root.crt)
   bool rds_iam() const { return method == "rds-iam"; }
 };
