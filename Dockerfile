@@ -36,7 +36,7 @@ LABEL org.opencontainers.image.title="driftwatch" \
 # are header-only, only boost_system is linked. curl is for the HEALTHCHECK.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libpqxx-6.4 libprometheus-cpp-core1.0 libspdlog1.10 libcurl4 libboost-system1.74.0 \
+      libpqxx-6.4 libprometheus-cpp-core1.0 libspdlog1.10 libcurl4 libssl3 libboost-system1.74.0 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 driftwatch \

@@ -128,7 +128,10 @@ std::string sts_endpoint(const std::string& region) {
     std::string value = env(name);
     if (!value.empty()) return value;
   }
-  return region.empty() ? "https://sts.amazonaws.com" : "https://sts." + region + ".amazonaws.com";
+  if (region.empty()) return "https://sts.amazonaws.com";
+  // The China partition has its own domain.
+  const char* domain = region.rfind("cn-", 0) == 0 ? ".amazonaws.com.cn" : ".amazonaws.com";
+  return "https://sts." + region + domain;
 }
 
 std::string session_name() {

@@ -221,15 +221,17 @@ std::string rds_auth_token(const std::string& host, int port, const std::string&
 }
 
 std::string region_from_rds_host(const std::string& host) {
-  static const std::string kSuffix = ".rds.amazonaws.com";
   std::string name = lower(host);
-  if (name.size() <= kSuffix.size() ||
-      name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
-    return "";
+  for (const std::string suffix : {".rds.amazonaws.com", ".rds.amazonaws.com.cn"}) {
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    name.resize(name.size() - suffix.size());
+    const std::size_t dot = name.rfind('.');
+    return dot == std::string::npos ? "" : name.substr(dot + 1);
   }
-  name.resize(name.size() - kSuffix.size());
-  const std::size_t dot = name.rfind('.');
-  return dot == std::string::npos ? "" : name.substr(dot + 1);
+  return "";
 }
 
 }  // namespace driftwatch::aws

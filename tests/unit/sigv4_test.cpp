@@ -114,6 +114,7 @@ TEST_CASE("RDS token with a session token and a user name that needs encoding (b
 TEST_CASE("region_from_rds_host") {
   CHECK(region_from_rds_host("mydb.abc123.eu-west-1.rds.amazonaws.com") == "eu-west-1");
   CHECK(region_from_rds_host("c.cluster-ro-x.us-east-2.RDS.amazonaws.com") == "us-east-2");
+  CHECK(region_from_rds_host("db.x.cn-north-1.rds.amazonaws.com.cn") == "cn-north-1");
   CHECK(region_from_rds_host("db.internal") == "");
   CHECK(region_from_rds_host("rds.amazonaws.com") == "");
 }
