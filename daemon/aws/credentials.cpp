@@ -117,7 +117,7 @@ std::string form_encode(const QueryParams& params) {
 
 std::string sts_region(const std::string& region) {
   for (const char* name : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
-    const std::string value = env(name);
+    std::string value = env(name);
     if (!value.empty()) return value;
   }
   return region;
@@ -135,7 +135,7 @@ std::string sts_endpoint(const std::string& region) {
 }
 
 std::string session_name() {
-  const std::string configured = env("AWS_ROLE_SESSION_NAME");
+  std::string configured = env("AWS_ROLE_SESSION_NAME");
   if (!configured.empty()) return configured;
   return "driftwatch-" + std::to_string(std::time(nullptr));
 }

@@ -66,14 +66,16 @@ HttpResponse http_request(const HttpRequest& request) {
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = nullptr;
   for (const auto& [name, value] : request.headers) {
-    headers = curl_slist_append(headers, (name + ": " + value).c_str());
+    std::string line = name;
+    line.append(": ").append(value);
+    headers = curl_slist_append(headers, line.c_str());
   }
   headers = curl_slist_append(headers, "User-Agent: driftwatch/" DRIFTWATCH_VERSION);
   headers = curl_slist_append(headers, "Expect:");
   std::string no_proxy = "localhost,127.0.0.1,::1,169.254.169.254,169.254.170.2,169.254.170.23";
   for (const char* name : {"NO_PROXY", "no_proxy"}) {
     if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
-      no_proxy = std::string(value) + "," + no_proxy;
+      no_proxy.insert(0, std::string(value) + ",");
       break;
     }
   }

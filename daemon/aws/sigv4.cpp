@@ -115,7 +115,7 @@ std::string canonical_query(const QueryParams& query) {
   std::string out;
   for (const auto& [name, value] : encoded) {
     if (!out.empty()) out += '&';
-    out += name + "=" + value;
+    out.append(name).append("=").append(value);
   }
   return out;
 }
