@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/diff_kinds.hpp"
 #include "driftwatch/diff.hpp"
 
 namespace driftwatch {
@@ -310,20 +311,34 @@ bool is_temporal_with_precision(const std::string& base) {
 
 }  // namespace
 
-std::string normalize_attr(ObjectType type, const std::string& attr, const std::string& value) {
+namespace diff_detail {
+
+// Rules 1 and 4: every kind.
+std::string normalize_plain(const std::string& attr, const std::string& value) {
   if (attr == "labels" || attr == "roles") {
     return canonical_json_array(value, /*sort=*/attr == "roles");
   }
-  std::string out = value;
-  bool is_view = type == ObjectType::kView || type == ObjectType::kMaterializedView;
-  if ((is_view && attr == "definition") || (type == ObjectType::kFunction && attr == "body")) {
-    out = collapse_whitespace(out);
-  }
-  if (is_view && attr == "definition") {
-    while (!out.empty() && (out.back() == ';' || out.back() == ' ')) out.pop_back();
-  }
-  if (is_expression_attr(attr)) out = strip_public_prefix(out);
-  return out;
+  return is_expression_attr(attr) ? strip_public_prefix(value) : value;
+}
+
+// Rules 2 and 3 for view definitions, then the plain rules.
+std::string normalize_view(const std::string& attr, const std::string& value) {
+  if (attr != "definition") return normalize_plain(attr, value);
+  std::string out = collapse_whitespace(value);
+  while (!out.empty() && (out.back() == ';' || out.back() == ' ')) out.pop_back();
+  return normalize_plain(attr, out);
+}
+
+// Rule 2 for function bodies, then the plain rules.
+std::string normalize_function(const std::string& attr, const std::string& value) {
+  if (attr != "body") return normalize_plain(attr, value);
+  return normalize_plain(attr, collapse_whitespace(value));
+}
+
+}  // namespace diff_detail
+
+std::string normalize_attr(ObjectType type, const std::string& attr, const std::string& value) {
+  return diff_detail::rules_for(type).normalize(attr, value);
 }
 
 bool type_narrows(const std::string& expected, const std::string& actual) {

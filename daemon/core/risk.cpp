@@ -1,0 +1,326 @@
+// Risk rules: for each finding, how the application will fail (DESIGN.md "Risk"). One function
+// per (kind, missing/extra/changed), wired up in kinds.cpp; the table below is the contract.
+//
+//  object       kind     condition                                 severity  risk
+//  -----------  -------  ----------------------------------------  --------  ------------------
+//  schema       missing                                            critical  undefined_object
+//  schema       extra                                              info      none
+//  table        missing  (children folded, fix = CREATE TABLE)     critical  undefined_table
+//  table        extra    (children folded)                         info      none
+//  table        changed  row_security / force_row_security / kind  warning   none
+//  column       missing                                            critical  undefined_column
+//  column       extra    NOT NULL, no default/identity/generated   critical  not_null_violation
+//  column       extra    otherwise                                 info      none
+//  column       changed  type, narrowing                           critical  type_mismatch
+//  column       changed  type, otherwise                           warning   type_mismatch
+//  column       changed  nullable: expected NULL, DB NOT NULL      critical  not_null_violation
+//  column       changed  nullable: expected NOT NULL, DB NULL      warning   none
+//  column       changed  default/identity removed, DB NOT NULL     critical  not_null_violation
+//                        (the application relies on the server
+//                        default and does not send the column)
+//  column       changed  default, identity, generated, collation   warning   none
+//  index        missing  unique                                    warning   unique_violation
+//  index        missing  not unique (queries get slow)             warning   none
+//  index        extra    unique (inserts may now fail)             warning   unique_violation
+//  index        extra    not unique                                info      none
+//  index        changed  definition (unique on either side)        warning   unique_violation
+//  index        changed  definition, otherwise                     warning   none
+//  constraint   missing  primary_key / unique / exclude            warning   unique_violation
+//  constraint   missing  check / foreign_key                       warning   none
+//  constraint   extra    primary_key / unique / exclude            warning   unique_violation
+//  constraint   extra    check `IS NOT NULL`                       warning   not_null_violation
+//  constraint   extra    other check / foreign_key                 warning   none
+//  constraint   changed  validated                                 info      none
+//  constraint   changed  definition of pk / unique / exclude       warning   unique_violation
+//  constraint   changed  otherwise (on_delete, deferrable, ...)    warning   none
+//  enum         missing                                            critical  undefined_object
+//  enum         extra                                              info      none
+//  enum         changed  labels, an expected label is missing      critical  undefined_object
+//  enum         changed  labels, reordered                         warning   none
+//  enum         changed  labels, only extra labels                 info      none
+//  view, matv.  missing                                            critical  undefined_object
+//  view, matv.  extra                                              info      none
+//  view, matv.  changed  definition                                warning   none
+//  function     missing                                            critical  undefined_object
+//  function     extra                                              info      none
+//  function     changed  any attribute                             warning   none
+//  trigger      missing / extra / changed                          warning   none
+//  sequence     missing                                            critical  undefined_object
+//  sequence     extra                                              info      none
+//  sequence     changed  data_type narrowing                       warning   type_mismatch
+//  sequence     changed  otherwise                                 warning   none
+//  extension    missing                                            critical  undefined_object
+//  extension    extra                                              info      none
+//  extension    changed  version / schema                          warning   none
+//  policy       missing / extra / changed                          warning   none
+//  privilege    missing (permission denied for the application)    warning   none
+//  privilege    extra / changed grantable                          info      none
+//  any          changed  comment                                   info      none
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/diff_kinds.hpp"
+
+namespace driftwatch::diff_detail {
+namespace {
+
+Verdict verdict(Severity severity, const char* risk, std::string consequence) {
+  Verdict v;
+  v.severity = severity;
+  v.risk = risk;
+  v.consequence = std::move(consequence);
+  return v;
+}
+
+bool unique_index(const SchemaObject& o) { return is_true(o, "unique") || is_true(o, "primary"); }
+
+bool unique_constraint(const SchemaObject& o) {
+  std::string type = attr_or(o, "type", "");
+  return type == "primary_key" || type == "unique" || type == "exclude";
+}
+
+}  // namespace
+
+// ---- shared ---------------------------------------------------------------------------------
+
+Verdict missing_critical_object(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "");
+}
+Verdict extra_info(const SchemaObject&) { return verdict(Severity::kInfo, risk::kNone, ""); }
+Verdict changed_warning(const Change&) { return verdict(Severity::kWarning, risk::kNone, ""); }
+
+// ---- per kind -------------------------------------------------------------------------------
+
+Verdict missing_schema(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "queries on its objects fail");
+}
+
+Verdict missing_table(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedTable,
+                 "queries on it fail with undefined_table");
+}
+
+Verdict changed_table(const Change& c) {
+  if (c.attr == "row_security") {
+    return verdict(Severity::kWarning, risk::kNone, "which rows non-owners see changes");
+  }
+  if (c.attr == "force_row_security") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "whether policies apply to the table owner changes");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_column(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedColumn,
+                 "queries using it fail with undefined_column");
+}
+
+Verdict extra_column(const SchemaObject& a) {
+  if (attr_or(a, "nullable", "true") == "false" && !has_value_source(a)) {
+    return verdict(Severity::kCritical, risk::kNotNullViolation,
+                   "it is NOT NULL without a default, so the application's INSERTs fail with "
+                   "not_null_violation");
+  }
+  return extra_info(a);
+}
+
+Verdict changed_column(const Change& c) {
+  const std::string& attr = c.attr;
+  if (attr == "type") {
+    if (c.ev && c.av && type_narrows(*c.ev, *c.av)) {
+      return verdict(Severity::kCritical, risk::kTypeMismatch,
+                     "the database type is narrower, so values the application writes may not "
+                     "fit");
+    }
+    return verdict(Severity::kWarning, risk::kTypeMismatch,
+                   "values read or written may convert differently");
+  }
+  if (attr == "nullable") {
+    if (c.ev && *c.ev == "true") {
+      return verdict(Severity::kCritical, risk::kNotNullViolation,
+                     "the application may write NULL and its INSERTs fail with "
+                     "not_null_violation");
+    }
+    return verdict(Severity::kWarning, risk::kNone, "NULLs the migrations forbid can be stored");
+  }
+  if (attr == "default" || attr == "identity") {
+    bool removed = c.ev && !c.av;
+    bool actual_not_null = attr_or(c.actual, "nullable", "true") == "false";
+    if (removed && actual_not_null && !has_value_source(c.actual)) {
+      // The application relies on the server-side value and does not send the column.
+      return verdict(Severity::kCritical, risk::kNotNullViolation,
+                     "the column is NOT NULL, so INSERTs that rely on the " + attr +
+                         " fail with not_null_violation");
+    }
+    return verdict(Severity::kWarning, risk::kNone,
+                   attr == "default" ? "rows inserted without a value get a different value"
+                                     : "generated values differ");
+  }
+  if (attr == "generated") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   c.av && !c.ev ? "the application's writes to it fail (generated column)"
+                                 : "stored values are computed differently");
+  }
+  if (attr == "collation") {
+    return verdict(Severity::kWarning, risk::kNone, "sorting and comparisons differ");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_index(const SchemaObject& e) {
+  if (unique_index(e)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "duplicates are no longer rejected and ON CONFLICT upserts on its columns "
+                   "fail");
+  }
+  return verdict(Severity::kWarning, risk::kNone, "queries that rely on it may be slow");
+}
+
+Verdict extra_index(const SchemaObject& a) {
+  if (unique_index(a)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "it is unique, so inserts the application expects to succeed may fail with "
+                   "unique_violation");
+  }
+  return verdict(Severity::kInfo, risk::kNone, "it costs write time and space");
+}
+
+Verdict changed_index(const Change& c) {
+  if (unique_index(c.expected) || unique_index(c.actual)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "uniqueness is enforced differently, so inserts or ON CONFLICT upserts may "
+                   "fail");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_constraint(const SchemaObject& e) {
+  if (unique_constraint(e)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "duplicates are no longer rejected and ON CONFLICT upserts on its columns "
+                   "fail (no unique or exclusion constraint matching)");
+  }
+  return verdict(Severity::kWarning, risk::kNone, "the database no longer enforces it");
+}
+
+Verdict extra_constraint(const SchemaObject& a) {
+  if (unique_constraint(a)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "inserts the application expects to succeed may fail with unique_violation");
+  }
+  if (attr_or(a, "type", "") == "check" &&
+      upper(attr_or(a, "definition", "")).find("IS NOT NULL") != std::string::npos) {
+    return verdict(Severity::kWarning, risk::kNotNullViolation,
+                   "it rejects NULLs the application may write");
+  }
+  return verdict(Severity::kWarning, risk::kNone,
+                 "writes the application expects to succeed may be rejected");
+}
+
+Verdict changed_constraint(const Change& c) {
+  if (c.attr == "validated") {
+    return verdict(Severity::kInfo, risk::kNone, "existing rows were not checked against it");
+  }
+  if (c.attr == "definition" && unique_constraint(c.expected)) {
+    return verdict(Severity::kWarning, risk::kUniqueViolation,
+                   "ON CONFLICT upserts and inserts may fail");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_enum(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "columns and casts using it fail");
+}
+
+Verdict changed_enum(const Change& c) {
+  std::vector<std::string> expected = json_strings(c.ev.value_or("[]"));
+  std::vector<std::string> actual = json_strings(c.av.value_or("[]"));
+  std::set<std::string> present(actual.begin(), actual.end());
+  std::string missing;
+  for (const auto& label : expected) {
+    if (present.count(label) == 0) missing += (missing.empty() ? "" : ", ") + label;
+  }
+  if (!missing.empty()) {
+    return verdict(Severity::kCritical, risk::kUndefinedObject,
+                   "writing " + missing + " fails with invalid input value for enum");
+  }
+  if (expected.size() == actual.size()) {
+    return verdict(Severity::kWarning, risk::kNone, "label order (and so sorting) differs");
+  }
+  return verdict(Severity::kInfo, risk::kNone,
+                 "the database accepts labels the application does not know");
+}
+
+Verdict missing_view(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "queries on it fail");
+}
+
+Verdict changed_view(const Change&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "its columns or rows may differ from what the application reads");
+}
+
+Verdict missing_function(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "calls to it fail");
+}
+
+Verdict changed_function(const Change&) {
+  return verdict(Severity::kWarning, risk::kNone, "calls behave differently");
+}
+
+Verdict missing_trigger(const SchemaObject&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "what it does on writes silently no longer happens");
+}
+
+Verdict extra_trigger(const SchemaObject&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "it runs on the application's writes and may change or reject them");
+}
+
+Verdict changed_trigger(const Change&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "what happens on the application's writes differs");
+}
+
+Verdict missing_sequence(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "nextval() on it fails");
+}
+
+Verdict changed_sequence(const Change& c) {
+  if (c.attr == "data_type" && c.ev && c.av && type_narrows(*c.ev, *c.av)) {
+    return verdict(Severity::kWarning, risk::kTypeMismatch,
+                   "nextval() reaches the smaller maximum sooner");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_extension(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject,
+                 "functions and types it provides are undefined");
+}
+
+Verdict missing_policy(const SchemaObject&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "with row level security on, rows it allows are hidden or rejected");
+}
+
+Verdict extra_policy(const SchemaObject&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "it changes which rows the application sees or may write");
+}
+
+Verdict changed_policy(const Change&) {
+  return verdict(Severity::kWarning, risk::kNone,
+                 "which rows the application sees or may write differs");
+}
+
+Verdict missing_privilege(const SchemaObject&) {
+  return verdict(Severity::kWarning, risk::kNone, "the grantee gets permission denied");
+}
+
+Verdict changed_privilege(const Change&) { return verdict(Severity::kInfo, risk::kNone, ""); }
+
+}  // namespace driftwatch::diff_detail
