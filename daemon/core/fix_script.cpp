@@ -521,17 +521,20 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
       statements.push_back(std::move(s));
     }
   }
-  // Removals first in reverse dependency order (dependents go before what they depend on), then
-  // everything else in dependency order.
-  auto key = [](const FixStatement& s) {
-    const int rank = static_cast<int>(s.rank);
-    return s.removal ? rank - 100 : rank;
+  // Three phases: removals of dependent objects (columns and everything ranked after them) in
+  // reverse dependency order; then creations and alterations in dependency order; then removals
+  // of the objects others depend on (tables, sequences, types, extensions, schemas), in reverse
+  // order, once the alterations have moved every use away from them (a column's type off an
+  // extra enum, a default off an extra sequence, a view off an extra table).
+  auto phase = [](const FixStatement& s) {
+    if (!s.removal) return 1;
+    return s.rank > FixRank::kTable ? 0 : 2;
   };
   std::stable_sort(statements.begin(), statements.end(),
                    [&](const FixStatement& a, const FixStatement& b) {
-                     const bool ra = a.removal, rb = b.removal;
-                     if (ra != rb) return ra;
-                     return ra ? key(a) > key(b) : key(a) < key(b);
+                     const int pa = phase(a), pb = phase(b);
+                     if (pa != pb) return pa < pb;
+                     return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
                    });
   return statements;
 }

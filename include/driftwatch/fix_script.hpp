@@ -22,7 +22,8 @@ namespace driftwatch {
 std::vector<std::string> split_sql_statements(const std::string& sql);
 
 // Dependency order of object kinds (the order in which a fix script creates them; drops run in
-// the reverse order).
+// the reverse order). Indexes come after views and functions: an index may be on a materialized
+// view or call a function.
 enum class FixRank {
   kSchema = 0,
   kExtension,
@@ -31,9 +32,9 @@ enum class FixRank {
   kTable,
   kColumn,
   kConstraint,
-  kIndex,
   kView,
   kFunction,
+  kIndex,
   kTrigger,
   kPolicy,
   kPrivilege,
@@ -57,9 +58,13 @@ struct FixStatement {
 FixStatement classify_statement(const std::string& statement, FixRank fallback);
 FixRank rank_of(ObjectType type);
 
-// Every finding's fix statements in dependency order: removals first (reverse rank: privileges,
-// policies, ..., schemas), then the rest (forward rank: schemas, extensions, types, ...). Within
-// one rank the findings' order and each fix's own statement order are kept.
+// Every finding's fix statements in dependency order, in three phases: removals of dependent
+// objects (privileges, policies, triggers, indexes, functions, views, constraints, columns: the
+// reverse order), then creations and changes (schemas, extensions, types, sequences, tables,
+// columns, constraints, views, functions, indexes, triggers, policies, privileges, comments),
+// then removals of what others depend on (tables, sequences, types, extensions, schemas), after
+// the changes that move uses away from them. Within one rank the findings' order and each fix's
+// own statement order are kept.
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings);
 
 // The fix script of one target: a header, the findings without fix SQL listed as comments,

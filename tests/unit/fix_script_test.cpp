@@ -151,9 +151,7 @@ TEST_CASE("order_fix_statements: dependency order, drops reversed, a fix's state
   CHECK(commands(findings) ==
         Strings{
             "REVOKE SELECT ON TABLE public.orders FROM r;",
-            "DROP VIEW IF EXISTS public.v;",
-            "DROP INDEX IF EXISTS public.orders_note_idx;",
-            "DROP TABLE IF EXISTS public.old;",
+            "DROP INDEX IF EXISTS public.orders_note_idx;", "DROP VIEW IF EXISTS public.v;",
             "CREATE SCHEMA IF NOT EXISTS audit;",
             "CREATE TYPE public.order_kind AS ENUM ('a', 'b');",
             "CREATE SEQUENCE IF NOT EXISTS public.invoice_id_seq;",
@@ -161,10 +159,11 @@ TEST_CASE("order_fix_statements: dependency order, drops reversed, a fix's state
             "ALTER TABLE public.orders ADD COLUMN IF NOT EXISTS kind public.order_kind;",
             "ALTER TABLE public.invoice ADD CONSTRAINT invoice_order_fkey FOREIGN KEY (id) "
             "REFERENCES public.orders (id);",
+            "CREATE OR REPLACE VIEW public.w AS SELECT 1;",
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_kind_idx ON public.orders (kind);",
             "CREATE INDEX IF NOT EXISTS orders_note_idx ON public.orders (note);",
-            "CREATE OR REPLACE VIEW public.w AS SELECT 1;",
             "CREATE POLICY p ON public.orders USING (true);",
+            "DROP TABLE IF EXISTS public.old;",  // what others may use goes last
         });
 }
 
@@ -189,29 +188,29 @@ TEST_CASE("render_fix_script: transactions, destructive marks, findings without 
   CHECK(script.find("6 finding(s), 5 with fix SQL; 6 statement(s), 1 destructive, 2 outside a "
                     "transaction.") != std::string::npos);
   CHECK(script.find("--   changed function public.f() [body]\n") != std::string::npos);
-  // The removal in its own transaction, then the label outside any transaction, the column in
-  // a transaction up to the index, which runs on its own, then the view in a last transaction.
+  // The removal in its own transaction, then the label outside any transaction, the column and
+  // the view in a transaction, then the index on its own (indexes follow views).
   const size_t begin1 = position(script, "BEGIN;");
   const size_t drop = position(script,
                                "-- destructive: drops the column and its data\n"
                                "ALTER TABLE public.t DROP COLUMN IF EXISTS x;");
   const size_t add_value = position(script, "ALTER TYPE public.e ADD VALUE");
   const size_t backfill = position(script, "-- backfill public.t.y here\n");
+  const size_t view = position(script, "CREATE OR REPLACE VIEW public.v");
   const size_t index = position(script,
                                 "-- outside a transaction: CONCURRENTLY cannot run inside "
                                 "a transaction block\n-- fixes missing index "
                                 "public.t_y_idx\nCREATE INDEX CONCURRENTLY");
-  const size_t view = position(script, "CREATE OR REPLACE VIEW public.v");
   CHECK(begin1 < drop);
   CHECK(drop < add_value);
   CHECK(add_value < backfill);
-  CHECK(backfill < index);
-  CHECK(index < view);
+  CHECK(backfill < view);
+  CHECK(view < index);
   // Every BEGIN has its COMMIT before the next statement outside a transaction.
   CHECK(script.substr(begin1, add_value - begin1).find("COMMIT;") != std::string::npos);
-  CHECK(script.substr(backfill, index - backfill).find("COMMIT;") != std::string::npos);
-  CHECK(script.substr(index, view - index).find("BEGIN;") != std::string::npos);
-  CHECK(script.substr(script.size() - 8) == "COMMIT;\n");
+  CHECK(script.substr(view, index - view).find("COMMIT;") != std::string::npos);
+  const std::string last = "\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_y_idx ON public.t (y);\n";
+  CHECK(script.substr(script.size() - last.size()) == last);  // no BEGIN/COMMIT around it
   CHECK(render_fix_script("dev", {}) ==
         "-- driftwatch fix script for target dev\n-- No drift: nothing to fix.\n");
 }
