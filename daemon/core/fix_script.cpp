@@ -578,8 +578,9 @@ std::string render_fix_script(const std::string& target, const std::vector<Findi
       << statements.size() << " statement(s), " << destructive << " destructive, " << outside
       << " outside a transaction.\n"
       << "-- Review before running, e.g. psql -v ON_ERROR_STOP=1 -f FILE. Statements marked\n"
-      << "-- \"destructive\" lose data or objects; removals run first, dependents before what\n"
-      << "-- they depend on, then creations in dependency order.\n";
+      << "-- \"destructive\" lose data or objects. Order: removals of dependent objects, then\n"
+      << "-- creations and changes in dependency order, then removals of tables, sequences,\n"
+      << "-- types, extensions and schemas.\n";
   bool any_without = false;
   for (size_t i = 0; i < findings.size(); ++i) {
     if (has_fix[i]) continue;
