@@ -526,9 +526,15 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
   // of the objects others depend on (tables, sequences, types, extensions, schemas), in reverse
   // order, once the alterations have moved every use away from them (a column's type off an
   // extra enum, a default off an extra sequence, a view off an extra table).
-  auto phase = [](const FixStatement& s) {
+  // A fix that drops and recreates (a changed object) keeps its drop in the first phase, so the
+  // recreation never runs before it.
+  std::vector<bool> recreates(findings.size(), false);
+  for (const auto& s : statements) {
+    if (!s.removal) recreates[s.finding] = true;
+  }
+  auto phase = [&](const FixStatement& s) {
     if (!s.removal) return 1;
-    return s.rank > FixRank::kTable ? 0 : 2;
+    return s.rank > FixRank::kTable || recreates[s.finding] ? 0 : 2;
   };
   std::stable_sort(statements.begin(), statements.end(),
                    [&](const FixStatement& a, const FixStatement& b) {

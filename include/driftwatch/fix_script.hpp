@@ -63,8 +63,9 @@ FixRank rank_of(ObjectType type);
 // reverse order), then creations and changes (schemas, extensions, types, sequences, tables,
 // columns, constraints, views, functions, indexes, triggers, policies, privileges, comments),
 // then removals of what others depend on (tables, sequences, types, extensions, schemas), after
-// the changes that move uses away from them. Within one rank the findings' order and each fix's
-// own statement order are kept.
+// the changes that move uses away from them. A fix that also creates something (drop and
+// recreate) has its removals in the first phase. Within one rank the findings' order and each
+// fix's own statement order are kept.
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings);
 
 // The fix script of one target: a header, the findings without fix SQL listed as comments,

@@ -167,6 +167,23 @@ TEST_CASE("order_fix_statements: dependency order, drops reversed, a fix's state
         });
 }
 
+TEST_CASE("order_fix_statements: a dropped and recreated type is dropped first") {
+  std::vector<Finding> findings = {
+      finding("extra", ObjectType::kEnum, "public.old_kind",
+              "DROP TYPE IF EXISTS public.old_kind;"),
+      finding("changed", ObjectType::kColumn, "public.t.kind",
+              "ALTER TABLE public.t ALTER COLUMN kind TYPE text;", "type"),
+      finding("changed", ObjectType::kEnum, "public.e",
+              "DROP TYPE IF EXISTS public.e;\nCREATE TYPE public.e AS ENUM ('b', 'a');", "labels"),
+  };
+  CHECK(commands(findings) == Strings{
+                                  "DROP TYPE IF EXISTS public.e;",
+                                  "CREATE TYPE public.e AS ENUM ('b', 'a');",
+                                  "ALTER TABLE public.t ALTER COLUMN kind TYPE text;",
+                                  "DROP TYPE IF EXISTS public.old_kind;",
+                              });
+}
+
 TEST_CASE("render_fix_script: transactions, destructive marks, findings without SQL") {
   std::vector<Finding> findings = {
       finding("extra", ObjectType::kColumn, "public.t.x",
