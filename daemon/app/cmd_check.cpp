@@ -10,6 +10,7 @@
 #include "app/args.hpp"
 #include "app/engine.hpp"
 #include "driftwatch/config.hpp"
+#include "driftwatch/fix_script.hpp"
 #include "driftwatch/render.hpp"
 
 namespace driftwatch {
@@ -29,22 +30,24 @@ bool use_color(const std::string& mode) {
 int run_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ParsedArgs parsed;
   try {
-    parsed = parse_args(args, {"config", "target", "format", "color"}, {"help"});
+    parsed = parse_args(args, {"config", "target", "format", "color"}, {"help", "fix-script"});
   } catch (const UsageError& e) {
     err << "driftwatch check: " << e.what() << "\n";
     return 2;
   }
   if (parsed.flag("help")) {
     out << "usage: driftwatch check --config FILE [--target NAME]... [--format text|json] "
-           "[--color auto|always|never]\n";
+           "[--color auto|always|never] [--fix-script]\n";
     return 0;
   }
   const std::string format = parsed.get("format", "text");
   const std::string color = parsed.get("color", "auto");
+  const bool fix_script = parsed.flag("fix-script");
   if (!parsed.has("config") || (format != "text" && format != "json") ||
-      (color != "auto" && color != "always" && color != "never")) {
+      (color != "auto" && color != "always" && color != "never") ||
+      (fix_script && format == "json")) {
     err << "usage: driftwatch check --config FILE [--target NAME]... [--format text|json] "
-           "[--color auto|always|never]\n";
+           "[--color auto|always|never] [--fix-script]   (--fix-script prints SQL, not JSON)\n";
     return 2;
   }
 
@@ -89,7 +92,28 @@ int run_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
   worker();
   for (auto& t : threads) t.join();
 
-  if (format == "json") {
+  if (fix_script) {
+    // One script per target; what could not be checked is said in a comment (and the exit code).
+    for (size_t i = 0; i < results.size(); ++i) {
+      const TargetResult& r = results[i];
+      if (i > 0) out << "\n";
+      if (r.status == check_status::kError || r.status == check_status::kMigrating) {
+        out << "-- driftwatch fix script for target " << r.name << "\n-- Not checked (" << r.status
+            << "): " << (r.error ? r.error->message : std::string("a migration is running"))
+            << "\n";
+        continue;
+      }
+      std::string script = render_fix_script(r.name, r.findings);
+      if (!r.revision.state.empty() && r.revision.state != revision_state::kAtHead) {
+        // After the header line: the drift may be migrations not yet applied.
+        const size_t eol = script.find('\n') + 1;
+        script.insert(eol, "-- Revision state " + r.revision.state + " (" +
+                               std::to_string(r.revision.behind_by) +
+                               " pending): running the pending migrations may be the fix.\n");
+      }
+      out << script;
+    }
+  } else if (format == "json") {
     out << render_check_json(results);
   } else {
     out << render_check_text(results, use_color(color));

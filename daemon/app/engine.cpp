@@ -281,7 +281,8 @@ std::vector<MigrationsSummary> Engine::migrations() const {
 }
 
 TargetResult Engine::check(const TargetConfig& target,
-                           std::chrono::steady_clock::time_point deadline) const {
+                           std::chrono::steady_clock::time_point deadline,
+                           ComparedSchemas* compared) const {
   const auto started = std::chrono::steady_clock::now();
   TargetResult result;
   result.name = target.name;
@@ -380,6 +381,11 @@ TargetResult Engine::check(const TargetConfig& target,
       diff_options.ignore = config_.ignore;
       diff_options.ignore.merge(target.ignore);
       result.findings = diff_schemas(*expected, live, diff_options);
+      if (compared != nullptr) {
+        compared->expected = expected;
+        compared->live = std::make_shared<const SchemaSnapshot>(std::move(live));
+        compared->diff_options = std::move(diff_options);
+      }
     }
     const bool at_head = state == revision_state::kAtHead;
     result.status = result.findings.empty() && at_head ? check_status::kOk : check_status::kDrift;

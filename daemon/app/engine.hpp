@@ -11,10 +11,20 @@
 
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
+#include "driftwatch/diff.hpp"
+#include "driftwatch/schema.hpp"
 
 namespace driftwatch {
 
 class ExpectedStore;  // per migrations source: revision graph + snapshots, reloaded on change
+
+// The two schemas one check compared and how, for commands that derive more than the findings
+// from them (fix-forward diffs them the other way round).
+struct ComparedSchemas {
+  std::shared_ptr<const SchemaSnapshot> expected;  // null when nothing was compared
+  std::shared_ptr<const SchemaSnapshot> live;
+  DiffOptions diff_options;
+};
 
 // Summary of one migrations source for `GET /api/v1/migrations` and driftwatch_migration_heads.
 struct MigrationsSummary {
@@ -36,8 +46,9 @@ class Engine {
 
   // Runs one check. Never throws: failures become status "error" with a reason.
   // Thread-safe: may run concurrently for different targets.
-  TargetResult check(const TargetConfig& target,
-                     std::chrono::steady_clock::time_point deadline) const;
+  // `compared`, when given, receives the schemas the findings came from.
+  TargetResult check(const TargetConfig& target, std::chrono::steady_clock::time_point deadline,
+                     ComparedSchemas* compared = nullptr) const;
 
   // Re-reads version directories / snapshot files whose modification time changed.
   void refresh_expected_state() const;

@@ -6,6 +6,7 @@
 
 #include "app/cmd_check.hpp"
 #include "app/cmd_diff.hpp"
+#include "app/cmd_fix_forward.hpp"
 #include "app/cmd_heads.hpp"
 #include "app/cmd_rds_token.hpp"
 #include "app/cmd_serve.hpp"
@@ -25,6 +26,8 @@ usage:
   driftwatch diff     --expected SNAPSHOT|URL --actual SNAPSHOT|URL [--format text|json]
   driftwatch validate-config --config FILE
   driftwatch rds-token --host H [--port P] --user U [--region R] [--role-arn ARN]
+  driftwatch check    --config FILE [--target NAME]... --fix-script
+  driftwatch fix-forward --config FILE --target NAME [--out-dir DIR] [--revert GLOB]...
   driftwatch version
 
 exit codes: 0 no drift / single head; 1 drift found / several heads;
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
     if (command == "heads") return driftwatch::run_heads(args, std::cout, std::cerr);
     if (command == "snapshot") return driftwatch::run_snapshot(args, std::cout, std::cerr);
     if (command == "diff") return driftwatch::run_diff(args, std::cout, std::cerr);
+    if (command == "fix-forward") return driftwatch::run_fix_forward(args, std::cout, std::cerr);
     if (command == "validate-config") {
       return driftwatch::run_validate_config(args, std::cout, std::cerr);
     }

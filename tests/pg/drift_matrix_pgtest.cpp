@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "convergence_support.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/diff.hpp"
 #include "pg/introspect.hpp"
@@ -110,6 +111,9 @@ DriftRun drift(const std::string& sql, const IntrospectOptions& options = option
   DriftRun run;
   run.actual = introspect(actual_db.url(), options);
   run.findings = diff_schemas(cached->second, run.actual, diff_options);
+  // Every scenario: its fix script, run by psql, converges (convergence_support.hpp).
+  pgtest::check_convergence(sql, actual_db.url(), cached->second, run.findings, diff_options,
+                            [&] { return introspect(actual_db.url(), options); });
   return run;
 }
 
