@@ -14,43 +14,58 @@ std::chrono::milliseconds retry_delay(const DeliveryOptions& options, int retry,
   return std::min(delay, options.backoff_max);
 }
 
+DeliveryOptions delivery_options(const AlertsConfig& alerts) {
+  DeliveryOptions options;
+  options.backoff_base = alerts.retry_initial;
+  options.backoff_max = std::max(alerts.retry_initial, alerts.retry_max);
+  return options;
+}
+
 DeliveryQueue::DeliveryQueue(std::string receiver, std::unique_ptr<Sender> sender,
                              DeliveryOptions options, AlertNotificationCounters* counters,
-                             Done done, Clock clock)
+                             Accepted accepted, Clock clock)
     : receiver_(std::move(receiver)),
       sender_(std::move(sender)),
       options_(options),
       counters_(counters),
-      done_(std::move(done)),
+      accepted_(std::move(accepted)),
       clock_(std::move(clock)) {
   worker_ = std::thread([this] { run(); });
 }
 
 DeliveryQueue::~DeliveryQueue() { stop(); }
 
-std::optional<Notification> DeliveryQueue::push(Notification notification) {
-  std::optional<Notification> dropped;
+void DeliveryQueue::push(Notification notification) {
+  bool superseded = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return notification;
-    if (queue_.size() >= std::max<std::size_t>(1, options_.queue_capacity)) {
-      dropped = std::move(queue_.front());
-      queue_.pop_front();
+    if (stopping_) return;
+    const Key key{notification.target, notification.alertname};
+    auto it = items_.find(key);
+    if (it == items_.end()) {
+      items_.emplace(key, Item{std::move(notification), 0, std::chrono::steady_clock::now(), false,
+                               std::nullopt});
+    } else if (it->second.in_flight) {
+      superseded = it->second.replacement.has_value();
+      it->second.replacement = std::move(notification);
+    } else {
+      // Keeps attempts and due time: a receiver that is down is not hammered by refreshes.
+      superseded = true;
+      it->second.notification = std::move(notification);
     }
-    queue_.push_back(std::move(notification));
   }
   wake_.notify_one();
-  if (dropped) {
-    if (counters_) counters_->record(receiver_, delivery_outcome::kDropped);
-    spdlog::warn("alert receiver {}: queue full, dropped {} of target {}", receiver_,
-                 dropped->alertname, dropped->target);
-  }
-  return dropped;
+  if (superseded && counters_) counters_->record(receiver_, delivery_outcome::kSuperseded);
+}
+
+std::size_t DeliveryQueue::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return items_.size();
 }
 
 bool DeliveryQueue::wait_idle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  return idle_.wait_until(lock, deadline, [this] { return queue_.empty() && !busy_; });
+  return idle_.wait_until(lock, deadline, [this] { return items_.empty(); });
 }
 
 void DeliveryQueue::stop() {
@@ -63,52 +78,78 @@ void DeliveryQueue::stop() {
 }
 
 void DeliveryQueue::run() {
+  using SteadyClock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) break;
-    Notification n = std::move(queue_.front());
-    queue_.pop_front();
-    busy_ = true;
-    bool finished = false;
-    bool delivered = false;
-    for (int attempt = 1; !finished; ++attempt) {
-      lock.unlock();
-      const HttpPostResult result = sender_->send(n, clock_());
-      lock.lock();
-      const std::string what =
-          n.alertname + " (" + n.state + ", " + n.reason + ") of target " + n.target;
-      if (is_success(result)) {
-        if (counters_) counters_->record(receiver_, delivery_outcome::kSuccess);
-        spdlog::info("alert receiver {}: sent {}", receiver_, what);
-        finished = delivered = true;
-        break;
+  while (!stopping_) {
+    // The next one due: earliest retry time, then oldest notification.
+    auto next = items_.end();
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (next == items_.end() || it->second.due < next->second.due ||
+          (it->second.due == next->second.due &&
+           it->second.notification.seq < next->second.notification.seq)) {
+        next = it;
       }
-      const std::string problem =
-          result.error.empty() ? "HTTP " + std::to_string(result.status) : result.error;
-      if (!is_retryable(result) || attempt >= options_.max_attempts) {
-        if (counters_) counters_->record(receiver_, delivery_outcome::kFailure);
-        spdlog::error("alert receiver {}: giving up on {} after {} attempt(s): {}", receiver_, what,
-                      attempt, problem);
-        finished = true;
-        break;
+    }
+    if (next == items_.end()) {
+      idle_.notify_all();
+      wake_.wait(lock);
+      continue;
+    }
+    if (next->second.due > SteadyClock::now()) {
+      wake_.wait_until(lock, next->second.due);
+      continue;
+    }
+    const Key key = next->first;
+    Item* item = &next->second;
+    item->in_flight = true;
+    const Notification n = item->notification;
+    lock.unlock();
+    const HttpPostResult result = sender_->send(n, clock_());
+    lock.lock();
+    item = &items_.at(key);  // only this thread erases items
+    item->in_flight = false;
+    const std::string what =
+        n.alertname + " (" + n.state + ", " + n.reason + ") of target " + n.target;
+    if (is_success(result)) {
+      if (counters_) counters_->record(receiver_, delivery_outcome::kSuccess);
+      spdlog::info("alert receiver {}: sent {}", receiver_, what);
+      if (item->replacement) {
+        item->notification = std::move(*item->replacement);
+        item->replacement.reset();
+        item->attempts = 0;
+        item->due = SteadyClock::now();
+      } else {
+        items_.erase(key);
       }
-      if (counters_) counters_->record(receiver_, delivery_outcome::kRetry);
-      const auto delay = retry_delay(options_, attempt, result.retry_after);
-      spdlog::warn("alert receiver {}: sending {} failed ({}); retry in {} ms", receiver_, what,
-                   problem, delay.count());
-      if (wake_.wait_for(lock, delay, [this] { return stopping_; })) break;
-    }
-    if (finished && done_) {
+      // The receiver answers again: what waits for a retry goes now.
+      for (auto& [other, waiting] : items_) waiting.due = std::min(waiting.due, SteadyClock::now());
       lock.unlock();
-      done_(n, delivered);
+      if (accepted_) accepted_(n);
       lock.lock();
+      continue;
     }
-    busy_ = false;
-    if (queue_.empty()) idle_.notify_all();
-    if (stopping_) break;
+    const std::string problem =
+        result.error.empty() ? "HTTP " + std::to_string(result.status) : result.error;
+    const bool retryable = is_retryable(result);
+    if (counters_) {
+      counters_->record(receiver_,
+                        retryable ? delivery_outcome::kRetry : delivery_outcome::kFailure);
+    }
+    ++item->attempts;
+    const auto delay = retry_delay(options_, item->attempts, result.retry_after);
+    item->due = SteadyClock::now() + delay;
+    if (item->replacement) {
+      item->notification = std::move(*item->replacement);
+      item->replacement.reset();
+    }
+    if (retryable) {
+      spdlog::warn("alert receiver {}: sending {} failed ({}); attempt {}, retry in {} ms",
+                   receiver_, what, problem, item->attempts, delay.count());
+    } else {
+      spdlog::error("alert receiver {}: {} refused ({}); attempt {}, retry in {} ms", receiver_,
+                    what, problem, item->attempts, delay.count());
+    }
   }
-  busy_ = false;
   idle_.notify_all();
 }
 

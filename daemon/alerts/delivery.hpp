@@ -1,17 +1,20 @@
-// One receiver's delivery: a bounded queue (the oldest notification is dropped when full) and
-// a worker thread that sends with timeouts and retries, so a slow or dead receiver never
-// blocks the checks that produce notifications.
+// One receiver URL's delivery: the notifications it has not accepted yet, at most one per alert
+// (a newer one supersedes the older), and a worker thread that sends them with timeouts and
+// retries them with a capped backoff until accepted, so a slow or dead receiver never blocks
+// the checks that produce notifications and never loses a page.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "alerts/senders.hpp"
 #include "driftwatch/alerts.hpp"
@@ -25,21 +28,22 @@ std::chrono::milliseconds retry_delay(const DeliveryOptions& options, int retry,
 
 class DeliveryQueue {
  public:
-  // Called on the worker thread once a notification is finished: delivered (true) or given up
-  // (false). Not called for notifications still queued when the queue stops.
-  using Done = std::function<void(const Notification&, bool delivered)>;
+  // Called on the worker thread when the receiver accepted a notification (2xx).
+  using Accepted = std::function<void(const Notification&)>;
   using Clock = std::function<SystemTime()>;
 
   DeliveryQueue(std::string receiver, std::unique_ptr<Sender> sender, DeliveryOptions options,
-                AlertNotificationCounters* counters, Done done, Clock clock);
+                AlertNotificationCounters* counters, Accepted accepted, Clock clock);
   ~DeliveryQueue();
   DeliveryQueue(const DeliveryQueue&) = delete;
   DeliveryQueue& operator=(const DeliveryQueue&) = delete;
 
-  // Never blocks on I/O. Returns the notification pushed out when the queue was full (the
-  // caller decides what a lost notification means; "dropped" is already counted).
-  std::optional<Notification> push(Notification notification);
-  // Waits until nothing is queued or in flight, or the deadline passes. True when idle.
+  // Never blocks on I/O. Replaces a not yet accepted notification of the same alert (counted
+  // "superseded"), keeping its retry schedule; notifications of other alerts are never dropped.
+  void push(Notification notification);
+  // Alerts with a notification not yet accepted (queued, waiting for a retry, or in flight).
+  std::size_t pending() const;
+  // Waits until nothing is pending, or the deadline passes. True when idle.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
   // Stops the worker (an attempt in flight finishes within the timeout) and joins it.
   void stop();
@@ -47,20 +51,28 @@ class DeliveryQueue {
   const std::string& receiver() const { return receiver_; }
 
  private:
+  struct Item {
+    Notification notification;
+    int attempts = 0;  // failed attempts so far
+    std::chrono::steady_clock::time_point due;
+    bool in_flight = false;
+    std::optional<Notification> replacement;  // pushed while in flight
+  };
+  using Key = std::pair<std::string, std::string>;  // target, alertname
+
   void run();
 
   std::string receiver_;
   std::unique_ptr<Sender> sender_;
   DeliveryOptions options_;
   AlertNotificationCounters* counters_;
-  Done done_;
+  Accepted accepted_;
   Clock clock_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<Notification> queue_;
-  bool busy_ = false;
+  std::map<Key, Item> items_;
   bool stopping_ = false;
   std::thread worker_;
 };

@@ -191,7 +191,21 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
 }
 
 AlertPolicy::AlertPolicy(AlertPolicyConfig config, AlertState state)
-    : config_(std::move(config)), state_(std::move(state)) {}
+    : config_(std::move(config)), state_(std::move(state)) {
+  // State files written before the outbox existed list owed resolutions only by receiver.
+  for (auto& [key, alert] : state_.alerts) {
+    if (!alert.resolved_at) continue;
+    for (const ReceiverRoute& route : config_.receivers) {
+      if (alert.pending_resolution.count(route.name) == 0 ||
+          state_.outbox.count({alert.target, alert.alertname, route.name}) > 0) {
+        continue;
+      }
+      Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, std::nullopt,
+                            *alert.resolved_at);
+      enqueue(n);
+    }
+  }
+}
 
 bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
                          const std::map<std::string, std::string>& target_labels) const {
@@ -201,6 +215,38 @@ bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
     if (it == target_labels.end() || it->second != value) return false;
   }
   return true;
+}
+
+Notification& AlertPolicy::enqueue(Notification& n) {
+  n.seq = state_.next_seq++;
+  state_.outbox.insert_or_assign(DeliveryKey{n.target, n.alertname, n.receiver}, n);
+  return n;
+}
+
+std::set<std::string> AlertPolicy::told(const OpenAlert& alert) const {
+  std::set<std::string> out = alert.notified;
+  for (auto it = state_.outbox.lower_bound({alert.target, alert.alertname, ""});
+       it != state_.outbox.end() && std::get<0>(it->first) == alert.target &&
+       std::get<1>(it->first) == alert.alertname;
+       ++it) {
+    if (it->second.state == "firing") out.insert(std::get<2>(it->first));
+  }
+  return out;
+}
+
+void AlertPolicy::resolve_to(OpenAlert& alert, const std::set<std::string>& receivers,
+                             const std::vector<ReceiverRoute>& routes, SystemTime now,
+                             std::vector<Notification>& out) {
+  alert.resolved_at = now;
+  alert.consecutive = 0;
+  alert.firing = false;
+  for (const ReceiverRoute& route : routes) {
+    if (receivers.count(route.name) == 0) continue;
+    Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, std::nullopt, now);
+    out.push_back(enqueue(n));
+    alert.pending_resolution.insert(route.name);
+  }
+  alert.notified.clear();
 }
 
 Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* condition,
@@ -237,6 +283,11 @@ Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* con
     n.findings_total = result->findings.size();
     n.annotations["findings"] = findings_text(result->findings, config_.top_findings);
   }
+  if (condition == nullptr && !alert.resolved_at) {
+    // A refresh without a fresh result: the details of the last check that had them.
+    if (!alert.description.empty()) n.annotations["description"] = alert.description;
+    if (!alert.findings_text.empty()) n.annotations["findings"] = alert.findings_text;
+  }
   for (const auto& [key, value] : target_labels) n.annotations["target_label_" + key] = value;
   if (ack) {
     n.annotations["ack_owner"] = ack->owner;
@@ -257,12 +308,12 @@ std::vector<Notification> AlertPolicy::observe(
     const TargetResult& result, const std::map<std::string, std::string>& target_labels,
     SystemTime now) {
   std::vector<Notification> out;
-  if (result.status == check_status::kMigrating) return out;
   const std::string& target = result.name;
   const bool error = result.status == check_status::kError;
+  const bool migrating = result.status == check_status::kMigrating;
 
   // Acks: expiry, and the end of an ack when the findings it covered changed.
-  if (!error) {
+  if (!error && !migrating) {
     const std::string fp = findings_fingerprint(result.findings);
     state_.findings_fingerprints[target] = fp;
     auto ack_it = state_.acks.find(target);
@@ -279,31 +330,37 @@ std::vector<Notification> AlertPolicy::observe(
 
   const std::vector<AlertCondition> conditions = alert_conditions(result);
   for (const char* name : kAllAlertnames) {
-    // An error says nothing about the schema; any other result says the target is up.
-    if (error && name != std::string(alertname::kTargetDown)) continue;
+    const auto key = std::make_pair(target, std::string(name));
+    auto it = state_.alerts.find(key);
+    // An error says nothing about the schema and a migration is a moment in between: neither
+    // resolves nor counts (apart from DriftwatchTargetDown for an error), but Alertmanager keeps
+    // getting what fires, or it would expire the alert at endsAt.
+    if (migrating || (error && name != std::string(alertname::kTargetDown))) {
+      if (it == state_.alerts.end() || !it->second.firing || it->second.resolved_at) continue;
+      OpenAlert& alert = it->second;
+      for (const ReceiverRoute& route : config_.receivers) {
+        if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
+        if (!routed(route, alert.severity, alert.target_labels)) continue;
+        Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
+        n.reason = alert.notified.count(route.name) ? "refresh" : "new";
+        out.push_back(enqueue(n));
+      }
+      continue;
+    }
     const AlertCondition* condition = nullptr;
     for (const auto& c : conditions) {
       if (c.alertname == name) condition = &c;
     }
-    const auto key = std::make_pair(target, std::string(name));
-    auto it = state_.alerts.find(key);
 
     if (condition == nullptr) {
       if (it == state_.alerts.end() || it->second.resolved_at) continue;
       OpenAlert& alert = it->second;
-      if (!alert.firing || alert.notified.empty()) {
+      const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
+      if (receivers.empty()) {
         state_.alerts.erase(it);
         continue;
       }
-      alert.resolved_at = now;
-      alert.consecutive = 0;
-      alert.firing = false;
-      for (const ReceiverRoute& route : config_.receivers) {
-        if (alert.notified.count(route.name) == 0) continue;
-        out.push_back(make(alert, nullptr, route, nullptr, alert.target_labels, ack, now));
-        alert.pending_resolution.insert(route.name);
-      }
-      alert.notified.clear();
+      resolve_to(alert, receivers, config_.receivers, now, out);
       if (alert.pending_resolution.empty()) state_.alerts.erase(it);
       continue;
     }
@@ -328,6 +385,10 @@ std::vector<Notification> AlertPolicy::observe(
     alert.severity = condition->severity;
     alert.fingerprint = condition->fingerprint;
     alert.summary = condition->summary;
+    alert.description = condition->description;
+    alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
+                              ? findings_text(result.findings, config_.top_findings)
+                              : "";
     alert.target_labels = target_labels;
     if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
       alert.firing = true;
@@ -335,16 +396,18 @@ std::vector<Notification> AlertPolicy::observe(
     if (!alert.firing) continue;
 
     const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
+    const std::set<std::string> receivers_told = told(alert);
     bool paged = false;
     for (const ReceiverRoute& route : config_.receivers) {
       const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
       const bool notified = alert.notified.count(route.name) > 0;
       if (!routed(route, alert.severity, target_labels)) {
-        if (notified) {
+        if (receivers_told.count(route.name) > 0) {
           // Severity fell below what this receiver takes: close what it was told.
           OpenAlert closed = alert;
           closed.resolved_at = now;
-          out.push_back(make(closed, condition, route, &result, target_labels, ack, now));
+          Notification n = make(closed, condition, route, &result, target_labels, ack, now);
+          out.push_back(enqueue(n));
           alert.notified.erase(route.name);
         }
         continue;
@@ -352,6 +415,7 @@ std::vector<Notification> AlertPolicy::observe(
       if (paging && ack) continue;
       Notification n = make(alert, condition, route, &result, target_labels, ack, now);
       if (!notified) {
+        // Also while an earlier "new" is still undelivered: this one supersedes it.
         n.reason = "new";
       } else if (details_changed || previous) {
         n.reason = "update";
@@ -364,42 +428,76 @@ std::vector<Notification> AlertPolicy::observe(
         continue;
       }
       if (paging) paged = true;
-      alert.notified.insert(route.name);
-      out.push_back(std::move(n));
+      out.push_back(enqueue(n));
     }
     if (paged || !alert.last_sent) alert.last_sent = now;
   }
   return out;
 }
 
-std::vector<Notification> AlertPolicy::pending_resolutions() const {
+std::vector<Notification> AlertPolicy::pending_deliveries() const {
   std::vector<Notification> out;
-  for (const auto& [key, alert] : state_.alerts) {
-    if (!alert.resolved_at) continue;
-    for (const ReceiverRoute& route : config_.receivers) {
-      if (alert.pending_resolution.count(route.name) == 0) continue;
-      out.push_back(make(alert, nullptr, route, nullptr, alert.target_labels, std::nullopt,
-                         *alert.resolved_at));
-    }
-  }
+  for (const auto& [key, n] : state_.outbox) out.push_back(n);
+  std::sort(out.begin(), out.end(),
+            [](const Notification& a, const Notification& b) { return a.seq < b.seq; });
   return out;
 }
 
-void AlertPolicy::resolution_delivered(const std::string& target, const std::string& alertname,
-                                       const std::string& receiver) {
-  auto it = state_.alerts.find({target, alertname});
-  if (it == state_.alerts.end() || !it->second.resolved_at) return;
-  it->second.pending_resolution.erase(receiver);
-  if (it->second.pending_resolution.empty()) state_.alerts.erase(it);
+void AlertPolicy::delivered(const Notification& n) {
+  auto entry = state_.outbox.find({n.target, n.alertname, n.receiver});
+  if (entry != state_.outbox.end() && entry->second.seq == n.seq) state_.outbox.erase(entry);
+  auto it = state_.alerts.find({n.target, n.alertname});
+  if (it == state_.alerts.end()) return;
+  OpenAlert& alert = it->second;
+  if (n.state == "firing") {
+    // A firing notification accepted after the alert resolved is covered by the resolution,
+    // which is in the outbox already.
+    if (alert.firing && !alert.resolved_at) alert.notified.insert(n.receiver);
+    return;
+  }
+  if (!alert.resolved_at) return;  // a "closed" for a receiver below the severity
+  alert.pending_resolution.erase(n.receiver);
+  if (alert.pending_resolution.empty()) state_.alerts.erase(it);
 }
 
-void AlertPolicy::retain_targets(const std::set<std::string>& targets) {
+std::vector<Notification> AlertPolicy::resolve_removed(const std::set<std::string>& targets,
+                                                       const std::set<std::string>& receivers_gone,
+                                                       SystemTime now) {
+  std::vector<Notification> out;
   for (auto it = state_.alerts.begin(); it != state_.alerts.end();) {
-    if (targets.count(it->first.first) == 0 && !it->second.resolved_at) {
-      it = state_.alerts.erase(it);
+    OpenAlert& alert = it->second;
+    const bool target_gone = targets.count(alert.target) == 0;
+    if (alert.resolved_at) {
+      // Owed resolutions to a receiver that is gone cannot be delivered any more.
+      for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);
+    } else if (target_gone) {
+      std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
+      resolve_to(alert, receivers, config_.receivers, now, out);
     } else {
-      ++it;
+      std::set<std::string> receivers;
+      if (alert.firing) {
+        for (const auto& name : told(alert)) {
+          if (receivers_gone.count(name)) receivers.insert(name);
+        }
+      }
+      if (!receivers.empty()) {
+        OpenAlert closed = alert;
+        std::vector<Notification> resolutions;
+        resolve_to(closed, receivers, config_.receivers, now, resolutions);
+        out.insert(out.end(), resolutions.begin(), resolutions.end());
+        for (const auto& name : receivers) alert.notified.erase(name);
+      }
     }
+    for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);
+    const bool done = alert.resolved_at ? alert.pending_resolution.empty() : target_gone;
+    it = done ? state_.alerts.erase(it) : std::next(it);
+  }
+  // The outbox keeps nothing for a receiver that is gone (what it still had to be told is in
+  // `out`, for the caller to hand to its last delivery queue) nor for an alert that is gone.
+  for (auto it = state_.outbox.begin(); it != state_.outbox.end();) {
+    const bool keep = receivers_gone.count(std::get<2>(it->first)) == 0 &&
+                      state_.alerts.count({std::get<0>(it->first), std::get<1>(it->first)}) > 0;
+    it = keep ? std::next(it) : state_.outbox.erase(it);
   }
   for (auto it = state_.acks.begin(); it != state_.acks.end();) {
     it = targets.count(it->first) ? std::next(it) : state_.acks.erase(it);
@@ -407,6 +505,7 @@ void AlertPolicy::retain_targets(const std::set<std::string>& targets) {
   for (auto it = state_.findings_fingerprints.begin(); it != state_.findings_fingerprints.end();) {
     it = targets.count(it->first) ? std::next(it) : state_.findings_fingerprints.erase(it);
   }
+  return out;
 }
 
 Acknowledgement AlertPolicy::acknowledge(const std::string& target, const std::string& owner,

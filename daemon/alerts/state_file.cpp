@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 
 #include "driftwatch/alerts.hpp"
 #include "driftwatch/error.hpp"
+#include "driftwatch/schema.hpp"
 
 namespace driftwatch {
 
@@ -26,9 +29,37 @@ constexpr const char* kFormat = "driftwatch-alert-state/1";
 std::int64_t to_ms(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-SystemTime from_ms(std::int64_t ms) {
-  return SystemTime(
-      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+
+// Every number read from the file is range-checked before use: the file may be damaged or
+// edited by hand, and an out-of-range value would overflow (times become nanoseconds in
+// system_clock; counters are incremented).
+// Latest time accepted: about the year 2255, below what system_clock's nanoseconds hold.
+constexpr std::int64_t kMaxTimeMs = 9'000'000'000'000;
+constexpr std::int64_t kMaxCount = 1'000'000'000;
+
+std::int64_t integer_in(const Json& value, const std::string& what, std::int64_t lo,
+                        std::int64_t hi) {
+  std::int64_t n = 0;
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(hi)) {
+      throw std::runtime_error(what + " out of range: " + value.dump());
+    }
+    n = static_cast<std::int64_t>(u);
+  } else if (value.is_number_integer()) {
+    n = value.get<std::int64_t>();
+  } else {
+    throw std::runtime_error(what + " is not an integer: " + value.dump());
+  }
+  if (n < lo || n > hi) throw std::runtime_error(what + " out of range: " + value.dump());
+  return n;
+}
+std::int64_t integer_at(const Json& j, const char* key, std::int64_t lo, std::int64_t hi) {
+  return integer_in(j.at(key), key, lo, hi);
+}
+SystemTime time_at(const Json& j, const char* key) {
+  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+      std::chrono::milliseconds(integer_at(j, key, 0, kMaxTimeMs))));
 }
 
 Json optional_time(const std::optional<SystemTime>& t) {
@@ -36,7 +67,130 @@ Json optional_time(const std::optional<SystemTime>& t) {
 }
 std::optional<SystemTime> read_optional_time(const Json& j, const char* key) {
   if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
-  return from_ms(j.at(key).get<std::int64_t>());
+  return time_at(j, key);
+}
+
+Severity severity_at(const Json& j, const char* key) {
+  auto severity = severity_from_string(j.at(key).get<std::string>());
+  if (!severity) throw std::runtime_error(std::string("unknown ") + key + " " + j.at(key).dump());
+  return *severity;
+}
+
+Json optional_text(const std::optional<std::string>& text) {
+  return text ? Json(*text) : Json(nullptr);
+}
+std::optional<std::string> read_optional_text(const Json& j, const char* key) {
+  if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
+  return j.at(key).get<std::string>();
+}
+
+Json finding_json(const Finding& f) {
+  return {{"kind", f.kind},
+          {"object_type", to_string(f.object_type)},
+          {"object", f.object},
+          {"attribute", f.attribute},
+          {"severity", to_string(f.severity)},
+          {"risk", f.risk},
+          {"expected", optional_text(f.expected)},
+          {"actual", optional_text(f.actual)},
+          {"message", f.message},
+          {"fix_sql", optional_text(f.fix_sql)}};
+}
+Finding finding_from(const Json& j) {
+  Finding f;
+  f.kind = j.at("kind").get<std::string>();
+  auto type = object_type_from_string(j.at("object_type").get<std::string>());
+  if (!type) throw std::runtime_error("unknown object_type " + j.at("object_type").dump());
+  f.object_type = *type;
+  f.object = j.at("object").get<std::string>();
+  f.attribute = j.at("attribute").get<std::string>();
+  f.severity = severity_at(j, "severity");
+  f.risk = j.at("risk").get<std::string>();
+  f.expected = read_optional_text(j, "expected");
+  f.actual = read_optional_text(j, "actual");
+  f.message = j.at("message").get<std::string>();
+  f.fix_sql = read_optional_text(j, "fix_sql");
+  return f;
+}
+
+Json ack_json(const Acknowledgement& ack) {
+  return {{"target", ack.target},
+          {"owner", ack.owner},
+          {"reason", ack.reason},
+          {"created_at_ms", to_ms(ack.created_at)},
+          {"expires_at_ms", to_ms(ack.expires_at)},
+          {"findings_fingerprint", ack.findings_fingerprint}};
+}
+Acknowledgement ack_from(const Json& j) {
+  Acknowledgement ack;
+  ack.target = j.at("target").get<std::string>();
+  ack.owner = j.at("owner").get<std::string>();
+  ack.reason = j.at("reason").get<std::string>();
+  ack.created_at = time_at(j, "created_at_ms");
+  ack.expires_at = time_at(j, "expires_at_ms");
+  ack.findings_fingerprint = j.at("findings_fingerprint").get<std::string>();
+  return ack;
+}
+
+// A pending delivery: everything a sender needs, so it is re-sent as it was after a restart.
+Json notification_json(const Notification& n) {
+  Json findings = Json::array();
+  for (const Finding& f : n.top_findings) findings.push_back(finding_json(f));
+  return {{"seq", n.seq},
+          {"receiver", n.receiver},
+          {"receiver_kind", n.receiver_kind},
+          {"alertname", n.alertname},
+          {"target", n.target},
+          {"severity", to_string(n.severity)},
+          {"previous_severity",
+           n.previous_severity ? Json(to_string(*n.previous_severity)) : Json(nullptr)},
+          {"state", n.state},
+          {"reason", n.reason},
+          {"labels", n.labels},
+          {"target_labels", n.target_labels},
+          {"annotations", n.annotations},
+          {"top_findings", findings},
+          {"findings_total", n.findings_total},
+          {"starts_at_ms", to_ms(n.starts_at)},
+          {"ends_at_ms", optional_time(n.ends_at)},
+          {"dedup_key", n.dedup_key},
+          {"fingerprint", n.fingerprint},
+          {"ack", n.ack ? ack_json(*n.ack) : Json(nullptr)},
+          {"status_page_link", n.status_page_link},
+          {"alertmanager_validity_ms", n.alertmanager_validity.count()}};
+}
+Notification notification_from(const Json& j) {
+  Notification n;
+  n.seq = static_cast<std::uint64_t>(integer_at(j, "seq", 1, INT64_MAX / 2));
+  n.receiver = j.at("receiver").get<std::string>();
+  n.receiver_kind = j.at("receiver_kind").get<std::string>();
+  n.alertname = j.at("alertname").get<std::string>();
+  n.target = j.at("target").get<std::string>();
+  n.severity = severity_at(j, "severity");
+  if (!j.at("previous_severity").is_null())
+    n.previous_severity = severity_at(j, "previous_severity");
+  n.state = j.at("state").get<std::string>();
+  if (n.state != "firing" && n.state != "resolved") {
+    throw std::runtime_error("unknown notification state " + j.at("state").dump());
+  }
+  n.reason = j.at("reason").get<std::string>();
+  n.labels = j.at("labels").get<std::map<std::string, std::string>>();
+  n.target_labels = j.at("target_labels").get<std::map<std::string, std::string>>();
+  n.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
+  for (const Json& f : j.at("top_findings")) n.top_findings.push_back(finding_from(f));
+  n.findings_total = static_cast<std::size_t>(integer_at(j, "findings_total", 0, kMaxCount));
+  n.starts_at = time_at(j, "starts_at_ms");
+  n.ends_at = read_optional_time(j, "ends_at_ms");
+  n.dedup_key = j.at("dedup_key").get<std::string>();
+  n.fingerprint = j.at("fingerprint").get<std::string>();
+  if (!j.at("ack").is_null()) n.ack = ack_from(j.at("ack"));
+  n.status_page_link = j.at("status_page_link").get<std::string>();
+  n.alertmanager_validity = std::chrono::milliseconds(
+      integer_at(j, "alertmanager_validity_ms", 0, 365LL * 24 * 3600 * 1000));
+  if (n.receiver.empty() || n.target.empty() || n.alertname.empty()) {
+    throw std::runtime_error("pending delivery without receiver, target or alertname");
+  }
+  return n;
 }
 
 void fsync_path(const std::string& path, int flags) {
@@ -65,21 +219,17 @@ std::string alert_state_to_json(const AlertState& state) {
                       {"last_sent_ms", optional_time(a.last_sent)},
                       {"notified", a.notified},
                       {"resolved_at_ms", optional_time(a.resolved_at)},
-                      {"pending_resolution", a.pending_resolution}});
+                      {"pending_resolution", a.pending_resolution},
+                      {"description", a.description},
+                      {"findings_text", a.findings_text}});
   }
   Json acks = Json::array();
-  for (const auto& [target, ack] : state.acks) {
-    acks.push_back({{"target", ack.target},
-                    {"owner", ack.owner},
-                    {"reason", ack.reason},
-                    {"created_at_ms", to_ms(ack.created_at)},
-                    {"expires_at_ms", to_ms(ack.expires_at)},
-                    {"findings_fingerprint", ack.findings_fingerprint}});
-  }
-  Json doc = {{"format", kFormat},
-              {"alerts", alerts},
-              {"acks", acks},
-              {"findings_fingerprints", state.findings_fingerprints}};
+  for (const auto& [target, ack] : state.acks) acks.push_back(ack_json(ack));
+  Json outbox = Json::array();
+  for (const auto& [key, n] : state.outbox) outbox.push_back(notification_json(n));
+  Json doc = {{"format", kFormat}, {"alerts", alerts},
+              {"acks", acks},      {"findings_fingerprints", state.findings_fingerprints},
+              {"outbox", outbox},  {"next_seq", state.next_seq}};
   return doc.dump(2) + "\n";
 }
 
@@ -95,31 +245,37 @@ std::optional<AlertState> alert_state_from_json(const std::string& text, std::st
       OpenAlert a;
       a.target = j.at("target").get<std::string>();
       a.alertname = j.at("alertname").get<std::string>();
-      auto severity = severity_from_string(j.at("severity").get<std::string>());
-      if (!severity) throw std::runtime_error("unknown severity in alert of " + a.target);
-      a.severity = *severity;
+      a.severity = severity_at(j, "severity");
       a.fingerprint = j.at("fingerprint").get<std::string>();
       a.summary = j.value("summary", "");
       a.target_labels = j.value("target_labels", std::map<std::string, std::string>{});
-      a.consecutive = j.at("consecutive").get<int>();
+      a.consecutive = static_cast<int>(integer_at(j, "consecutive", 0, 1'000'000));
       a.firing = j.at("firing").get<bool>();
-      a.starts_at = from_ms(j.at("starts_at_ms").get<std::int64_t>());
+      a.starts_at = time_at(j, "starts_at_ms");
       a.last_sent = read_optional_time(j, "last_sent_ms");
       a.notified = j.at("notified").get<std::set<std::string>>();
       a.resolved_at = read_optional_time(j, "resolved_at_ms");
       a.pending_resolution = j.at("pending_resolution").get<std::set<std::string>>();
+      a.description = j.value("description", "");
+      a.findings_text = j.value("findings_text", "");
       if (a.target.empty() || a.alertname.empty()) throw std::runtime_error("alert without name");
       state.alerts[{a.target, a.alertname}] = a;
     }
     for (const Json& j : doc.at("acks")) {
-      Acknowledgement ack;
-      ack.target = j.at("target").get<std::string>();
-      ack.owner = j.at("owner").get<std::string>();
-      ack.reason = j.at("reason").get<std::string>();
-      ack.created_at = from_ms(j.at("created_at_ms").get<std::int64_t>());
-      ack.expires_at = from_ms(j.at("expires_at_ms").get<std::int64_t>());
-      ack.findings_fingerprint = j.at("findings_fingerprint").get<std::string>();
+      Acknowledgement ack = ack_from(j);
       state.acks[ack.target] = ack;
+    }
+    if (doc.contains("outbox")) {
+      for (const Json& j : doc.at("outbox")) {
+        Notification n = notification_from(j);
+        state.next_seq = std::max(state.next_seq, n.seq + 1);
+        state.outbox[{n.target, n.alertname, n.receiver}] = std::move(n);
+      }
+    }
+    if (doc.contains("next_seq")) {
+      state.next_seq = std::max<std::uint64_t>(
+          state.next_seq,
+          static_cast<std::uint64_t>(integer_at(doc, "next_seq", 1, INT64_MAX / 2)));
     }
     state.findings_fingerprints =
         doc.value("findings_fingerprints", std::map<std::string, std::string>{});
@@ -163,11 +319,14 @@ AlertStateLoad load_alert_state(const std::string& dir, SystemTime now) {
 }
 
 void save_alert_state(const std::string& dir, const AlertState& state) {
+  save_alert_state_text(dir, alert_state_to_json(state));
+}
+
+void save_alert_state_text(const std::string& dir, const std::string& text) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   const std::string path = (fs::path(dir) / kAlertStateFileName).string();
   const std::string tmp = path + ".tmp";
-  const std::string text = alert_state_to_json(state);
   {
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw Error("internal", "cannot write " + tmp + ": " + std::strerror(errno));

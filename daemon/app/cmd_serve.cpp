@@ -193,7 +193,8 @@ class ServeState : public AppStateView {
     token_ = read_token(config_.server.admin_token_file, *log_);
     last_reload_success_ = std::chrono::system_clock::now();
     // Alerts, like checks, only for owned targets: a target resharded away is treated as removed.
-    alerts_ = std::make_unique<AlertService>(owned_config(config_, shard_), &alert_counters_);
+    alerts_ = std::make_unique<AlertService>(owned_config(config_, shard_), &alert_counters_,
+                                             delivery_options(config_.alerts));
     // Only the owned targets reach the scheduler; the full config stays for owner_shard().
     SchedulerOptions options;
     options.background_workers = true;
@@ -366,7 +367,10 @@ class ServeState : public AppStateView {
     const auto served = metrics_cache_.get(
         cache_version(),
         [this] {
-          return RenderCache::Rendered{metrics_renderer_.render(metrics_snapshot()), std::nullopt};
+          MetricsSnapshot snapshot = metrics_snapshot();
+          // driftwatch_last_result_age_seconds grows with time: render again after a second.
+          const auto valid_until = *snapshot.now + std::chrono::seconds(1);
+          return RenderCache::Rendered{metrics_renderer_.render(snapshot), valid_until};
         },
         accept_gzip);
     note_observed(served.lagging);
@@ -400,6 +404,8 @@ class ServeState : public AppStateView {
       snapshot.shards = shard_.count;
     }
     snapshot.alert_notifications = alert_counters_.snapshot();
+    snapshot.alert_undelivered = alerts_->undelivered();
+    snapshot.now = std::chrono::system_clock::now();
     return snapshot;
   }
   std::string admin_token() const override {

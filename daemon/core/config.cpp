@@ -710,6 +710,12 @@ class ConfigParser {
       if (auto n = r.bounded_int(key, 1, 1000000)) alerts.for_checks_by_severity[severity] = *n;
     }
     if (auto repeat = r.duration("repeat_interval")) alerts.repeat_interval = *repeat;
+    if (auto retry = r.duration("retry_initial")) alerts.retry_initial = *retry;
+    if (auto retry = r.duration("retry_max")) alerts.retry_max = *retry;
+    if (alerts.retry_max < alerts.retry_initial) {
+      errors_.add(r.get("retry_max") ? *r.get("retry_max") : table,
+                  "alerts.retry_max: must not be shorter than alerts.retry_initial");
+    }
     if (auto state_dir = r.non_empty_string("state_dir"))
       alerts.state_dir = resolve_path(*state_dir);
     if (auto status = r.non_empty_string("status_page_url")) {

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -74,6 +75,8 @@ enum Family : std::size_t {
   kReloadTimestamp,
   kShardInfo,
   kNotifications,
+  kUndelivered,
+  kResultAge,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -113,6 +116,13 @@ const FamilySpec kFamilies[kFamilyCount] = {
     {"shard_info", "Shard of this instance; the value is always 1.", MetricType::Gauge},
     {"alert_notifications_total", "Alert notifications sent, by receiver and outcome.",
      MetricType::Counter},
+    {"alert_undelivered",
+     "Alerts whose latest notification the receiver has not accepted yet (being retried).",
+     MetricType::Gauge},
+    {"last_result_age_seconds",
+     "Age of the check result the drift, findings and revision series show: they keep the last "
+     "known values while checks fail or the target migrates.",
+     MetricType::Gauge},
 };
 
 std::vector<MetricFamily> empty_families() {
@@ -133,6 +143,72 @@ void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
     metric.gauge.value = value;
   }
   family.metric.push_back(std::move(metric));
+}
+
+// The drift, findings and revision series of a target: from its last check that said
+// something about the schema. A failed check or a running migration does not make them
+// disappear (that would resolve alerts on "unknown"); driftwatch_last_result_age_seconds says
+// how old they are, target_up and revision_state{state="migrating"} say why.
+void add_known_result(std::vector<MetricFamily>& f, const TargetStatus& t) {
+  const std::string& name = t.config.name;
+  if (!t.last_known) {
+    // Nothing known about its schema yet; a migration in progress is still worth showing.
+    if (t.last_result && t.last_result->status == check_status::kMigrating) {
+      for (const char* st : kStates) {
+        add(f[kState], {{"target", name}, {"state", st}},
+            t.last_result->revision.state == st ? 1 : 0);
+      }
+    }
+    return;
+  }
+  const TargetResult& r = *t.last_known;
+  const bool migrating = t.last_result && t.last_result->status == check_status::kMigrating;
+  add(f[kDrift], {{"target", name}}, r.status == check_status::kDrift ? 1 : 0);
+  std::map<std::string, int> severities = {{"critical", 0}, {"warning", 0}, {"info", 0}};
+  std::map<std::string, int> risks;
+  for (const char* risk : kRisks) {
+    risks[risk] = 0;
+  }
+  for (const auto& finding : r.findings) {
+    ++severities[to_string(finding.severity)];
+    ++risks[finding.risk];
+  }
+  for (const auto& [severity, n] : severities) {
+    add(f[kFindings], {{"target", name}, {"severity", severity}}, n);
+  }
+  for (const auto& [risk, n] : risks) {
+    add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
+  }
+  if (r.revision.state.empty()) {
+    return;
+  }
+  add(f[kAtHead], {{"target", name}}, r.revision.state == revision_state::kAtHead ? 1 : 0);
+  add(f[kBehind], {{"target", name}}, r.revision.behind_by);
+  // The state is the current one while migrating: rules hold back new alerts during it.
+  const std::string& state = migrating ? t.last_result->revision.state : r.revision.state;
+  for (const char* st : kStates) {
+    add(f[kState], {{"target", name}, {"state", st}}, state == st ? 1 : 0);
+  }
+  add(f[kInfo],
+      {{"target", name},
+       {"current", join(r.revision.current)},
+       {"expected", join(r.revision.expected_heads)}},
+      1);
+}
+
+// Series computed at scrape time (not cached per target): ages, and delivery backlogs.
+void add_alert_undelivered(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
+  for (const auto& [receiver, n] : s.alert_undelivered) {
+    add(f[kUndelivered], {{"receiver", receiver}}, static_cast<double>(n));
+  }
+}
+void add_result_ages(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
+  const auto now = s.now.value_or(std::chrono::system_clock::now());
+  for (const auto& t : s.targets) {
+    if (!t.last_known) continue;
+    add(f[kResultAge], {{"target", t.config.name}},
+        std::max(0.0, std::chrono::duration<double>(now - t.last_known->checked_at).count()));
+  }
 }
 
 // The series of one target.
@@ -160,40 +236,7 @@ void add_target(std::vector<MetricFamily>& f, const TargetStatus& t) {
   add(f[kTargetUp], {{"target", name}}, failed ? 0 : 1);
   add(f[kLastCheck], {{"target", name}}, seconds(r.checked_at));
   add(f[kDuration], {{"target", name}}, r.duration_seconds);
-  // After a failed check nothing is known about drift: no stale "0" that would resolve
-  // alerts; target_up says why.
-  if (failed) {
-    return;
-  }
-  add(f[kDrift], {{"target", name}}, r.status == check_status::kDrift ? 1 : 0);
-  std::map<std::string, int> severities = {{"critical", 0}, {"warning", 0}, {"info", 0}};
-  std::map<std::string, int> risks;
-  for (const char* risk : kRisks) {
-    risks[risk] = 0;
-  }
-  for (const auto& finding : r.findings) {
-    ++severities[to_string(finding.severity)];
-    ++risks[finding.risk];
-  }
-  for (const auto& [severity, n] : severities) {
-    add(f[kFindings], {{"target", name}, {"severity", severity}}, n);
-  }
-  for (const auto& [risk, n] : risks) {
-    add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
-  }
-  if (r.revision.state.empty()) {
-    return;
-  }
-  add(f[kAtHead], {{"target", name}}, r.revision.state == revision_state::kAtHead ? 1 : 0);
-  add(f[kBehind], {{"target", name}}, r.revision.behind_by);
-  for (const char* st : kStates) {
-    add(f[kState], {{"target", name}, {"state", st}}, r.revision.state == st ? 1 : 0);
-  }
-  add(f[kInfo],
-      {{"target", name},
-       {"current", join(r.revision.current)},
-       {"expected", join(r.revision.expected_heads)}},
-      1);
+  add_known_result(f, t);
 }
 
 // The series that are not about one target.
@@ -211,6 +254,8 @@ void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
     add(f[kNotifications], {{"receiver", key.first}, {"outcome", key.second}},
         static_cast<double>(n));
   }
+  add_alert_undelivered(f, s);
+  add_result_ages(f, s);
 }
 
 std::string serialize(const std::vector<MetricFamily>& families) {

@@ -300,6 +300,9 @@ struct Scheduler::Core {
           status.last_success = result.checked_at;
         }
         status.last_result = std::make_shared<const TargetResult>(result);
+        if (result.status == check_status::kOk || result.status == check_status::kDrift) {
+          status.last_known = status.last_result;
+        }
         entry.pending.reset();
         status.revision = ++core.version;
         const milliseconds base = sched_timing::retry_base_with(

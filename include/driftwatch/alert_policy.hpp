@@ -11,17 +11,26 @@
 //   check to Alertmanager (whose alerts expire at endsAt);
 // - a changed findings fingerprint (kind/object_type/object/attribute) sends an update with the
 //   same dedup key instead of opening a new alert;
-// - when the condition clears, one resolution goes to each receiver that was told it fired;
+// - when the condition clears, one resolution goes to each receiver that was told it fired (or
+//   still has its firing notification pending);
+// - an `error` or `migrating` result never resolves an alert: Alertmanager keeps getting its
+//   firing alerts re-posted (refresh), so they do not expire at endsAt while nothing is known;
+// - a notification counts once a receiver accepted it (delivered()): until then it stays in the
+//   outbox (persisted in the state file) and is retried, unless a newer notification for the
+//   same alert and receiver supersedes it;
+// - a target or receiver removed by a reload resolves its open alerts first (resolve_removed);
 // - an acknowledgement silences the target's paging receivers (Slack, PagerDuty, webhook) until
 //   it expires or the target's findings change; Alertmanager keeps the alert (with the ack in
 //   its annotations) because an alert that stopped being posted would look resolved there.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "driftwatch/check.hpp"
@@ -91,17 +100,12 @@ struct OpenAlert {
   bool firing = false;                  // reached for_checks
   SystemTime starts_at{};               // first check with the condition
   std::optional<SystemTime> last_sent;  // last notification to paging receivers
-  std::set<std::string> notified;       // receivers told it fires (they get the resolution)
+  std::set<std::string> notified;       // receivers that accepted a firing notification
+  std::string description;              // of the last check with the condition (refreshes)
+  std::string findings_text;            // findings annotation of that check ("" for none)
   std::optional<SystemTime> resolved_at;
   // Receivers still owed the resolution (kept across restarts until delivered).
   std::set<std::string> pending_resolution;
-};
-
-// What survives a restart (alerts-state.json).
-struct AlertState {
-  std::map<std::pair<std::string, std::string>, OpenAlert> alerts;  // (target, alertname)
-  std::map<std::string, Acknowledgement> acks;                      // by target
-  std::map<std::string, std::string> findings_fingerprints;         // target -> last seen
 };
 
 struct Notification {
@@ -131,6 +135,23 @@ struct Notification {
   std::string status_page_link;  // "" when no status_page_url
   // How long Alertmanager keeps a firing alert without a refresh (endsAt = send time + this).
   std::chrono::milliseconds alertmanager_validity{std::chrono::minutes(15)};
+  // Order of creation (AlertState::next_seq): tells a delivered notification from the newer one
+  // that superseded it.
+  std::uint64_t seq = 0;
+};
+
+// (target, alertname, receiver): one alert's notification stream to one receiver.
+using DeliveryKey = std::tuple<std::string, std::string, std::string>;
+
+// What survives a restart (alerts-state.json).
+struct AlertState {
+  std::map<std::pair<std::string, std::string>, OpenAlert> alerts;  // (target, alertname)
+  std::map<std::string, Acknowledgement> acks;                      // by target
+  std::map<std::string, std::string> findings_fingerprints;         // target -> last seen
+  // Notifications not yet accepted by their receiver; a newer one for the same key replaces
+  // (supersedes) the older.
+  std::map<DeliveryKey, Notification> outbox;
+  std::uint64_t next_seq = 1;  // Notification::seq of the next notification
 };
 
 // Fingerprint over the (kind, object_type, object, attribute) set of findings, order-free.
@@ -158,13 +179,21 @@ class AlertPolicy {
                                     const std::map<std::string, std::string>& target_labels,
                                     SystemTime now);
 
-  // Resolutions owed from before a restart (pending_resolution of loaded state).
-  std::vector<Notification> pending_resolutions() const;
-  // A delivery to `receiver` of a resolution finished (delivered or given up): forget it.
-  void resolution_delivered(const std::string& target, const std::string& alertname,
-                            const std::string& receiver);
-  // Drops alerts and acks of targets no longer configured; resolutions already owed stay.
-  void retain_targets(const std::set<std::string>& targets);
+  // Notifications not yet accepted (the outbox), oldest first: sent again after a restart or
+  // to a receiver rebuilt by a reload.
+  std::vector<Notification> pending_deliveries() const;
+  // A receiver accepted `n` (2xx): a firing notification makes the receiver one that gets the
+  // resolution; a resolution is no longer owed. The outbox entry goes unless a newer
+  // notification superseded it.
+  void delivered(const Notification& n);
+  // Reload (and start): resolves the open alerts of targets not in `targets`, to every receiver
+  // that had them, and the alerts that receivers in `receivers_gone` had, to those receivers
+  // (call before set_config, so their routes are still known). Resolutions to receivers in
+  // `receivers_gone` are returned but not kept in the outbox (the receivers will not exist).
+  // Acks and fingerprints of removed targets are dropped.
+  std::vector<Notification> resolve_removed(const std::set<std::string>& targets,
+                                            const std::set<std::string>& receivers_gone,
+                                            SystemTime now);
 
   // Acknowledges the target's current findings. Replaces an existing ack.
   Acknowledgement acknowledge(const std::string& target, const std::string& owner,
@@ -182,6 +211,14 @@ class AlertPolicy {
                     const ReceiverRoute& route, const TargetResult* result,
                     const std::map<std::string, std::string>& target_labels,
                     const std::optional<Acknowledgement>& ack, SystemTime now) const;
+  // Gives `n` its seq and puts it in the outbox (replacing an older one of the same key).
+  Notification& enqueue(Notification& n);
+  // Receivers told (or being told) that the alert fires.
+  std::set<std::string> told(const OpenAlert& alert) const;
+  // Resolution of `alert` (resolved_at set) to each of `receivers`; keeps them owed.
+  void resolve_to(OpenAlert& alert, const std::set<std::string>& receivers,
+                  const std::vector<ReceiverRoute>& routes, SystemTime now,
+                  std::vector<Notification>& out);
   bool routed(const ReceiverRoute& route, Severity severity,
               const std::map<std::string, std::string>& target_labels) const;
 

@@ -33,29 +33,37 @@ struct AlertStateLoad {
   std::string problem;   // "" when the file was absent or loaded cleanly
   std::string moved_to;  // where a corrupt file was set aside ("" if not)
 };
-// Never throws: a missing file is an empty state; a corrupt one is renamed to
+// Never throws: a missing file is an empty state; a corrupt one (not JSON, a missing field, a
+// number out of range) is renamed to
 // alerts-state.json.corrupt-<unix seconds> and an empty state returned with `problem` set.
 AlertStateLoad load_alert_state(const std::string& dir, SystemTime now);
 // Atomic replace: write <file>.tmp, fsync, rename over the file, fsync the directory.
 // Throws driftwatch::Error (reason "internal") on failure.
 void save_alert_state(const std::string& dir, const AlertState& state);
+// The same with the document already rendered (alert_state_to_json), so a caller can render
+// under its lock and write (and fsync) outside it.
+void save_alert_state_text(const std::string& dir, const std::string& text);
 
 // ---- Delivery -----------------------------------------------------------------------------------
 
 struct DeliveryOptions {
-  std::chrono::milliseconds timeout{5000};       // per HTTP request (connect + transfer)
-  std::chrono::milliseconds backoff_base{1000};  // first retry delay, doubled each retry
-  std::chrono::milliseconds backoff_max{60000};  // cap of one delay (Retry-After capped too)
-  int max_attempts = 5;                          // then the notification is given up
-  std::size_t queue_capacity = 256;              // per receiver; the oldest is dropped
+  std::chrono::milliseconds timeout{5000};        // per HTTP request (connect + transfer)
+  std::chrono::milliseconds backoff_base{5000};   // first retry delay, doubled each retry
+  std::chrono::milliseconds backoff_max{300000};  // cap of one delay (Retry-After capped too)
+  // How long a reload waits for a removed receiver to take the resolutions of its open alerts
+  // before its queue is dropped.
+  std::chrono::milliseconds removed_receiver_grace{10000};
 };
+// Retry settings from [alerts] retry_initial / retry_max.
+DeliveryOptions delivery_options(const AlertsConfig& alerts);
 
 // Outcome labels of driftwatch_alert_notifications_total{receiver,outcome}.
 namespace delivery_outcome {
-inline constexpr const char* kSuccess = "success";
-inline constexpr const char* kFailure = "failure";  // given up (4xx, or attempts exhausted)
-inline constexpr const char* kRetry = "retry";      // one failed attempt that will be retried
-inline constexpr const char* kDropped = "dropped";  // pushed out of a full queue
+inline constexpr const char* kSuccess = "success";  // accepted (2xx)
+inline constexpr const char* kRetry = "retry";      // failed attempt (429, 5xx, transport error)
+inline constexpr const char* kFailure = "failure";  // failed attempt with another status (4xx)
+// Replaced by a newer notification of the same alert before it was accepted.
+inline constexpr const char* kSuperseded = "superseded";
 }  // namespace delivery_outcome
 
 // ---- The service --------------------------------------------------------------------------------
@@ -81,8 +89,9 @@ class AlertService {
   void observe(const TargetResult& result, const std::map<std::string, std::string>& labels,
                std::chrono::milliseconds check_interval = std::chrono::minutes(5));
 
-  // SIGHUP: new receivers and policy settings; open alerts and acks are kept. Alerts of
-  // removed targets are forgotten.
+  // SIGHUP: new receivers and policy settings; open alerts, acks and pending deliveries are
+  // kept. Open alerts of removed targets, and those a removed (or re-pointed) receiver had, are
+  // resolved first; unchanged receivers keep their queues, so nothing is skipped meanwhile.
   void apply(const Config& config);
 
   Acknowledgement acknowledge(const std::string& target, const std::string& owner,
@@ -95,8 +104,12 @@ class AlertService {
   // Open alerts (firing or counting) of a target, for the API.
   std::vector<OpenAlert> open_alerts(const std::string& target) const;
 
+  // Per configured receiver, the alerts whose latest notification it has not accepted yet
+  // (driftwatch_alert_undelivered{receiver}).
+  std::map<std::string, std::uint64_t> undelivered() const;
+
   // Waits until every queue is empty or the deadline passes, stops the threads, saves state.
-  // Notifications still queued stay owed (resolutions are re-sent at the next start).
+  // Notifications not accepted stay owed (in the state file; sent again at the next start).
   void stop(std::chrono::steady_clock::time_point deadline);
 
   struct Impl;

@@ -104,6 +104,9 @@ struct AlertsConfig {
   // for_checks_critical / for_checks_warning / for_checks_info: override for_checks per severity
   std::map<Severity, int> for_checks_by_severity;
   std::chrono::milliseconds repeat_interval{std::chrono::hours(4)};
+  // Undelivered notifications are retried after retry_initial, doubling up to retry_max.
+  std::chrono::milliseconds retry_initial{std::chrono::seconds(5)};
+  std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
   std::string state_dir;
   std::string status_page_url;  // base URL used for links in notifications
   std::vector<AlertmanagerReceiver> alertmanager;

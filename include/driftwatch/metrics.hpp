@@ -52,6 +52,10 @@ struct MetricsSnapshot {
   std::string shard = "0";  // shard index of this instance
   int shards = 1;
   std::map<AlertNotificationCounters::Key, std::uint64_t> alert_notifications;
+  // Per receiver: alerts whose latest notification it has not accepted yet.
+  std::map<std::string, std::uint64_t> alert_undelivered;
+  // Scrape time, for driftwatch_last_result_age_seconds (unset: the clock when rendering).
+  std::optional<std::chrono::system_clock::time_point> now;
 };
 
 // Text exposition format 0.0.4 (what GET /metrics returns).

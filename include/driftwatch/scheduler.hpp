@@ -37,6 +37,9 @@ struct TargetStatus {
   TargetConfig config;
   // Shared, immutable: copying a status (every scrape copies all of them) does not copy findings.
   std::shared_ptr<const TargetResult> last_result;
+  // The last result that said something about the schema (status ok or drift): what the drift,
+  // findings and revision metrics keep showing while checks fail or the target migrates.
+  std::shared_ptr<const TargetResult> last_known;
   int consecutive_failures = 0;  // consecutive checks with status "error"
   std::uint64_t checks_total = 0;
   std::map<std::string, std::uint64_t> errors_by_reason;              // reason -> count

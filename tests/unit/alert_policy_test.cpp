@@ -80,12 +80,21 @@ std::vector<std::string> receivers_of(const std::vector<Notification>& out) {
 
 const std::map<std::string, std::string> kNoLabels;
 
+// Feeds a result and lets every receiver accept what it was sent (the normal case).
+std::vector<Notification> observed(AlertPolicy& policy, const TargetResult& result,
+                                   const std::map<std::string, std::string>& labels,
+                                   SystemTime now) {
+  std::vector<Notification> out = policy.observe(result, labels, now);
+  for (const Notification& n : out) policy.delivered(n);
+  return out;
+}
+
 TEST_CASE("debounce: fires only after for_checks consecutive failing checks") {
   AlertPolicy policy(config(3));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
-  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(5)).empty());
-  const auto out = policy.observe(bad, kNoLabels, kT0 + minutes(10));
+  CHECK(observed(policy, bad, kNoLabels, kT0).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0 + minutes(5)).empty());
+  const auto out = observed(policy, bad, kNoLabels, kT0 + minutes(10));
   CHECK(receivers_of(out) == std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
   const Notification& n = out.at(0);
   CHECK(n.alertname == alertname::kSchemaDrift);
@@ -105,83 +114,80 @@ TEST_CASE("debounce: fires only after for_checks consecutive failing checks") {
 TEST_CASE("debounce: an ok check in between resets the count") {
   AlertPolicy policy(config(2));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
-  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(5)).empty());
-  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(10)).empty());
-  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(15)).size() == 2);
+  CHECK(observed(policy, bad, kNoLabels, kT0).empty());
+  CHECK(observed(policy, ok(), kNoLabels, kT0 + minutes(5)).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0 + minutes(10)).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0 + minutes(15)).size() == 2);
 }
 
 TEST_CASE("for_checks per severity") {
   AlertPolicyConfig c = config(3);
   c.for_checks_by_severity[Severity::kCritical] = 1;
   AlertPolicy policy(c);
-  CHECK(
-      policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0).size() ==
-      2);
+  CHECK(observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0)
+            .size() == 2);
   AlertPolicy warning_policy(c);
   const auto warn = drift({finding("public.t.c", Severity::kWarning)});
-  CHECK(warning_policy.observe(warn, kNoLabels, kT0).empty());
-  CHECK(warning_policy.observe(warn, kNoLabels, kT0 + minutes(1)).empty());
-  CHECK(receivers_of(warning_policy.observe(warn, kNoLabels, kT0 + minutes(2))) ==
+  CHECK(observed(warning_policy, warn, kNoLabels, kT0).empty());
+  CHECK(observed(warning_policy, warn, kNoLabels, kT0 + minutes(1)).empty());
+  CHECK(receivers_of(observed(warning_policy, warn, kNoLabels, kT0 + minutes(2))) ==
         std::vector<std::string>{"slack:firing:new"});
 }
 
 TEST_CASE("repeat: still-firing alert is re-sent after repeat_interval, not before") {
   AlertPolicy policy(config(1));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  CHECK(policy.observe(bad, kNoLabels, kT0).size() == 2);
-  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(5)).empty());
-  CHECK(policy.observe(bad, kNoLabels, kT0 + hours(3)).empty());
-  CHECK(receivers_of(policy.observe(bad, kNoLabels, kT0 + hours(4))) ==
+  CHECK(observed(policy, bad, kNoLabels, kT0).size() == 2);
+  CHECK(observed(policy, bad, kNoLabels, kT0 + minutes(5)).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0 + hours(3)).empty());
+  CHECK(receivers_of(observed(policy, bad, kNoLabels, kT0 + hours(4))) ==
         std::vector<std::string>{"pagerduty:firing:repeat", "slack:firing:repeat"});
-  CHECK(policy.observe(bad, kNoLabels, kT0 + hours(5)).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0 + hours(5)).empty());
 }
 
 TEST_CASE("resolve: one resolution per notified receiver when the condition clears") {
   AlertPolicy policy(config(1));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  policy.observe(bad, kNoLabels, kT0);
-  const auto out = policy.observe(ok(), kNoLabels, kT0 + minutes(5));
+  observed(policy, bad, kNoLabels, kT0);
+  const auto out = observed(policy, ok(), kNoLabels, kT0 + minutes(5));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
   REQUIRE(out.at(0).ends_at.has_value());
   CHECK(*out.at(0).ends_at == kT0 + minutes(5));
   CHECK(out.at(0).dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
-  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(10)).empty());
-  // Owed until delivered; then forgotten.
-  CHECK(policy.pending_resolutions().size() == 2);
-  policy.resolution_delivered("prod", alertname::kSchemaDrift, "slack");
-  policy.resolution_delivered("prod", alertname::kSchemaDrift, "pagerduty");
-  CHECK(policy.pending_resolutions().empty());
+  CHECK(observed(policy, ok(), kNoLabels, kT0 + minutes(10)).empty());
+  // Accepted (observed() delivers): nothing owed, the alert is forgotten.
+  CHECK(policy.pending_deliveries().empty());
   CHECK(policy.state().alerts.empty());
 }
 
 TEST_CASE("an alert that never fired resolves silently") {
   AlertPolicy policy(config(3));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  policy.observe(bad, kNoLabels, kT0);
-  CHECK(policy.observe(ok(), kNoLabels, kT0 + minutes(5)).empty());
+  observed(policy, bad, kNoLabels, kT0);
+  CHECK(observed(policy, ok(), kNoLabels, kT0 + minutes(5)).empty());
   CHECK(policy.state().alerts.empty());
 }
 
 TEST_CASE("migrating: neither counts up, nor resets, nor resolves, nor sends") {
   AlertPolicy policy(config(2));
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  CHECK(policy.observe(bad, kNoLabels, kT0).empty());
-  CHECK(policy.observe(migrating(), kNoLabels, kT0 + minutes(1)).empty());
+  CHECK(observed(policy, bad, kNoLabels, kT0).empty());
+  CHECK(observed(policy, migrating(), kNoLabels, kT0 + minutes(1)).empty());
   // Still counts as the second consecutive failing check: migrating did not reset.
-  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(2)).size() == 2);
+  CHECK(observed(policy, bad, kNoLabels, kT0 + minutes(2)).size() == 2);
   // Firing: migrating does not resolve it, even when repeat is due.
-  CHECK(policy.observe(migrating(), kNoLabels, kT0 + hours(10)).empty());
+  CHECK(observed(policy, migrating(), kNoLabels, kT0 + hours(10)).empty());
   CHECK(policy.state().alerts.at({"prod", alertname::kSchemaDrift}).firing);
 }
 
 TEST_CASE("findings change: update with the same dedup key, not a new alert") {
   AlertPolicy policy(config(1));
-  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out = policy.observe(drift({finding("public.t.c", Severity::kCritical),
-                                         finding("public.t.d", Severity::kCritical)}),
-                                  kNoLabels, kT0 + minutes(5));
+  observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out = observed(policy,
+                            drift({finding("public.t.c", Severity::kCritical),
+                                   finding("public.t.d", Severity::kCritical)}),
+                            kNoLabels, kT0 + minutes(5));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
   CHECK(out.at(0).dedup_key == "driftwatch/prod/DriftwatchSchemaDrift");
@@ -197,9 +203,9 @@ TEST_CASE("findings change: update with the same dedup key, not a new alert") {
 
 TEST_CASE("severity drop: receivers above the new severity get a resolution") {
   AlertPolicy policy(config(1));
-  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out = policy.observe(drift({finding("public.t.i", Severity::kWarning)}), kNoLabels,
-                                  kT0 + minutes(5));
+  observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out = observed(policy, drift({finding("public.t.i", Severity::kWarning)}), kNoLabels,
+                            kT0 + minutes(5));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:firing:update"});
   for (const auto& n : out) {
@@ -216,7 +222,7 @@ TEST_CASE("routing by min_severity and target labels") {
   c.receivers.push_back({"webhook", receiver_kind::kWebhook, Severity::kInfo, {{"team", "data"}}});
   AlertPolicy policy(c);
   const auto info_drift = drift({finding("public.t.i", Severity::kInfo)});
-  CHECK(policy.observe(info_drift, {{"team", "web"}}, kT0).empty());
+  CHECK(observed(policy, info_drift, {{"team", "web"}}, kT0).empty());
   AlertPolicy policy2(c);
   CHECK(receivers_of(policy2.observe(info_drift, {{"team", "data"}}, kT0)) ==
         std::vector<std::string>{"webhook:firing:new"});
@@ -233,19 +239,19 @@ TEST_CASE("revision and error conditions map to their alert names") {
   behind.revision.state = revision_state::kBehind;
   behind.revision.behind_by = 2;
   behind.revision.pending = {"r2", "r3"};
-  auto out = policy.observe(behind, kNoLabels, kT0);
+  auto out = observed(policy, behind, kNoLabels, kT0);
   REQUIRE(out.size() == 1);  // warning: slack only
   CHECK(out[0].alertname == alertname::kRevisionBehind);
   CHECK(out[0].annotations.at("summary") == "prod is 2 migration(s) behind head");
 
   // An error does not resolve the behind alert (it says nothing about the schema) but opens
   // TargetDown.
-  out = policy.observe(down(), kNoLabels, kT0 + minutes(1));
+  out = observed(policy, down(), kNoLabels, kT0 + minutes(1));
   REQUIRE(out.size() == 1);
   CHECK(out[0].alertname == alertname::kTargetDown);
   CHECK(out[0].annotations.at("description") == "cannot connect to target prod");
   // Back up and at head: both resolve.
-  out = policy.observe(ok(), kNoLabels, kT0 + minutes(2));
+  out = observed(policy, ok(), kNoLabels, kT0 + minutes(2));
   std::vector<std::string> names;
   for (const auto& n : out) names.push_back(n.alertname + ":" + n.state);
   std::sort(names.begin(), names.end());
@@ -266,15 +272,15 @@ TEST_CASE("ack silences paging receivers until expiry") {
   c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo, {}});
   AlertPolicy policy(c);
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
-  policy.observe(bad, kNoLabels, kT0);
+  observed(policy, bad, kNoLabels, kT0);
   policy.acknowledge("prod", "alice", "fixing", kT0 + hours(8), kT0 + minutes(1));
   REQUIRE(policy.ack("prod", kT0 + minutes(2)).has_value());
   // Repeat due at 4h but acked: only the Alertmanager refresh, carrying the ack.
-  auto out = policy.observe(bad, kNoLabels, kT0 + hours(5));
+  auto out = observed(policy, bad, kNoLabels, kT0 + hours(5));
   CHECK(receivers_of(out) == std::vector<std::string>{"alertmanager:firing:refresh"});
   CHECK(out.at(0).annotations.at("ack_owner") == "alice");
   // Expired: paging resumes (repeat is overdue).
-  out = policy.observe(bad, kNoLabels, kT0 + hours(8));
+  out = observed(policy, bad, kNoLabels, kT0 + hours(8));
   CHECK(receivers_of(out) == std::vector<std::string>{"alertmanager:firing:refresh",
                                                       "pagerduty:firing:repeat",
                                                       "slack:firing:repeat"});
@@ -283,16 +289,17 @@ TEST_CASE("ack silences paging receivers until expiry") {
 
 TEST_CASE("ack is broken by a change of findings") {
   AlertPolicy policy(config(1));
-  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
   const Acknowledgement ack = policy.acknowledge("prod", "bob", "known", kT0 + hours(24), kT0);
   CHECK_FALSE(ack.findings_fingerprint.empty());
   // Same findings: silenced, even a new alert opening on the target.
-  CHECK(
-      policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0 + hours(5))
-          .empty());
-  const auto out = policy.observe(drift({finding("public.t.c", Severity::kCritical),
-                                         finding("public.t.x", Severity::kCritical)}),
-                                  kNoLabels, kT0 + hours(6));
+  CHECK(observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels,
+                 kT0 + hours(5))
+            .empty());
+  const auto out = observed(policy,
+                            drift({finding("public.t.c", Severity::kCritical),
+                                   finding("public.t.x", Severity::kCritical)}),
+                            kNoLabels, kT0 + hours(6));
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:firing:update", "slack:firing:update"});
   CHECK_FALSE(policy.ack("prod", kT0 + hours(6)).has_value());
@@ -300,7 +307,7 @@ TEST_CASE("ack is broken by a change of findings") {
 
 TEST_CASE("an alert opened while acked pages once the ack expires; resolutions are not silenced") {
   AlertPolicy policy(config(1));
-  policy.observe(ok(), kNoLabels, kT0);
+  observed(policy, ok(), kNoLabels, kT0);
   policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0);
   // Findings changed from none to some: that breaks the ack, the alert pages.
   CHECK(
@@ -309,7 +316,7 @@ TEST_CASE("an alert opened while acked pages once the ack expires; resolutions a
           .size() == 2);
   // Ack the firing alert; resolution still goes out.
   policy.acknowledge("prod", "carol", "maintenance", kT0 + hours(1), kT0 + minutes(2));
-  CHECK(receivers_of(policy.observe(ok(), kNoLabels, kT0 + minutes(3))) ==
+  CHECK(receivers_of(observed(policy, ok(), kNoLabels, kT0 + minutes(3))) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
 }
 
@@ -342,6 +349,129 @@ TEST_CASE("alert_policy_config names receivers by kind and index") {
   CHECK(c.receivers[2].min_severity == Severity::kCritical);
   CHECK(c.for_checks_for(Severity::kCritical) == 1);
   CHECK(c.for_checks_for(Severity::kWarning) == 4);
+}
+
+}  // namespace
+}  // namespace driftwatch
+
+namespace driftwatch {
+namespace {
+
+AlertPolicyConfig with_alertmanager(int for_checks = 1) {
+  AlertPolicyConfig c = config(for_checks);
+  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo, {}});
+  return c;
+}
+
+TEST_CASE("delivery: a page counts only once accepted; until then each check supersedes it") {
+  AlertPolicy policy(config(1));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  const auto first = policy.observe(bad, kNoLabels, kT0);
+  CHECK(receivers_of(first) ==
+        std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
+  CHECK(policy.pending_deliveries().size() == 2);
+  CHECK(policy.state().alerts.at({"prod", alertname::kSchemaDrift}).notified.empty());
+  // Not accepted: the next check sends it again (same key: it replaces the pending one).
+  const auto second = policy.observe(bad, kNoLabels, kT0 + minutes(5));
+  CHECK(receivers_of(second) ==
+        std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new"});
+  CHECK(policy.pending_deliveries().size() == 2);
+  // The older notification accepted late: the receiver counts as told, the newer stays owed.
+  policy.delivered(first.at(0));
+  CHECK(policy.state()
+            .alerts.at({"prod", alertname::kSchemaDrift})
+            .notified.count(first.at(0).receiver) == 1);
+  CHECK(policy.pending_deliveries().size() == 2);
+  for (const auto& n : second) policy.delivered(n);
+  CHECK(policy.pending_deliveries().empty());
+  // Accepted: no repeat before repeat_interval.
+  CHECK(policy.observe(bad, kNoLabels, kT0 + minutes(10)).empty());
+}
+
+TEST_CASE("delivery: a resolution goes to receivers whose page is still pending") {
+  AlertPolicy policy(config(1));
+  policy.observe(drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out = policy.observe(ok(), kNoLabels, kT0 + minutes(5));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
+  // The resolutions superseded the pages in the outbox.
+  const auto pending = policy.pending_deliveries();
+  REQUIRE(pending.size() == 2);
+  for (const auto& n : pending) CHECK(n.state == "resolved");
+  for (const auto& n : out) policy.delivered(n);
+  CHECK(policy.state().alerts.empty());
+  CHECK(policy.pending_deliveries().empty());
+}
+
+TEST_CASE("unknown is not resolved: errors and migrations keep Alertmanager refreshed") {
+  AlertPolicy policy(with_alertmanager(1));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(observed(policy, bad, kNoLabels, kT0).size() == 3);
+  for (int i = 1; i <= 3; ++i) {
+    const auto out =
+        observed(policy, i == 2 ? migrating() : down(), kNoLabels, kT0 + minutes(5 * i));
+    // Only Alertmanager gets the drift alert again (refresh, never resolved); the paging
+    // receivers hear nothing new about the drift.
+    std::vector<std::string> drift_notifications;
+    for (const auto& n : out) {
+      if (n.alertname == alertname::kSchemaDrift) {
+        drift_notifications.push_back(n.receiver + ":" + n.state + ":" + n.reason);
+        CHECK(n.annotations.at("findings").find("public.t.c") != std::string::npos);
+        CHECK(n.annotations.at("description").find("differs") != std::string::npos);
+      }
+    }
+    CHECK(drift_notifications == std::vector<std::string>{"alertmanager:firing:refresh"});
+  }
+  const OpenAlert& alert = policy.state().alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(alert.firing);
+  CHECK_FALSE(alert.resolved_at.has_value());
+  // Back with the same drift: nothing new for the paging receivers.
+  std::vector<Notification> back;
+  for (const auto& n : observed(policy, bad, kNoLabels, kT0 + minutes(30))) {
+    if (n.alertname == alertname::kSchemaDrift) back.push_back(n);
+  }
+  CHECK(receivers_of(back) == std::vector<std::string>{"alertmanager:firing:refresh"});
+}
+
+TEST_CASE("reload: a removed target's open alerts are resolved to every receiver that had them") {
+  AlertPolicy policy(config(1));
+  observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  observed(policy, drift({finding("public.t.c", Severity::kWarning)}, "staging"), kNoLabels, kT0);
+  const auto out = policy.resolve_removed({"staging"}, {}, kT0 + minutes(1));
+  CHECK(receivers_of(out) ==
+        std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
+  for (const auto& n : out) CHECK(n.target == "prod");
+  CHECK(policy.pending_deliveries().size() == 2);  // owed until accepted
+  for (const auto& n : out) policy.delivered(n);
+  CHECK(policy.state().alerts.count({"prod", alertname::kSchemaDrift}) == 0);
+  CHECK(policy.state().alerts.count({"staging", alertname::kSchemaDrift}) == 1);
+}
+
+TEST_CASE("reload: a removed receiver gets the resolutions of what it had, then nothing") {
+  AlertPolicy policy(config(1));
+  observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
+  const auto out = policy.resolve_removed({"prod"}, {"pagerduty"}, kT0 + minutes(1));
+  CHECK(receivers_of(out) == std::vector<std::string>{"pagerduty:resolved:resolved"});
+  // Not kept in the outbox: the receiver will not exist after the reload.
+  CHECK(policy.pending_deliveries().empty());
+  const OpenAlert& alert = policy.state().alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(alert.firing);
+  CHECK(alert.notified == std::set<std::string>{"slack"});
+}
+
+TEST_CASE("outbox: at most one pending notification per alert and receiver, newest wins") {
+  AlertPolicy policy(with_alertmanager(1));
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  for (int i = 0; i < 5; ++i) policy.observe(bad, kNoLabels, kT0 + minutes(i));
+  policy.observe(drift({finding("public.t.c", Severity::kWarning)}, "staging"), kNoLabels, kT0);
+  const auto pending = policy.pending_deliveries();
+  // prod: slack, pagerduty, alertmanager; staging: slack (warning), alertmanager.
+  CHECK(pending.size() == 5);
+  std::uint64_t last = 0;
+  for (const auto& n : pending) {
+    CHECK(n.seq > last);  // oldest first
+    last = n.seq;
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "driftwatch/alerts.hpp"
 
@@ -157,37 +158,117 @@ TargetResult drift_result() {
   return r;
 }
 
-TEST_CASE("AlertService: restart neither re-pages an open alert nor forgets it") {
+// Waits (bounded) until `done` holds; the service delivers on its own threads.
+template <typename Predicate>
+bool eventually(Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+TEST_CASE("AlertService: an undelivered page is retried and survives a restart in the state file") {
   TempDir dir;
   AlertNotificationCounters counters;
   DeliveryOptions fast;
-  fast.max_attempts = 1;
   fast.timeout = std::chrono::milliseconds(500);
+  fast.backoff_base = std::chrono::milliseconds(5);
+  fast.backoff_max = std::chrono::milliseconds(20);
   SystemTime now = kT0;
   auto clock = [&now] { return now; };
   {
     AlertService service(service_config(dir.path.string()), &counters, fast, clock);
     service.observe(drift_result(), {});
     service.acknowledge("prod", "alice", "known", kT0 + std::chrono::hours(2));
-    service.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    // Not given up after a few attempts: still retried, still counted as undelivered.
+    CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] >= 8; }));
+    CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+    service.stop(std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
   }
-  // One notification attempted (and failed: no URL).
-  CHECK(counters.snapshot()[{"webhook", "failure"}] == 1);
   const AlertStateLoad saved = load_alert_state(dir.path.string(), kT0);
   REQUIRE(saved.state.alerts.count({"prod", alertname::kSchemaDrift}) == 1);
-  CHECK(saved.state.alerts.at({"prod", alertname::kSchemaDrift}).notified.count("webhook") == 1);
+  const OpenAlert& alert = saved.state.alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(alert.firing);
+  CHECK(alert.notified.empty());  // nobody accepted it
+  REQUIRE(saved.state.outbox.size() == 1);
+  const Notification& pending = saved.state.outbox.begin()->second;
+  CHECK(pending.receiver == "webhook");
+  CHECK(pending.state == "firing");
+  CHECK(pending.top_findings.size() == 1);
   CHECK(saved.state.acks.count("prod") == 1);
   {
     now = kT0 + minutes(5);
+    const auto before = counters.snapshot()[{"webhook", "retry"}];
     AlertService service(service_config(dir.path.string()), &counters, fast, clock);
     REQUIRE(service.ack("prod").has_value());
     CHECK(service.ack("prod")->owner == "alice");
     CHECK(service.open_alerts("prod").size() == 1);
-    service.unacknowledge("prod");
-    service.observe(drift_result(), {});  // still firing, repeat not due: nothing sent
-    service.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    // The pending page is sent again without any new check.
+    CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+    CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] > before + 2; }));
+    service.stop(std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
   }
-  CHECK(counters.snapshot()[{"webhook", "failure"}] == 1);
+}
+
+TEST_CASE("AlertService: a reload that removes the target resolves its alert to the receiver") {
+  TempDir dir;
+  DeliveryOptions fast;
+  fast.backoff_base = std::chrono::milliseconds(5);
+  fast.backoff_max = std::chrono::milliseconds(20);
+  fast.removed_receiver_grace = std::chrono::milliseconds(50);
+  AlertService service(service_config(dir.path.string()), nullptr, fast);
+  service.observe(drift_result(), {});
+  Config without = service_config(dir.path.string());
+  without.targets.clear();
+  service.apply(without);
+  // The firing notification was superseded by the resolution, which is still owed.
+  CHECK(service.open_alerts("prod").empty());
+  CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+  service.stop(std::chrono::steady_clock::now());
+  const AlertStateLoad saved = load_alert_state(dir.path.string(), kT0);
+  REQUIRE(saved.state.outbox.size() == 1);
+  CHECK(saved.state.outbox.begin()->second.state == "resolved");
+}
+
+TEST_CASE("state file: numbers out of range set the file aside (no overflow on load)") {
+  const std::string good = alert_state_to_json(sample_state());
+  auto with = [&good](const std::string& from, const std::string& to) {
+    std::string text = good;
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    return text;
+  };
+  const std::string starts = "\"starts_at_ms\": 1700000000123";
+  for (const std::string& text :
+       {with("\"consecutive\": 2", "\"consecutive\": 2147483647"),
+        with("\"consecutive\": 2", "\"consecutive\": -1"),
+        with("\"consecutive\": 2", "\"consecutive\": 2.5"),
+        with("\"consecutive\": 2", "\"consecutive\": 1e300"),
+        with(starts, "\"starts_at_ms\": 9223372036854775807"),
+        with(starts, "\"starts_at_ms\": 18446744073709551615"),
+        with(starts, "\"starts_at_ms\": -9223372036854775808"),
+        with(starts, "\"starts_at_ms\": 1e19"),
+        with("\"expires_at_ms\": 1700005400123", "\"expires_at_ms\": 99999999999999999"),
+        with("\"last_sent_ms\": 1700000060123", "\"last_sent_ms\": \"soon\"")}) {
+    CAPTURE(text);
+    std::string error;
+    CHECK_FALSE(alert_state_from_json(text, &error).has_value());
+    CHECK((error.find("range") != std::string::npos || error.find("integer") != std::string::npos));
+    TempDir dir;
+    {
+      std::ofstream out(dir.path / kAlertStateFileName);
+      out << text;
+    }
+    const AlertStateLoad load = load_alert_state(dir.path.string(), kT0);
+    CHECK_FALSE(load.problem.empty());
+    CHECK_FALSE(load.moved_to.empty());
+    CHECK(load.state.alerts.empty());
+  }
+  std::string error;
+  CHECK(alert_state_from_json(good, &error).has_value());
 }
 
 TEST_CASE("AlertService: a corrupt state file does not stop the service") {

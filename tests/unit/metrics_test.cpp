@@ -14,6 +14,7 @@ namespace {
 TargetResult& edit_result(TargetStatus& status) {
   auto copy = std::make_shared<TargetResult>(*status.last_result);
   status.last_result = copy;
+  if (status.last_known) status.last_known = copy;
   return *copy;
 }
 
@@ -40,6 +41,7 @@ TargetStatus checked(const std::string& name, const std::string& status) {
   r.revision.current = {"a1"};
   r.revision.expected_heads = {"a1"};
   s.last_result = std::make_shared<const TargetResult>(r);
+  if (status == "ok" || status == "drift") s.last_known = s.last_result;
   s.checks_total = 3;
   if (status != "error") s.last_success = r.checked_at;
   return s;
@@ -76,6 +78,7 @@ MetricsSnapshot fleet() {
   snap.shard = "1";
   snap.shards = 3;
   snap.alert_notifications[{"slack", "sent"}] = 5;
+  snap.now = std::chrono::system_clock::time_point(std::chrono::seconds(1700000060));
   return snap;
 }
 
@@ -116,6 +119,8 @@ TEST_CASE("every family has HELP and TYPE") {
       {"config_last_reload_success_timestamp_seconds", "gauge"},
       {"shard_info", "gauge"},
       {"alert_notifications_total", "counter"},
+      {"alert_undelivered", "gauge"},
+      {"last_result_age_seconds", "gauge"},
   };
   for (const auto& [name, type] : families) {
     CHECK_MESSAGE(mentions(text, "# HELP driftwatch_" + name + " "), name);
@@ -255,4 +260,43 @@ TEST_CASE("MetricsRenderer reuses unchanged targets and always equals render_met
   renderer.render(snap);
   edit_result(snap.targets[0]).status = "drift";
   CHECK(renderer.render(snap) == render_metrics(snap));
+}
+
+TEST_CASE("unknown is not resolved: a failed or migrating check keeps the last known series") {
+  MetricsSnapshot snap = fleet();
+  *snap.now += std::chrono::seconds(540);
+  snap.alert_undelivered = {{"pagerduty", 2}, {"slack", 0}};
+  // dev had drift; its next check fails, then the one after finds it migrating.
+  TargetStatus& dev = snap.targets.at(1);
+  TargetResult failed;
+  failed.name = "dev";
+  failed.status = "error";
+  failed.error = CheckError{"connect", "unreachable"};
+  failed.checked_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000300));
+  dev.last_result = std::make_shared<const TargetResult>(failed);
+  std::string text = render_metrics(snap);
+  CHECK(has_line(text, "driftwatch_target_up{target=\"dev\"} 0"));
+  CHECK(has_line(text, "driftwatch_drift_detected{target=\"dev\"} 1"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"dev\",severity=\"critical\"} 2"));
+  CHECK(has_line(text, "driftwatch_revision_behind{target=\"dev\"} 2"));
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"behind\"} 1"));
+  // Age of what those series show: the drift check at 1700000000, scraped at 1700000600.
+  CHECK(has_line(text, "driftwatch_last_result_age_seconds{target=\"dev\"} 600"));
+  CHECK(has_line(text, "driftwatch_last_result_age_seconds{target=\"prod\"} 600"));
+  CHECK_FALSE(mentions(text, "driftwatch_last_result_age_seconds{target=\"down\"}"));
+  CHECK(has_line(text, "driftwatch_alert_undelivered{receiver=\"pagerduty\"} 2"));
+  CHECK(has_line(text, "driftwatch_alert_undelivered{receiver=\"slack\"} 0"));
+
+  TargetResult moving = failed;
+  moving.status = "migrating";
+  moving.error.reset();
+  moving.revision.state = "migrating";
+  dev.last_result = std::make_shared<const TargetResult>(moving);
+  text = render_metrics(snap);
+  CHECK(has_line(text, "driftwatch_target_up{target=\"dev\"} 1"));
+  CHECK(has_line(text, "driftwatch_findings{target=\"dev\",severity=\"critical\"} 2"));
+  CHECK(has_line(text, "driftwatch_revision_behind{target=\"dev\"} 2"));
+  // The state is the current one, so rules can tell a migration from a finished check.
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"migrating\"} 1"));
+  CHECK(has_line(text, "driftwatch_revision_state{target=\"dev\",state=\"behind\"} 0"));
 }
