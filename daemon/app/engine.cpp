@@ -11,6 +11,7 @@
 
 #include "app/schema_source.hpp"
 #include "app/url_source.hpp"
+#include "driftwatch/bounded_read.hpp"
 #include "driftwatch/diff.hpp"
 #include "driftwatch/error.hpp"
 #include "driftwatch/revision_graph.hpp"
@@ -226,12 +227,14 @@ class ExpectedStore {
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      std::ifstream in(file);
-      std::stringstream text;
-      text << in.rdbuf();
+      std::string text;
+      std::string why;
+      if (!read_regular_file(file.string(), kMaxSnapshotFileBytes, text, why)) {
+        errors.push_back(file.string() + ": cannot read snapshot file: " + why);
+        continue;
+      }
       try {
-        auto snap =
-            std::make_shared<const SchemaSnapshot>(snapshot_from_json(text.str(), file.string()));
+        auto snap = std::make_shared<const SchemaSnapshot>(snapshot_from_json(text, file.string()));
         std::string key = revision_key(snap->alembic_version);
         if (key.empty()) {
           errors.push_back(file.string() + ": snapshot records no alembic_version revision");

@@ -5,6 +5,7 @@
 #include <future>
 #include <sstream>
 
+#include "driftwatch/bounded_read.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
@@ -14,8 +15,7 @@
 namespace driftwatch {
 
 bool looks_like_database_url(const std::string& source) {
-  return source.rfind("postgresql://", 0) == 0 || source.rfind("postgres://", 0) == 0 ||
-         source.find('=') != std::string::npos;
+  return is_database_url(source) || source.find('=') != std::string::npos;
 }
 
 SchemaSnapshot read_database_schema(const std::string& url, const IntrospectOptions& options) {
@@ -30,11 +30,15 @@ SchemaSnapshot read_database_schema(const std::string& url, const IntrospectOpti
 
 SchemaSnapshot load_schema_source(const std::string& source, const IntrospectOptions& options) {
   if (looks_like_database_url(source)) return read_database_schema(source, options);
-  std::ifstream in(source);
-  if (!in) throw Error(error_reason::kExpectedSchema, "cannot read snapshot file " + source);
-  std::stringstream text;
-  text << in.rdbuf();
-  return snapshot_from_json(text.str(), source);
+  std::string text;
+  std::string why;
+  if (!read_regular_file(source, kMaxSnapshotFileBytes, text, why)) {
+    // `source` is printed redacted: a URL driftwatch did not recognise may still carry a
+    // password (`postgresql:/...`, a typo in the scheme).
+    throw Error(error_reason::kExpectedSchema,
+                "cannot read snapshot file " + redact_url(source) + ": " + why);
+  }
+  return snapshot_from_json(text, source);
 }
 
 std::vector<LoadedSource> load_schema_sources(const std::vector<std::string>& sources,
@@ -68,7 +72,7 @@ std::vector<LoadedSource> load_schema_sources(const std::vector<std::string>& so
 }
 
 std::string describe_schema_source(const std::string& source) {
-  return looks_like_database_url(source) ? redact_url(source) : source;
+  return redact_url(source);  // also what merely looks like a URL (`postgresql:/u:pw@h`)
 }
 
 }  // namespace driftwatch

@@ -13,11 +13,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "aws/rds_token.hpp"
+#include "driftwatch/bounded_read.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/error.hpp"
 
@@ -47,12 +46,11 @@ std::string read_env(const UrlSource& source) {
 }
 
 std::string read_file(const UrlSource& source) {
-  std::ifstream stream(source.file, std::ios::binary);
-  if (!stream) fail(source, std::string("cannot open: ") + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  if (stream.bad()) fail(source, "read error");
-  std::string value = trim(buffer.str());
+  std::string text;
+  std::string why;
+  if (!read_regular_file(source.file, kMaxOutputBytes, text, why))
+    fail(source, "cannot read: " + why);
+  std::string value = trim(text);
   if (value.empty()) fail(source, "file is empty");
   return value;
 }

@@ -18,6 +18,8 @@
 #include <toml.hpp>
 #include <utility>
 
+#include "driftwatch/bounded_read.hpp"
+
 namespace driftwatch {
 
 namespace {
@@ -306,6 +308,71 @@ struct UrlKeys {
   std::string command;  // "" when not allowed
 };
 
+// toml11 parses arrays, inline tables and dotted keys recursively: a 16 KB file nested 8,000
+// arrays deep overflows the stack. This pass reads TOML's lexical structure (strings, comments,
+// brackets) without recursion and rejects input nested deeper than any real configuration,
+// before toml11 sees it. Returns the problem (line, message) or nothing.
+constexpr int kMaxTomlNesting = 64;   // arrays / inline tables inside each other
+constexpr int kMaxTomlKeyDepth = 64;  // dotted key components on one line
+
+std::optional<ConfigError> prescan_toml(const std::string& text, const std::string& path) {
+  if (text.size() > kMaxConfigFileBytes) {
+    return ConfigError{path, 0,
+                       "config is larger than " + std::to_string(kMaxConfigFileBytes) + " bytes"};
+  }
+  int line = 1;
+  int depth = 0;
+  int dots = 0;  // key separators on this line
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+      continue;
+    }
+    if (c == '#') {
+      while (i + 1 < n && text[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      const bool triple = i + 2 < n && text[i + 1] == c && text[i + 2] == c;
+      const bool basic = c == '"';
+      i += triple ? 3 : 1;
+      for (; i < n; ++i) {
+        if (text[i] == '\n') {
+          if (!triple) break;  // toml11 reports the unterminated string
+          ++line;
+        } else if (basic && text[i] == '\\') {
+          if (i + 1 < n && text[i + 1] == '\n') ++line;
+          ++i;
+        } else if (text[i] == c &&
+                   (!triple || (i + 2 < n && text[i + 1] == c && text[i + 2] == c))) {
+          if (triple) i += 2;
+          break;
+        }
+      }
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      if (++depth > kMaxTomlNesting) {
+        return ConfigError{
+            path, line,
+            "arrays or inline tables nested deeper than " + std::to_string(kMaxTomlNesting)};
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    } else if (c == '.' && !(i > 0 && std::isdigit(static_cast<unsigned char>(text[i - 1])) &&
+                             i + 1 < n && std::isdigit(static_cast<unsigned char>(text[i + 1])))) {
+      if (++dots > kMaxTomlKeyDepth) {
+        return ConfigError{
+            path, line, "dotted key with more than " + std::to_string(kMaxTomlKeyDepth) + " parts"};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 class ConfigParser {
  public:
   explicit ConfigParser(const std::string& path) {
@@ -316,6 +383,10 @@ class ConfigParser {
     ConfigParseResult result;
     const std::string file = path.empty() ? "<config>" : path;
     Value root;
+    if (auto problem = prescan_toml(text, path)) {
+      result.errors.push_back(*problem);
+      return result;
+    }
     try {
       std::istringstream stream(text);
       root = toml::parse(stream, file);
@@ -913,21 +984,14 @@ ConfigParseResult parse_config(const std::string& text, const std::string& path)
 }
 
 ConfigParseResult load_config_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) {
+  std::string text;
+  std::string why;
+  if (!read_regular_file(path, kMaxConfigFileBytes, text, why)) {
     ConfigParseResult result;
-    result.errors.push_back(
-        ConfigError{path, 0, "cannot read config file: " + std::string(std::strerror(errno))});
+    result.errors.push_back(ConfigError{path, 0, "cannot read config file: " + why});
     return result;
   }
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  if (stream.bad()) {
-    ConfigParseResult result;
-    result.errors.push_back(ConfigError{path, 0, "cannot read config file"});
-    return result;
-  }
-  return parse_config(buffer.str(), path);
+  return parse_config(text, path);
 }
 
 }  // namespace driftwatch

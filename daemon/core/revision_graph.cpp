@@ -5,9 +5,6 @@
 #include "driftwatch/revision_graph.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -15,6 +12,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "driftwatch/bounded_read.hpp"
 
 namespace driftwatch {
 
@@ -88,26 +87,6 @@ void walk(const fs::path& directory, bool recursive, std::vector<std::string>& o
   }
 }
 
-bool read_file(const std::string& path, std::string& out, std::string& why) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    why = std::strerror(errno);
-    return false;
-  }
-  out.clear();
-  char buffer[16384];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
-    out.append(buffer, n);
-  }
-  bool failed = std::ferror(f) != 0;
-  if (failed) {
-    why = std::strerror(errno);
-  }
-  std::fclose(f);
-  return !failed;
-}
-
 std::string quoted(const std::string& text) { return "'" + text + "'"; }
 
 template <typename T>
@@ -144,7 +123,7 @@ RevisionGraph RevisionGraph::load(const std::vector<std::string>& version_direct
         continue;
       }
       std::string why;
-      if (!read_file(file, text, why)) {
+      if (!read_regular_file(file, kMaxRevisionFileBytes, text, why)) {
         errors.push_back({file, 0, "cannot read migration file: " + why});
         continue;
       }

@@ -45,6 +45,9 @@ namespace {
 
 enum class Kind { kName, kString, kNumber, kOp, kNewline };
 
+// Brackets (and f-string fields) nested deeper than this are a syntax error, as in CPython.
+constexpr size_t kMaxBracketDepth = 200;
+
 struct Token {
   Kind kind = Kind::kOp;
   std::string text;  // name, operator or number text; a string's decoded value
@@ -350,6 +353,12 @@ class Tokenizer {
       tok.text = operator_at(i_);
       i_ += tok.text.size();
       if (tok.text == "(" || tok.text == "[" || tok.text == "{") {
+        if (open_lines.size() >= kMaxBracketDepth) {
+          // CPython's own limit ("too many nested parentheses"); it also bounds the recursion
+          // of the literal parser below.
+          return fail(tok.line, "too many nested parentheses (more than " +
+                                    std::to_string(kMaxBracketDepth) + ")");
+        }
         open_lines.push_back(tok.line);
       } else if (tok.text == ")" || tok.text == "]" || tok.text == "}") {
         if (open_lines.empty()) {
@@ -470,6 +479,16 @@ class Tokenizer {
   // after a top-level ':' the format spec is literal text with nested fields.
   std::optional<SyntaxProblem> scan_replacement_field(int start_line) {
     const size_t n = s_.size();
+    // Fields nest through format specs and through strings inside fields (f"{f'{x}'}"): the
+    // recursion is bounded by counting every open field.
+    struct Nesting {
+      size_t& depth;
+      explicit Nesting(size_t& d) : depth(++d) {}
+      ~Nesting() { --depth; }
+    } nesting(field_depth_);
+    if (field_depth_ > kMaxBracketDepth) {
+      return SyntaxProblem{start_line, "f-string: expressions nested too deeply"};
+    }
     int depth = 0;
     bool in_spec = false;
     while (i_ < n) {
@@ -545,6 +564,7 @@ class Tokenizer {
   const std::string& s_;
   size_t i_ = 0;
   int line_ = 1;
+  size_t field_depth_ = 0;
 };
 
 // ---- literal values ----
@@ -704,6 +724,12 @@ bool is_compound_keyword(const std::string& name) {
   return kKeywords.count(name) > 0;
 }
 
+// Keywords whose statement has a body (`lambda` is an expression, `match`/`case` soft
+// keywords followed by a name and so never our attribute assignments).
+bool starts_compound_statement(const std::string& name) {
+  return name != "lambda" && is_compound_keyword(name);
+}
+
 struct Assignment {
   int line = 0;
   std::vector<const Token*> value;
@@ -843,6 +869,12 @@ RevisionParseResult parse_revision_source(std::string_view text, const std::stri
     if (tok.starts_line) {
       module_level = tok.column == 0;
     }
+    // `if x: pass; revision = "b"`: every statement after a compound statement's header on
+    // the same line is in its body.
+    if (stmt.empty() && tok.depth == 0 && tok.kind == Kind::kName &&
+        starts_compound_statement(tok.text)) {
+      module_level = false;
+    }
     stmt.push_back(&tok);
   }
 
@@ -873,6 +905,17 @@ RevisionParseResult parse_revision_source(std::string_view text, const std::stri
         return false;
       }
       out = {value->text};
+      return true;
+    }
+    // Alembic (tuple_rev_as_scalar) reads an empty string as None: `down_revision = ''` is a
+    // base and `depends_on = ""` (also `("",)`, made a tuple first) names nothing.
+    const bool empty_string =
+        (value->kind == Literal::Kind::kString && value->text.empty()) ||
+        (name == "depends_on" && value->kind == Literal::Kind::kSequence &&
+         value->items.size() == 1 && value->items.front().kind == Literal::Kind::kString &&
+         value->items.front().text.empty());
+    if (empty_string) {
+      out.clear();
       return true;
     }
     switch (value->kind) {
@@ -917,6 +960,9 @@ RevisionParseResult parse_revision_source(std::string_view text, const std::stri
       error(0, "down_revision is not assigned at module level");
       script.down_revision_valid = false;
     }
+  }
+  if (syntax && !last.count("down_revision")) {
+    script.down_revision_valid = false;  // maybe assigned after the syntax error: not a base
   }
   if (revision_ok && !revision.empty()) {
     script.revision = revision.front();

@@ -596,11 +596,47 @@ void write_snapshot_json(const SchemaSnapshot& snapshot, std::ostream& out) {
   SnapshotWriter(buffer, &out).write(snapshot);
 }
 
+// Limits on snapshot input that did not come from our writer: a snapshot is a few levels deep
+// (document, objects, attributes), so deeper nesting is garbage or an attack on the DOM parser.
+constexpr std::size_t kMaxSnapshotBytes = std::size_t{512} << 20;
+constexpr int kMaxSnapshotNesting = 32;
+
+void check_snapshot_limits(const std::string& text, const std::string& source_name) {
+  if (text.size() > kMaxSnapshotBytes) {
+    fail(source_name, "larger than " + std::to_string(kMaxSnapshotBytes) + " bytes");
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxSnapshotNesting) {
+        fail(source_name, "JSON nested deeper than " + std::to_string(kMaxSnapshotNesting) +
+                              " levels (at byte " + std::to_string(i) + ")");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 SchemaSnapshot snapshot_from_json(const std::string& text, const std::string& source_name) {
   SchemaSnapshot snapshot;
+  if (text.size() > kMaxSnapshotBytes) check_snapshot_limits(text, source_name);
   // The writer's output takes ~370 bytes per object: one reservation, rarely a second.
   snapshot.objects.reserve(text.size() / 256);
-  if (!FastReader(text, snapshot).read()) snapshot = read_dom(text, source_name);
+  if (!FastReader(text, snapshot).read()) {
+    check_snapshot_limits(text, source_name);  // the fast reader only takes our flat layout
+    snapshot = read_dom(text, source_name);
+  }
   snapshot.normalize_order();
   for (size_t i = 1; i < snapshot.objects.size(); ++i) {
     const SchemaObject& a = snapshot.objects[i - 1];

@@ -1,5 +1,6 @@
 #include "pg/errors.hpp"
 
+#include <cctype>
 #include <sstream>
 #include <vector>
 
@@ -70,6 +71,28 @@ std::string quoted_host(const std::string& line) {
   return line.substr(open + 1, close - open - 1);
 }
 
+// Replaces the password wherever it occurs; a password shorter than 4 characters only where it
+// stands alone (not inside a longer word), so that ordinary words are not mangled.
+std::string mask_secret(std::string text, const std::string& secret) {
+  if (secret.empty()) {
+    return text;
+  }
+  if (secret.size() >= 4) {
+    return replace_all(text, secret, "***");
+  }
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 1)) {
+    const auto end = pos + secret.size();
+    const bool alone = (pos == 0 || !word_char(text[pos - 1]) || !word_char(secret.front())) &&
+                       (end == text.size() || !word_char(text[end]) || !word_char(secret.back()));
+    if (alone) {
+      text.replace(pos, secret.size(), "***");
+      pos += 2;
+    }
+  }
+  return text;
+}
+
 }  // namespace
 
 const char* reason_for_sqlstate(const std::string& sqlstate) {
@@ -102,10 +125,7 @@ std::string clean_pg_message(const std::string& text, const std::string& secret)
   }
   line = server_part(line);
   line = redact_url(line);
-  if (secret.size() >= 4) {
-    line = replace_all(line, secret, "***");
-  }
-  return line;
+  return mask_secret(line, secret);
 }
 
 ConnectFailure describe_connect_failure(const std::string& libpq_message,

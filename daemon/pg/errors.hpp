@@ -23,8 +23,8 @@ ConnectFailure describe_connect_failure(const std::string& libpq_message,
                                         const std::string& secret);
 
 // Server or libpq error text made presentable: the first meaningful line, without the
-// "ERROR:  " / "FATAL:  " prefix, URLs/conninfo redacted, and `secret` replaced by "***" (when
-// it is at least 4 characters; shorter strings would mangle ordinary words).
+// "ERROR:  " / "FATAL:  " prefix, URLs/conninfo redacted, and `secret` replaced by "***" (a
+// secret shorter than 4 characters only where it is not part of a longer word).
 std::string clean_pg_message(const std::string& text, const std::string& secret);
 
 }  // namespace driftwatch

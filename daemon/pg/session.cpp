@@ -40,15 +40,19 @@ struct ParsedConninfo {
 
 ParsedConninfo parse_conninfo(const std::string& url) {
   char* errmsg = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &errmsg);
+  PQconninfoOption* options = PQconninfoParse(normalize_database_url(url).c_str(), &errmsg);
   if (options == nullptr) {
-    std::string detail = errmsg != nullptr ? errmsg : "out of memory";
+    const bool out_of_memory = errmsg == nullptr;
     if (errmsg != nullptr) {
       PQfreemem(errmsg);
     }
-    // Never echo the URL itself: it is the secret-bearing part.
+    // libpq's detail quotes the offending token, which may be (part of) the password: never
+    // forward it.
     throw Error(error_reason::kConfig,
-                "invalid database URL: " + clean_pg_message(detail, std::string()));
+                out_of_memory ? "invalid database URL: out of memory"
+                              : "invalid database URL or conninfo string (libpq cannot parse "
+                                "it; details are not shown because they may contain the "
+                                "password)");
   }
   ParsedConninfo parsed;
   for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {

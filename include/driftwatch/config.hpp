@@ -150,6 +150,16 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 
 // postgresql://user:secret@host/db -> postgresql://user:***@host/db ; also key=value
 // conninfo strings (password=... -> password=***) and ?password= query parameters.
+// Masks the password wherever a URL (any scheme) appears in `url`, with the userinfo read as
+// normalize_database_url reads it, so the password libpq gets is exactly what is masked.
 std::string redact_url(const std::string& url);
+
+// True for postgresql:// and postgres:// URLs in any letter case, also SQLAlchemy's
+// dialect+driver form (postgresql+psycopg2://).
+bool is_database_url(const std::string& text);
+// A database URL as libpq reads it: scheme `postgresql://`, and the userinfo split at the last
+// '@' before the path's query with user and password percent-encoded (an unescaped '@', '/',
+// ':', space or a '%' that is no valid escape then means itself). Other text is returned as is.
+std::string normalize_database_url(const std::string& url);
 
 }  // namespace driftwatch

@@ -368,4 +368,18 @@ TEST_CASE("a chain of 200,000 revisions: no recursion depth limit") {
   CHECK(g.ancestry({"r5"}).size() == static_cast<size_t>(n));
 }
 
+TEST_CASE("alembic_quirks fixture: empty strings, a depends_on label, ';' in compound lines") {
+  RevisionGraph g = load_fixture("alembic_quirks");
+  CHECK(issues(g.errors()).empty());
+  CHECK(g.size() == 4);
+  CHECK(g.heads() == Strings{"d1"});  // as `alembic heads` prints
+  CHECK(g.bases() == Strings{"a1", "b1"});
+  CHECK(g.merge_points() == Strings{"c1"});
+  CHECK(g.depends_on() == std::map<std::string, Strings>{{"b1", {"core"}}});
+  // depends_on = "core" is the revision carrying that label.
+  CHECK(g.ancestry({"b1"}) == Strings{"a1", "b1"});
+  CHECK(g.is_ancestor("a1", "b1"));
+  CHECK(g.behind({"a1"}).pending == Strings{"b1", "c1", "d1"});
+}
+
 }  // namespace driftwatch

@@ -306,3 +306,35 @@ TEST_CASE("syntax errors are reported once, with the line where the problem star
 }
 
 }  // namespace driftwatch
+
+namespace driftwatch {
+
+// Issue 14 point 5: what Alembic accepts is read as Alembic reads it.
+TEST_CASE("an empty string is None for down_revision and depends_on, as in Alembic") {
+  RevisionScript s = parse_ok("revision = 'a'\ndown_revision = ''\ndepends_on = \"\"\n");
+  CHECK(s.down_revisions.empty());
+  CHECK(s.down_revision_valid);
+  CHECK(s.depends_on.empty());
+  CHECK(parse_ok("revision = 'a'\ndown_revision = None\ndepends_on = ('',)\n").depends_on.empty());
+  // A tuple holding '' is no None for down_revision in Alembic: it stays a (missing) parent.
+  CHECK(parse_ok("revision = 'a'\ndown_revision = ('',)\n").down_revisions == Strings{""});
+}
+
+TEST_CASE("statements after ';' behind a compound statement's header are in its body") {
+  RevisionScript s = parse_ok(
+      "revision = 'a'\n"
+      "down_revision = None\n"
+      "if TYPE_CHECKING: import os; down_revision = 'x'\n"
+      "for _ in (): pass; revision = 'y'\n"
+      "class Meta: branch_labels = 'z'; depends_on = 'w'\n"
+      "while False: x = 1; revision = 'v'\n"
+      "with ctx: revision = 'u'; down_revision = 'u'\n");
+  CHECK(s.revision == "a");
+  CHECK(s.down_revisions.empty());
+  CHECK(s.branch_labels.empty());
+  CHECK(s.depends_on.empty());
+  // A lambda is an expression, not a compound statement.
+  CHECK(parse_ok("f = lambda: 0; revision = 'b'\ndown_revision = None\n").revision == "b");
+}
+
+}  // namespace driftwatch
