@@ -5,6 +5,7 @@
 #include <future>
 #include <sstream>
 
+#include "app/snapshot_file.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
@@ -30,11 +31,7 @@ SchemaSnapshot read_database_schema(const std::string& url, const IntrospectOpti
 
 SchemaSnapshot load_schema_source(const std::string& source, const IntrospectOptions& options) {
   if (looks_like_database_url(source)) return read_database_schema(source, options);
-  std::ifstream in(source);
-  if (!in) throw Error(error_reason::kExpectedSchema, "cannot read snapshot file " + source);
-  std::stringstream text;
-  text << in.rdbuf();
-  return snapshot_from_json(text.str(), source);
+  return load_snapshot_file(source);
 }
 
 std::vector<LoadedSource> load_schema_sources(const std::vector<std::string>& sources,
