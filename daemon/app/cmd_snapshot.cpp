@@ -6,9 +6,12 @@
 #include <fstream>
 
 #include "app/args.hpp"
+#include "app/replay.hpp"
 #include "app/schema_source.hpp"
+#include "app/snapshot_file.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
+#include "driftwatch/revision_graph.hpp"
 #include "driftwatch/snapshot_json.hpp"
 
 namespace driftwatch {
@@ -18,37 +21,55 @@ namespace {
 constexpr const char* kUsage =
     "usage: driftwatch snapshot --url URL [--schema NAME]... [--out FILE] [--version-table NAME]\n"
     "                           [--version-table-schema NAME] [--privileges] [--comments]\n"
-    "                           [--timeout 30s]\n";
+    "                           [--timeout 30s]\n"
+    "       driftwatch snapshot --all-revisions --versions DIR [--versions DIR]...\n"
+    "                           --scratch-url URL --out-dir DIR [--upgrade-command CMD]\n"
+    "                           [--schema NAME]... [--gzip] [--recursive] [--timeout 10m]\n"
+    "                           [--version-table NAME] [--version-table-schema NAME]\n"
+    "                           [--privileges] [--comments]\n"
+    "  --all-revisions replays the migrations into scratch databases created (and dropped) on\n"
+    "  the --scratch-url server and writes one snapshot per revision (<revision>.json[.gz]);\n"
+    "  revisions that have a file are skipped. CMD runs with /bin/sh -c and DATABASE_URL set;\n"
+    "  {revision} and {url} are substituted (default: alembic upgrade {revision}).\n";
 
-// Write-then-rename so a reader (the daemon watching the snapshots directory) never sees a
-// half-written file.
-// A path that exists and is not a regular file (/dev/stdout, /dev/null, a FIFO) is written in
-// place: renaming over it would replace the device with a file.
-bool write_atomically(const std::string& path, const SchemaSnapshot& snapshot, std::ostream& err) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    std::ofstream out(path, std::ios::binary);
-    write_snapshot_json(snapshot, out);
-    out.flush();
-    if (!out) err << "driftwatch snapshot: cannot write " << path << "\n";
-    return static_cast<bool>(out);
+// --all-revisions: the expected schema of every revision, replayed with the user's Alembic.
+int run_all_revisions(const ParsedArgs& parsed, const IntrospectOptions& options, std::ostream& out,
+                      std::ostream& err) {
+  if (!parsed.has("versions") || !parsed.has("scratch-url") || !parsed.has("out-dir") ||
+      parsed.has("url") || parsed.has("out")) {
+    err << "driftwatch snapshot: --all-revisions needs --versions, --scratch-url and --out-dir "
+           "(and no --url/--out)\n"
+        << kUsage;
+    return 2;
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    write_snapshot_json(snapshot, out);
-    out.flush();
-    if (!out) {
-      err << "driftwatch snapshot: cannot write " << tmp << "\n";
-      return false;
-    }
+  RevisionGraph graph = RevisionGraph::load(parsed.all("versions"), parsed.flag("recursive"));
+  if (graph.has_errors() || graph.size() == 0) {
+    for (const auto& e : graph.errors()) err << "driftwatch snapshot: " << e.to_string() << "\n";
+    if (graph.size() == 0) err << "driftwatch snapshot: no migration files found\n";
+    return 2;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    err << "driftwatch snapshot: cannot rename " << tmp << " to " << path << "\n";
-    std::remove(tmp.c_str());
-    return false;
+  ReplaySettings settings;
+  settings.scratch_url = parsed.get("scratch-url");
+  settings.command = {"/bin/sh", "-c", parsed.get("upgrade-command", kDefaultUpgradeCommand)};
+  settings.shell_quote = true;
+  settings.introspect = options;
+  if (parsed.has("timeout")) settings.timeout = options.timeout;
+  settings.introspect.timeout = std::chrono::seconds(60);
+  try {
+    HistoryReport report =
+        build_history(settings, graph, parsed.get("out-dir"), parsed.flag("gzip"),
+                      [&err](const std::string& line) { err << line << std::endl; });
+    out << "driftwatch snapshot: " << report.built << " built, " << report.existing
+        << " already present in " << parsed.get("out-dir") << "\n";
+    return 0;
+  } catch (const ReplayFailure& e) {
+    err << "driftwatch snapshot: " << e.what() << "; its output:\n" << e.output;
+    if (!e.output.empty() && e.output.back() != '\n') err << "\n";
+    return 3;
+  } catch (const Error& e) {
+    err << "driftwatch snapshot: " << e.what() << "\n";
+    return 3;
   }
-  return true;
 }
 
 }  // namespace
@@ -56,9 +77,10 @@ bool write_atomically(const std::string& path, const SchemaSnapshot& snapshot, s
 int run_snapshot(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ParsedArgs parsed;
   try {
-    parsed = parse_args(
-        args, {"url", "schema", "out", "version-table", "version-table-schema", "timeout"},
-        {"privileges", "comments", "help"});
+    parsed = parse_args(args,
+                        {"url", "schema", "out", "version-table", "version-table-schema", "timeout",
+                         "versions", "scratch-url", "out-dir", "upgrade-command"},
+                        {"privileges", "comments", "help", "all-revisions", "gzip", "recursive"});
   } catch (const UsageError& e) {
     err << "driftwatch snapshot: " << e.what() << "\n" << kUsage;
     return 2;
@@ -67,7 +89,7 @@ int run_snapshot(const std::vector<std::string>& args, std::ostream& out, std::o
     out << kUsage;
     return 0;
   }
-  if (!parsed.has("url")) {
+  if (!parsed.has("url") && !parsed.flag("all-revisions")) {
     err << kUsage;
     return 2;
   }
@@ -85,6 +107,7 @@ int run_snapshot(const std::vector<std::string>& args, std::ostream& out, std::o
     }
     options.timeout = *timeout;
   }
+  if (parsed.flag("all-revisions")) return run_all_revisions(parsed, options, out, err);
   const std::string url = parsed.get("url");
   SchemaSnapshot snapshot;
   try {
@@ -97,7 +120,9 @@ int run_snapshot(const std::vector<std::string>& args, std::ostream& out, std::o
     write_snapshot_json(snapshot, out);
     return 0;
   }
-  return write_atomically(parsed.get("out"), snapshot, err) ? 0 : 3;
+  const std::string error = write_snapshot_file(parsed.get("out"), snapshot);
+  if (!error.empty()) err << "driftwatch snapshot: " << error << "\n";
+  return error.empty() ? 0 : 3;
 }
 
 }  // namespace driftwatch

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "driftwatch/bounded_read.hpp"
+#include "app/snapshot_file.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
@@ -39,6 +40,7 @@ SchemaSnapshot load_schema_source(const std::string& source, const IntrospectOpt
                 "cannot read snapshot file " + redact_url(source) + ": " + why);
   }
   return snapshot_from_json(text, source);
+  return load_snapshot_file(source);
 }
 
 std::vector<LoadedSource> load_schema_sources(const std::vector<std::string>& sources,

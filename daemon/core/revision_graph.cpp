@@ -513,9 +513,97 @@ RevisionBehind RevisionGraph::behind(const std::vector<std::string>& current) co
       result.pending.push_back(nodes_[i].script.revision);
     }
   }
-  std::sort(result.pending.begin(), result.pending.end());
+  order_for_upgrade(result.pending);
   result.behind_by = static_cast<int>(result.pending.size());
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrade order, revision-set tips, prefixes.
+
+std::vector<std::string> RevisionGraph::apply_order(const std::vector<std::string>& targets) const {
+  std::vector<char> state(nodes_.size(), 0);  // 0 unseen, 1 on the stack, 2 emitted
+  std::vector<std::string> out;
+  std::vector<std::string> sorted_targets = targets;
+  std::sort(sorted_targets.begin(), sorted_targets.end());
+  for (const std::string& target : sorted_targets) {
+    const int start = index_of(target);
+    if (start < 0 || state[static_cast<size_t>(start)]) continue;
+    // Iterative post-order DFS: (node, next need to visit).
+    std::vector<std::pair<int, size_t>> stack{{start, 0}};
+    state[static_cast<size_t>(start)] = 1;
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      const std::vector<int>& needs = nodes_[static_cast<size_t>(node)].needs;
+      if (next < needs.size()) {
+        const int need = needs[next++];
+        if (!state[static_cast<size_t>(need)]) {
+          state[static_cast<size_t>(need)] = 1;
+          stack.emplace_back(need, 0);
+        }
+        continue;
+      }
+      state[static_cast<size_t>(node)] = 2;
+      out.push_back(nodes_[static_cast<size_t>(node)].script.revision);
+      stack.pop_back();
+    }
+  }
+  return out;
+}
+
+void RevisionGraph::order_for_upgrade(std::vector<std::string>& revisions) const {
+  std::unordered_map<std::string, size_t> position;
+  const std::vector<std::string> order = apply_order(heads_);
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  std::stable_sort(revisions.begin(), revisions.end(),
+                   [&position](const std::string& a, const std::string& b) {
+                     auto pa = position.find(a);
+                     auto pb = position.find(b);
+                     const size_t ia = pa == position.end() ? SIZE_MAX : pa->second;
+                     const size_t ib = pb == position.end() ? SIZE_MAX : pb->second;
+                     return ia != ib ? ia < ib : a < b;
+                   });
+}
+
+std::vector<std::string> RevisionGraph::tips(const std::vector<std::string>& revisions) const {
+  std::vector<std::string> out;
+  for (const std::string& r : revisions) {
+    bool needed_by_other = false;
+    for (const std::string& other : revisions) {
+      if (other != r && is_ancestor(r, other)) {
+        needed_by_other = true;
+        break;
+      }
+    }
+    if (!needed_by_other) out.push_back(resolve(r).value_or(r));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::optional<std::string> RevisionGraph::resolve_prefix(const std::string& text,
+                                                         std::string* error) const {
+  if (auto exact = resolve(text)) return exact;
+  std::vector<std::string> matches;
+  if (!text.empty()) {
+    for (const Node& node : nodes_) {
+      if (node.script.revision.compare(0, text.size(), text) == 0) {
+        matches.push_back(node.script.revision);
+      }
+    }
+  }
+  if (matches.size() == 1) return matches.front();
+  if (error != nullptr) {
+    std::sort(matches.begin(), matches.end());
+    if (matches.empty()) {
+      *error = "no revision '" + text + "'";
+    } else {
+      *error = "revision prefix '" + text + "' is ambiguous: it matches " + matches.front();
+      for (size_t i = 1; i < matches.size(); ++i) *error += ", " + matches[i];
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace driftwatch

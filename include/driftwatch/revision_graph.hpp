@@ -65,7 +65,7 @@ std::vector<std::string> list_revision_files(const std::string& directory, bool 
 
 // Revisions a database at some revision set still has to apply to reach the heads.
 struct RevisionBehind {
-  std::vector<std::string> pending;  // sorted
+  std::vector<std::string> pending;  // in the order Alembic applies them (apply_order)
   int behind_by = 0;                 // pending.size()
 };
 
@@ -117,6 +117,18 @@ class RevisionGraph {
   // Revisions in the ancestry of the heads that are not in the ancestry of `current`.
   RevisionBehind behind(const std::vector<std::string>& current) const;
 
+  // The ancestry of `targets` in the order `alembic upgrade` applies it: every revision after
+  // what it needs (down_revision in declared order, then depends_on), each branch to its end
+  // before the next. Unknown names are skipped.
+  std::vector<std::string> apply_order(const std::vector<std::string>& targets) const;
+  // The revision set as alembic_version rows would record it: `revisions` without those that
+  // another of them needs (directly or not). Sorted. Two row sets describe the same schema
+  // state exactly when their tips are equal (e.g. heads {a, b} where b depends_on a -> {b}).
+  std::vector<std::string> tips(const std::vector<std::string>& revisions) const;
+  // A revision id, branch label, or unique prefix of an id (as Alembic accepts them). nullopt
+  // with `error` set when nothing or several ids match.
+  std::optional<std::string> resolve_prefix(const std::string& text, std::string* error) const;
+
  private:
   struct Node {
     RevisionScript script;
@@ -129,6 +141,7 @@ class RevisionGraph {
   std::vector<char> reach(const std::vector<int>& start) const;  // marks the ancestry
   void build();
   void report_cycle(const std::vector<int>& component);
+  void order_for_upgrade(std::vector<std::string>& revisions) const;  // by apply_order(heads)
 
   std::vector<Node> nodes_;
   std::unordered_map<std::string, int> index_;
