@@ -324,10 +324,9 @@ TargetResult Engine::check(const TargetConfig& target,
       return fail(error_reason::kMigrations, why);
     }
 
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (remaining < std::chrono::milliseconds(1000)) remaining = std::chrono::milliseconds(1000);
-    IntrospectOptions options = introspect_options(config_, target, &source, remaining);
+    // [check] timeout bounds the whole check: every session of it shares the deadline.
+    IntrospectOptions options = introspect_options(config_, target, &source, config_.check.timeout);
+    options.deadline = deadline;
 
     std::string url = resolve_connection_url(target.url, target.auth);
     PgSession session(url, options, target.name);

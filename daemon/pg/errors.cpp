@@ -128,9 +128,46 @@ std::string clean_pg_message(const std::string& text, const std::string& secret)
   return mask_secret(line, secret);
 }
 
+std::string sqlstate_in_verbose_message(const std::string& message) {
+  std::string found;
+  for (auto pos = message.find(":  "); pos != std::string::npos;
+       pos = message.find(":  ", pos + 1)) {
+    const auto code = pos + 3;
+    if (code + 7 > message.size() || message[code + 5] != ':' || message[code + 6] != ' ') {
+      continue;
+    }
+    bool valid = true;
+    for (auto i = code; i < code + 5; ++i) {
+      const char c = message[i];
+      valid = valid && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'));
+    }
+    if (valid) {
+      found = message.substr(code, 5);
+    }
+  }
+  return found;
+}
+
 ConnectFailure describe_connect_failure(const std::string& libpq_message,
                                         const std::string& endpoint, int connect_timeout_seconds,
                                         const std::string& secret) {
+  const std::string sqlstate = sqlstate_in_verbose_message(libpq_message);
+  if (!sqlstate.empty()) {
+    // The server's own words after the code (translated by its lc_messages; shown, never parsed).
+    const std::string token = ":  " + sqlstate + ": ";
+    const auto at = libpq_message.rfind(token);
+    const auto start = at + token.size();
+    const auto stop = libpq_message.find('\n', start);
+    const std::string text = clean_pg_message(
+        libpq_message.substr(start, stop == std::string::npos ? stop : stop - start), secret);
+    if (sqlstate.rfind("28", 0) == 0) {
+      return {error_reason::kAuth, text, sqlstate};
+    }
+    if (sqlstate == "42501") {
+      return {error_reason::kPermission, text + " on " + endpoint, sqlstate};
+    }
+    return {error_reason::kConnect, text + " on " + endpoint, sqlstate};
+  }
   const std::vector<std::string> lines = lines_of(libpq_message);
   // With several addresses (localhost -> ::1, 127.0.0.1) libpq reports each attempt; an
   // authentication or server-side answer is more telling than a refusal from another address.
@@ -139,35 +176,37 @@ ConnectFailure describe_connect_failure(const std::string& libpq_message,
         contains(line, "no password supplied") || contains(line, "authentication failed") ||
         contains(line, "pg_hba.conf") || contains(line, "is not permitted to log in") ||
         (contains(line, "role \"") && contains(line, "does not exist"))) {
-      return {error_reason::kAuth, clean_pg_message(line, secret)};
+      return {error_reason::kAuth, clean_pg_message(line, secret), ""};
     }
   }
   for (const auto& line : lines) {
     if (contains(line, "database \"") && contains(line, "does not exist")) {
-      return {error_reason::kConnect, clean_pg_message(line, secret) + " on " + endpoint};
+      return {error_reason::kConnect, clean_pg_message(line, secret) + " on " + endpoint, ""};
     }
     if (contains(line, "could not translate host name")) {
       const std::string host = quoted_host(line);
       return {error_reason::kConnect,
-              "unknown host " + (host.empty() ? endpoint : clean_pg_message(host, secret))};
+              "unknown host " + (host.empty() ? endpoint : clean_pg_message(host, secret)), ""};
     }
     if (contains(line, "Connection refused")) {
-      return {error_reason::kConnect, "connection to " + endpoint + " refused"};
+      return {error_reason::kConnect, "connection to " + endpoint + " refused", ""};
     }
     if (contains(line, "timeout expired")) {
-      return {error_reason::kConnect, "connection to " + endpoint + " timed out after " +
-                                          std::to_string(connect_timeout_seconds) + "s"};
+      return {error_reason::kConnect,
+              "connection to " + endpoint + " timed out after " +
+                  std::to_string(connect_timeout_seconds) + "s",
+              ""};
     }
     if (contains(line, "No such file or directory")) {
-      return {error_reason::kConnect, "no PostgreSQL socket at " + endpoint};
+      return {error_reason::kConnect, "no PostgreSQL socket at " + endpoint, ""};
     }
     if (contains(line, "No route to host") || contains(line, "Network is unreachable")) {
-      return {error_reason::kConnect, "no route to " + endpoint};
+      return {error_reason::kConnect, "no route to " + endpoint, ""};
     }
   }
   const std::string detail = clean_pg_message(libpq_message, secret);
   return {error_reason::kConnect,
-          "cannot connect to " + endpoint + (detail.empty() ? "" : ": " + detail)};
+          "cannot connect to " + endpoint + (detail.empty() ? "" : ": " + detail), ""};
 }
 
 }  // namespace driftwatch

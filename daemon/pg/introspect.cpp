@@ -710,7 +710,9 @@ bool wanted(const CatalogQuery& query, const IntrospectOptions& options) {
 
 void run_query(PgSession& session, const CatalogQuery& query,
                const std::vector<std::string>& scope_params, Builder& builder) {
-  const pqxx::result rows = session.impl().exec(
+  // In a savepoint rolled back right after: the relation locks a query takes (pg_get_viewdef
+  // locks the view and every table it reads) last as long as the query, not the check.
+  const pqxx::result rows = session.impl().exec_released(
       query.name, query.sql, query.scoped ? scope_params : std::vector<std::string>{});
   try {
     query.map(rows, builder);
@@ -733,7 +735,7 @@ std::optional<Builder> read_on_second_connection(const std::string& url,
   try {
     session.emplace(url, options, target);
     PgSession::Impl& impl = session->impl();
-    impl.exec("import_snapshot", "SET TRANSACTION SNAPSHOT " + impl.connection->quote(snapshot_id));
+    impl.begin_in_snapshot(snapshot_id);
   } catch (const Error&) {
     return std::nullopt;
   }

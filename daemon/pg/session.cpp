@@ -1,9 +1,18 @@
 #include "pg/session.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
 
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
@@ -128,6 +137,25 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 }  // namespace
 
 std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options) {
+  return build_session_conninfo(url, options, /*server_options=*/true);
+}
+
+std::string session_local_settings(const IntrospectOptions& options) {
+  const long long statement_ms = timeout_ms(options);
+  const long long lock_ms = std::min<long long>(statement_ms, 2000);
+  // set_config(..., true) = SET LOCAL; it also takes the empty search_path that SET cannot.
+  auto local = [](const char* name, const std::string& value) {
+    return std::string("pg_catalog.set_config('") + name + "', '" + value + "', true)";
+  };
+  return "SELECT " + local("statement_timeout", std::to_string(statement_ms)) + ", " +
+         local("lock_timeout", std::to_string(lock_ms)) + ", " +
+         local("idle_in_transaction_session_timeout",
+               std::to_string(std::max<long long>(statement_ms * 2, 10000))) +
+         ", " + local("search_path", "");
+}
+
+std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options,
+                                   bool with_server_options) {
   const ParsedConninfo parsed = parse_conninfo(url);
   const long long statement_ms = timeout_ms(options);
   const long long lock_ms = std::min<long long>(statement_ms, 2000);
@@ -158,14 +186,219 @@ std::string build_session_conninfo(const std::string& url, const IntrospectOptio
   }
   conninfo += "application_name=" + quote_conninfo_value(options.application_name);
   conninfo += " connect_timeout=" + std::to_string(connect_timeout_seconds(options));
-  conninfo += " options=" + quote_conninfo_value(server_options);
+  // A peer that vanishes (failover, dropped NAT entry, half-open connection) is noticed within
+  // about the check's timeout by the kernel too, not after the two hours of default keepalive:
+  // the watchdog abandons such a connection at the deadline, and these settings make the socket
+  // (and a PQcancel sent to the same peer) give up soon after. The URL's own values win.
+  const long long keepalive_s = std::max<long long>(1, (statement_ms + 2999) / 3000);
+  const std::pair<const char*, std::string> transport[] = {
+      {"keepalives", "1"},
+      {"keepalives_idle", std::to_string(keepalive_s)},
+      {"keepalives_interval", std::to_string(keepalive_s)},
+      {"keepalives_count", "2"},
+      {"tcp_user_timeout", std::to_string(statement_ms)},
+  };
+  for (const auto& [key, value] : transport) {
+    if (parsed.get(key).empty()) {
+      conninfo += std::string(" ") + key + "=" + value;
+    }
+  }
+  if (with_server_options) {
+    conninfo += " options=" + quote_conninfo_value(server_options);
+  }
   return conninfo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadline: the connection attempt polls libpq with the time left (libpq's connect_timeout has
+// whole seconds, at least 2, and counts per address); once connected, a watchdog thread waits
+// for the deadline and then cancels the running query (PQcancel) and cuts the socket
+// (shutdown), so a query blocked on a peer that never answers returns at once.
+
+// The check's deadline passed, the session is unusable.
+class DeadlineWatchdog {
+ public:
+  DeadlineWatchdog(int socket, PGcancel* cancel, std::chrono::steady_clock::time_point deadline)
+      : socket_(socket), cancel_(cancel), deadline_(deadline) {}
+  ~DeadlineWatchdog() {
+    if (cancel_ != nullptr) {
+      PQfreeCancel(cancel_);
+    }
+  }
+
+  // Starts the (detached) thread; it holds `self` until it ends. False when no thread could be
+  // started: statement_timeout and the keepalives are then the only bounds.
+  static bool start(const std::shared_ptr<DeadlineWatchdog>& self) {
+    try {
+      std::thread([self] { self->run(); }).detach();
+      return true;
+    } catch (const std::system_error&) {
+      return false;
+    }
+  }
+
+  // Before the connection is closed (its socket number may be reused right after).
+  void stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+  bool fired() const { return fired_.load(); }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_until(lock, deadline_, [this] { return stopped_; })) {
+      return;
+    }
+    fired_ = true;
+    // The query's thread blocks in poll()/recv() on this socket: shutting it down wakes it with
+    // an end of file now; the descriptor stays valid until the owner closes it (after stop()).
+    ::shutdown(socket_, SHUT_RDWR);
+    lock.unlock();
+    // Ends the query on the server (it would otherwise run to statement_timeout). May block on
+    // a peer that does not answer; this thread is detached, nobody waits for it.
+    char error[256];
+    PQcancel(cancel_, error, sizeof error);
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::atomic<bool> fired_{false};
+  int socket_;
+  PGcancel* cancel_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+namespace {
+
+struct ConnectFailed : std::runtime_error {
+  ConnectFailed(const std::string& message, std::string state, bool deadline)
+      : std::runtime_error(message), sqlstate(std::move(state)), timed_out(deadline) {}
+  std::string sqlstate;  // from the server's error, when it sent one
+  bool timed_out;        // the deadline passed before the connection was up
+};
+
+class DeadlineConnectPolicy : public pqxx::connectionpolicy {
+ public:
+  DeadlineConnectPolicy(const std::string& conninfo, std::chrono::steady_clock::time_point deadline)
+      : pqxx::connectionpolicy(conninfo), deadline_(deadline) {}
+
+  handle do_startconnect(handle orig) override {
+    if (orig != nullptr) {
+      return orig;
+    }
+    PGconn* conn = PQconnectStart(options().c_str());
+    if (conn == nullptr) {
+      throw std::bad_alloc();
+    }
+    // Server errors then carry their SQLSTATE: classified by code, not by (translated) text.
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    PostgresPollingStatusType status =
+        PQstatus(conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          deadline_ - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        PQfinish(conn);
+        throw ConnectFailed("", "", true);
+      }
+      pollfd fd{};
+      fd.fd = PQsocket(conn);
+      fd.events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+      const int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+      if (ready < 0 && errno != EINTR) {
+        break;
+      }
+      if (ready > 0) {
+        status = PQconnectPoll(conn);
+      }
+    }
+    if (status != PGRES_POLLING_OK) {
+      const std::string message = PQerrorMessage(conn);
+      PQfinish(conn);
+      throw ConnectFailed(message, sqlstate_in_verbose_message(message), false);
+    }
+    PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+    connected_ = conn;
+    return conn;
+  }
+
+  PGconn* connected() const { return connected_; }
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
+  PGconn* connected_ = nullptr;
+};
+
+// A libpqxx connection established through DeadlineConnectPolicy.
+class DeadlineConnection : public pqxx::connection_base {
+ public:
+  DeadlineConnection(const std::string& conninfo, std::chrono::steady_clock::time_point deadline)
+      : pqxx::connection_base(policy_), policy_(conninfo, deadline) {
+    init();
+  }
+  ~DeadlineConnection() noexcept { close(); }
+  PGconn* raw() const { return policy_.connected(); }
+
+ private:
+  DeadlineConnectPolicy policy_;
+};
+
+std::string seconds_text(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) {
+    return std::to_string(duration.count() / 1000) + "s";
+  }
+  return std::to_string(duration.count()) + "ms";
+}
+
+}  // namespace
+
+void PgSession::Impl::ConnectionDeleter::operator()(pqxx::connection_base* connection) const {
+  delete static_cast<DeadlineConnection*>(connection);
+}
+
+PgSession::Impl::~Impl() {
+  if (watchdog) {
+    watchdog->stop();
+  }
+  try {
+    transaction.reset();
+  } catch (...) {
+  }
+  try {
+    connection.reset();
+  } catch (...) {
+  }
+}
+
+bool PgSession::Impl::deadline_passed() const {
+  return (watchdog && watchdog->fired()) || std::chrono::steady_clock::now() >= deadline;
+}
+
+void PgSession::Impl::begin_in_snapshot(const std::string& snapshot_id) {
+  if (transaction) {
+    throw Error(error_reason::kInternal, "begin_in_snapshot inside a transaction", target);
+  }
+  import_snapshot = snapshot_id;
+  tx();
 }
 
 ReadTransaction& PgSession::Impl::tx() {
   if (!transaction) {
     try {
       transaction = std::make_unique<ReadTransaction>(*connection, "driftwatch");
+      if (!import_snapshot.empty()) {
+        // Must be the transaction's first statement.
+        const std::string snapshot = std::exchange(import_snapshot, std::string());
+        ++queries;
+        transaction->exec("SET TRANSACTION SNAPSHOT " + transaction->quote(snapshot));
+      }
+      // Inside the transaction, so it works through PgBouncer's transaction pooling too (no
+      // session state left on a shared server connection). Not counted: setup, like BEGIN.
+      transaction->exec(local_settings);
     } catch (...) {
       rethrow_mapped("begin");
     }
@@ -175,6 +408,12 @@ ReadTransaction& PgSession::Impl::tx() {
 
 pqxx::result PgSession::Impl::exec(const char* name, const std::string& sql,
                                    const std::vector<std::string>& params) {
+  if (deadline_passed()) {
+    throw Error(error_reason::kTimeout,
+                "check did not finish within its timeout of " + seconds_text(timeout) + " (" +
+                    name + " on " + endpoint + ")",
+                target);
+  }
   ReadTransaction& t = tx();
   ++queries;
   try {
@@ -187,6 +426,24 @@ pqxx::result PgSession::Impl::exec(const char* name, const std::string& sql,
   }
 }
 
+pqxx::result PgSession::Impl::exec_released(const char* name, const std::string& sql,
+                                            const std::vector<std::string>& params) {
+  ReadTransaction& t = tx();
+  try {
+    t.exec("SAVEPOINT driftwatch_read");
+  } catch (...) {
+    rethrow_mapped(name);
+  }
+  pqxx::result rows = exec(name, sql, params);
+  try {
+    // ROLLBACK TO releases the subtransaction's locks; RELEASE then leaves the savepoint.
+    t.exec("ROLLBACK TO SAVEPOINT driftwatch_read; RELEASE SAVEPOINT driftwatch_read");
+  } catch (...) {
+    rethrow_mapped(name);
+  }
+  return rows;
+}
+
 void PgSession::Impl::rethrow_mapped(const char* name) {
   // The transaction is unusable after any failure; dropping it rolls back (nothing to undo).
   auto end = [this] {
@@ -196,6 +453,14 @@ void PgSession::Impl::rethrow_mapped(const char* name) {
     }
   };
   const std::string where = std::string(" (") + name + " on " + endpoint + ")";
+  if (watchdog && watchdog->fired()) {
+    // The watchdog cut the connection: whatever libpq says about it, the cause is the deadline.
+    end();
+    throw Error(error_reason::kTimeout,
+                "check did not finish within its timeout of " + seconds_text(timeout) +
+                    "; query cancelled and connection abandoned" + where,
+                target);
+  }
   try {
     throw;
   } catch (const pqxx::broken_connection& e) {
@@ -223,6 +488,11 @@ void PgSession::Impl::rethrow_mapped(const char* name) {
 PgSession::PgSession(const std::string& url, const IntrospectOptions& options, std::string target)
     : impl_(std::make_unique<Impl>()) {
   impl_->target = std::move(target);
+  impl_->timeout = options.timeout;
+  impl_->deadline = options.deadline != std::chrono::steady_clock::time_point{}
+                        ? options.deadline
+                        : std::chrono::steady_clock::now() + options.timeout;
+  impl_->local_settings = session_local_settings(options);
   std::string conninfo;
   ParsedConninfo parsed;
   try {
@@ -234,30 +504,48 @@ PgSession::PgSession(const std::string& url, const IntrospectOptions& options, s
   impl_->endpoint = describe_endpoint(parsed);
   impl_->secret = parsed.get("password");
   impl_->url = url;
-  try {
-    impl_->connection = std::make_unique<pqxx::connection>(conninfo);
-  } catch (const pqxx::broken_connection& e) {
-    const ConnectFailure failure = describe_connect_failure(
-        e.what(), impl_->endpoint, connect_timeout_seconds(options), impl_->secret);
-    throw Error(failure.reason, failure.message, impl_->target);
-  } catch (const std::exception& e) {
-    throw Error(
-        error_reason::kConnect,
-        "cannot connect to " + impl_->endpoint + ": " + clean_pg_message(e.what(), impl_->secret),
-        impl_->target);
+  DeadlineConnection* connection = nullptr;
+  for (;;) {
+    try {
+      connection = new DeadlineConnection(conninfo, impl_->deadline);
+      impl_->connection.reset(connection);
+      break;
+    } catch (const ConnectFailed& e) {
+      if (e.timed_out) {
+        throw Error(error_reason::kTimeout,
+                    "connection to " + impl_->endpoint + " not established within the check's " +
+                        "timeout of " + seconds_text(options.timeout),
+                    impl_->target);
+      }
+      // PgBouncer refuses startup parameters it does not know ("unsupported startup parameter:
+      // options", SQLSTATE 08P01): connect without them; the SET LOCAL statements at the start
+      // of every transaction apply the same settings.
+      if (e.sqlstate == "08P01" && impl_->startup_options) {
+        impl_->startup_options = false;
+        conninfo = build_session_conninfo(url, options, /*with_server_options=*/false);
+        continue;
+      }
+      const ConnectFailure failure = describe_connect_failure(
+          e.what(), impl_->endpoint, connect_timeout_seconds(options), impl_->secret);
+      throw Error(failure.reason, failure.message, impl_->target, e.sqlstate);
+    } catch (const std::exception& e) {
+      throw Error(
+          error_reason::kConnect,
+          "cannot connect to " + impl_->endpoint + ": " + clean_pg_message(e.what(), impl_->secret),
+          impl_->target);
+    }
+  }
+  PGconn* raw = connection->raw();
+  if (raw != nullptr) {
+    auto watchdog =
+        std::make_shared<DeadlineWatchdog>(PQsocket(raw), PQgetCancel(raw), impl_->deadline);
+    if (DeadlineWatchdog::start(watchdog)) {
+      impl_->watchdog = std::move(watchdog);
+    }
   }
 }
 
-PgSession::~PgSession() {
-  if (!impl_) {
-    return;
-  }
-  try {
-    impl_->transaction.reset();
-    impl_->connection.reset();
-  } catch (...) {
-  }
-}
+PgSession::~PgSession() = default;
 
 std::vector<PgSession::Row> PgSession::query(const std::string& sql) {
   const pqxx::result result = impl_->exec("query", sql);

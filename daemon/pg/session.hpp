@@ -20,10 +20,16 @@ class PgSession {
   // Connects to `url` (postgresql:// URL or key=value conninfo). The session gets
   // application_name (options.application_name), default_transaction_read_only=on,
   // statement_timeout = options.timeout, lock_timeout = min(options.timeout, 2s), an empty
-  // search_path (so pg_get_*def output is schema-qualified) and connect_timeout =
-  // max(1s, options.timeout). `target` names the target in errors.
-  // Throws Error: reason "config" (malformed URL), "connect" (refused, unknown host, timeout,
-  // no such database), "auth" (wrong password, unknown role, pg_hba rejection).
+  // search_path (so pg_get_*def output is schema-qualified), TCP keepalives and
+  // tcp_user_timeout derived from options.timeout. The settings go in the startup packet and
+  // again as SET LOCAL in every transaction; a server that refuses the startup `options`
+  // (PgBouncer: SQLSTATE 08P01) is connected to again without them.
+  // Deadline (options.deadline, else now + options.timeout): connecting gives up at it, and a
+  // watchdog then cancels the running query and cuts the connection; every later call throws
+  // reason "timeout". `target` names the target in errors.
+  // Throws Error: reason "config" (malformed URL), "connect" (refused, unknown host, no such
+  // database), "timeout" (deadline), "auth" (SQLSTATE class 28: wrong password, unknown role,
+  // pg_hba rejection), "permission" (42501: no CONNECT privilege).
   PgSession(const std::string& url, const IntrospectOptions& options, std::string target = "");
   ~PgSession();
   PgSession(const PgSession&) = delete;
@@ -61,5 +67,14 @@ class PgSession {
 // read-only session settings above, as key=value conninfo. Throws Error(config) when `url` does
 // not parse. Exposed for tests; it contains the password, never log it.
 std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options);
+// Same; without `options` (the -c settings) when `with_server_options` is false: PgBouncer
+// refuses that startup parameter. Always with TCP keepalives and tcp_user_timeout derived from
+// options.timeout (unless the URL sets them).
+std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options,
+                                   bool with_server_options);
+// The statement (set_config(..., is_local => true), i.e. SET LOCAL) every read transaction starts
+// with: statement_timeout, lock_timeout, idle_in_transaction_session_timeout and search_path as in
+// the startup options, so they hold behind PgBouncer too.
+std::string session_local_settings(const IntrospectOptions& options);
 
 }  // namespace driftwatch

@@ -2,6 +2,7 @@
 // session.hpp only, so libpqxx stays out of the rest of the daemon.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
@@ -15,9 +16,24 @@ namespace driftwatch {
 
 using ReadTransaction = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
+class DeadlineWatchdog;  // session.cpp: cancels and cuts the connection at the check's deadline
+
 struct PgSession::Impl {
-  std::unique_ptr<pqxx::connection> connection;
+  ~Impl();
+  // Deletes the concrete connection class of session.cpp (connection_base's destructor is not
+  // virtual).
+  struct ConnectionDeleter {
+    void operator()(pqxx::connection_base* connection) const;
+  };
+  std::unique_ptr<pqxx::connection_base, ConnectionDeleter> connection;
   std::unique_ptr<ReadTransaction> transaction;
+  std::shared_ptr<DeadlineWatchdog> watchdog;
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::milliseconds timeout{0};  // the check's timeout, for messages
+  // SET LOCAL statements sent at the start of every transaction: the session settings apply
+  // even where the startup packet's `options` were refused or ignored (PgBouncer).
+  std::string local_settings;
+  bool startup_options = true;  // false: the server refused `options` at connect (PgBouncer)
   std::string target;
   std::string endpoint;  // redacted host:port/db
   std::string secret;    // the password, only to scrub it from messages
@@ -29,11 +45,22 @@ struct PgSession::Impl {
 
   // The open read transaction, begun on first use.
   ReadTransaction& tx();
+  // Begins the read transaction in the snapshot another session exported (pg_export_snapshot).
+  void begin_in_snapshot(const std::string& snapshot_id);
+  std::string import_snapshot;  // for the next tx()
   // Runs `sql` with text parameters $1..$n in the read transaction; counted. `name` says what
   // was being read in error messages ("columns", "version_table"). Failures become Error and
   // end the (now aborted) transaction.
   pqxx::result exec(const char* name, const std::string& sql,
                     const std::vector<std::string>& params = {});
+  // Same, inside a savepoint that is rolled back as soon as the rows are in: relation locks the
+  // statement took (pg_get_viewdef locks every table a view reads; SELECT on the version table)
+  // are released at once instead of at the end of the transaction, so DDL of the application
+  // never queues behind a check. Same transaction, same snapshot.
+  pqxx::result exec_released(const char* name, const std::string& sql,
+                             const std::vector<std::string>& params = {});
+  // True once the check's deadline passed (the connection is then cut).
+  bool deadline_passed() const;
   // Maps the exception being handled to Error and throws it. Use inside a catch block.
   [[noreturn]] void rethrow_mapped(const char* name);
 };

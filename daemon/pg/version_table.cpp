@@ -54,7 +54,9 @@ VersionTableRead read_uncached(PgSession& session, const IntrospectOptions& opti
                              impl.connection->quote_name(options.version_table_schema) + "." +
                              impl.connection->quote_name(options.version_table);
   try {
-    const pqxx::result rows = impl.exec("version_table", select);
+    // Its AccessShareLock is released right after (savepoint): an ALTER of the version table
+    // must not wait for the rest of the check.
+    const pqxx::result rows = impl.exec_released("version_table", select);
     read.rows.reserve(rows.size());
     for (const auto& row : rows) {
       if (!row[0].is_null()) {

@@ -16,6 +16,10 @@ struct IntrospectOptions {
   std::string version_table = "alembic_version";
   std::string version_table_schema = "public";
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // connect + statements
+  // When the whole check must be over (connect + every query, on every connection of the
+  // check). Default (epoch): each session's construction time + timeout. At the deadline the
+  // running query is cancelled and the connection abandoned (reason "timeout").
+  std::chrono::steady_clock::time_point deadline{};
   // From this many tables (in the schemas read) on, a second connection reads indexes and
   // constraints (what the server takes longest over) while the first reads the rest, both in one
   // catalog snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT). 0 = never. When the second

@@ -207,7 +207,10 @@ TEST_CASE("permission denied on a schema as a limited role -> reason permission"
 
 TEST_CASE("statement timeout -> reason timeout") {
   pgtest::TempDatabase db;
-  PgSession session(db.url(), quick_options(std::chrono::milliseconds(1000)));
+  // The check's own deadline is further away: the server's statement_timeout ends the query.
+  IntrospectOptions options = quick_options(std::chrono::milliseconds(1000));
+  options.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  PgSession session(db.url(), options);
   const auto started = std::chrono::steady_clock::now();
   const Error error = error_of([&] { session.query("SELECT pg_sleep(5)"); });
   CHECK(error.reason() == error_reason::kTimeout);
