@@ -5,7 +5,6 @@
 #include <future>
 #include <sstream>
 
-#include "driftwatch/bounded_read.hpp"
 #include "app/snapshot_file.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
@@ -31,15 +30,6 @@ SchemaSnapshot read_database_schema(const std::string& url, const IntrospectOpti
 
 SchemaSnapshot load_schema_source(const std::string& source, const IntrospectOptions& options) {
   if (looks_like_database_url(source)) return read_database_schema(source, options);
-  std::string text;
-  std::string why;
-  if (!read_regular_file(source, kMaxSnapshotFileBytes, text, why)) {
-    // `source` is printed redacted: a URL driftwatch did not recognise may still carry a
-    // password (`postgresql:/...`, a typo in the scheme).
-    throw Error(error_reason::kExpectedSchema,
-                "cannot read snapshot file " + redact_url(source) + ": " + why);
-  }
-  return snapshot_from_json(text, source);
   return load_snapshot_file(source);
 }
 

@@ -3,13 +3,18 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "driftwatch/bounded_read.hpp"
 #include "driftwatch/check.hpp"
+#include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
 #include "driftwatch/snapshot_json.hpp"
 
@@ -29,21 +34,47 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 // Up to `limit` bytes of the (decompressed) file; the whole file when limit is 0.
 std::string read_text(const std::string& path, std::size_t limit) {
+  // `path` is printed redacted: a URL driftwatch did not recognise (`postgresql:/...`, a typo in
+  // the scheme) lands here as a file name and may carry a password.
+  const std::string shown = redact_url(path);
+  // Only regular files, never larger than the cap: a FIFO would block the reader, a device or a
+  // huge file would exhaust memory.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error(error_reason::kExpectedSchema,
+                "cannot read snapshot file " + shown + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(error_reason::kExpectedSchema,
+                "cannot read snapshot file " + shown + ": not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxSnapshotFileBytes) {
+    throw Error(error_reason::kExpectedSchema,
+                "cannot read snapshot file " + shown + ": larger than the limit of " +
+                    std::to_string(kMaxSnapshotFileBytes) + " bytes");
+  }
+  const bool whole = limit == 0;
+  if (whole || limit > kMaxSnapshotFileBytes) limit = kMaxSnapshotFileBytes;
   GzFile file(gzopen(path.c_str(), "rb"));
-  if (!file) throw Error(error_reason::kExpectedSchema, "cannot read snapshot file " + path);
+  if (!file) throw Error(error_reason::kExpectedSchema, "cannot read snapshot file " + shown);
   gzbuffer(file.get(), 1 << 17);
   std::string text;
   char buffer[1 << 16];
-  while (limit == 0 || text.size() < limit) {
+  while (text.size() < limit) {
     const int n = gzread(file.get(), buffer, sizeof buffer);
     if (n < 0) {
       int code = 0;
       const char* message = gzerror(file.get(), &code);
       throw Error(error_reason::kExpectedSchema,
-                  "cannot read snapshot file " + path + ": " + (message ? message : "gzip error"));
+                  "cannot read snapshot file " + shown + ": " + (message ? message : "gzip error"));
     }
     if (n == 0) break;
     text.append(buffer, static_cast<std::size_t>(n));
+  }
+  if (whole && text.size() >= limit) {
+    throw Error(error_reason::kExpectedSchema,
+                "cannot read snapshot file " + shown + ": decompresses to more than " +
+                    std::to_string(kMaxSnapshotFileBytes) + " bytes");
   }
   return text;
 }
