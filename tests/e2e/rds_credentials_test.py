@@ -108,6 +108,24 @@ class RdsCredentialsTest(unittest.TestCase):
         issued = self.stand_in.issued[-1]
         return issued.access_key_id, issued.secret_access_key, issued.session_token
 
+    def test_usage_errors_exit_2(self):
+        import subprocess
+
+        env = self.env(AWS_ACCESS_KEY_ID="AKIAENVEXAMPLE", AWS_SECRET_ACCESS_KEY="env-secret-key")
+        for args in (["--host", HOST], ["--host", HOST, "--user", USER, "--port", "x"],
+                     ["--host", HOST, "--user", USER, "--role-arn", "driftwatch"],
+                     ["--host", "db.internal", "--user", USER], ["--bogus"]):
+            proc = subprocess.run([e2e.driftwatch_bin(), "rds-token"] + args, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  timeout=60)
+            self.assertEqual(proc.returncode, 2, (args, proc.stderr))
+            self.assertEqual(proc.stdout, "")
+        # The region defaults to the endpoint name's.
+        proc = subprocess.run([e2e.driftwatch_bin(), "rds-token", "--host", HOST, "--user", USER],
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              timeout=60)
+        self.assert_token(proc, "AKIAENVEXAMPLE", "env-secret-key")
+
     # --- 1. environment -------------------------------------------------------------------
 
     def test_environment_keys(self):
