@@ -204,6 +204,17 @@ TEST_CASE("resolve_connection_url: token as password, verify-full, CA bundle, UR
   CHECK(contains(bare_conninfo, "host='10.0.0.5' port=5432 user='u' sslmode=verify-full"));
   CHECK(contains(bare_conninfo, "%2Fap-south-1%2Frds-db%2F"));
 
+  // hostaddr stays with the URL's host (TLS verifies the name, libpq connects to the address).
+  UrlSource with_hostaddr;
+  with_hostaddr.url = "host=db.abc.eu-central-1.rds.amazonaws.com hostaddr=10.1.2.3 user=u";
+  DbAuthConfig from_url;
+  from_url.method = "rds-iam";
+  const std::string kept = resolve_connection_url(with_hostaddr, from_url);
+  CHECK(contains(kept, "hostaddr='10.1.2.3'"));
+  CHECK(contains(kept, "host='db.abc.eu-central-1.rds.amazonaws.com' port=5432 user='u'"));
+  from_url.host = "other.abc.eu-central-1.rds.amazonaws.com";
+  CHECK_FALSE(contains(resolve_connection_url(with_hostaddr, from_url), "hostaddr"));
+
   // Without rds-iam the URL source is returned unchanged.
   CHECK(resolve_connection_url(source, DbAuthConfig{}) == source.url);
 }
