@@ -93,6 +93,10 @@ sslmode = "disable"
 name = "d"
 auth = "rds-iam"
 host = "h"
+[[targets]]
+name = "e"
+auth = "rds-iam"
+url = "postgresql://u:secret@h/db"
 )",
                                    "t.toml");
   REQUIRE_FALSE(result.config.has_value());
@@ -105,6 +109,8 @@ host = "h"
   CHECK(contains(errors, "t.toml:20: targets[2].ca_bundle: expected a string, got an integer"));
   CHECK(contains(errors, "t.toml:21: unknown key \"targets[2].sslmode\""));
   CHECK(contains(errors, "t.toml:22: targets[3]: auth = \"rds-iam\" needs host and user"));
+  CHECK(contains(errors, "t.toml:29: targets[4].url: must not contain a password"));
+  CHECK_FALSE(contains(errors, "secret"));
 }
 
 TEST_CASE("reference database with rds-iam: reference_* keys") {
