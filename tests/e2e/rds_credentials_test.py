@@ -325,16 +325,37 @@ class RdsCredentialsTest(unittest.TestCase):
         return e2e.run_check(config, env=env)
 
     def test_temporary_credentials_refreshed_before_expiry(self):
-        # Valid for an hour: fetched once for both targets.
-        run = self.check_two_targets(self.container_env())
-        self.assertEqual(run.target("reader_a")["error"]["reason"], "connect", run.describe())
-        self.assertEqual(self.stand_in.count("GET", "/container"), 1)
-        # Valid for 5 more minutes only (inside the 10-minute refresh window): fetched again.
-        self.stand_in.requests.clear()
-        self.stand_in.lifetime = datetime.timedelta(minutes=5)
-        run = self.check_two_targets(self.container_env())
-        self.assertEqual(run.target("reader_b")["error"]["reason"], "connect", run.describe())
-        self.assertEqual(self.stand_in.count("GET", "/container"), 2)
+        sources = [
+            ("container", self.container_env, ("GET", "/container")),
+            ("web identity", lambda: self.web_identity_env(self.stand_in.web_identity_token),
+             ("POST", "/sts")),
+            ("instance metadata", self.imds_env,
+             ("GET", "/latest/meta-data/iam/security-credentials/driftwatch-node-role")),
+        ]
+        for name, make_env, (method, path) in sources:
+            with self.subTest(source=name):
+                # Valid for an hour: fetched once for both targets.
+                self.stand_in.requests.clear()
+                self.stand_in.lifetime = datetime.timedelta(hours=1)
+                run = self.check_two_targets(make_env())
+                self.assertEqual(run.target("reader_a")["error"]["reason"], "connect",
+                                 run.describe())
+                self.assertEqual(self.stand_in.count(method, path), 1)
+                # Valid for 5 more minutes only (inside the 10-minute refresh window): fetched
+                # again for the second target.
+                self.stand_in.requests.clear()
+                self.stand_in.lifetime = datetime.timedelta(minutes=5)
+                run = self.check_two_targets(make_env())
+                self.assertEqual(run.target("reader_b")["error"]["reason"], "connect",
+                                 run.describe())
+                self.assertEqual(self.stand_in.count(method, path), 2)
+
+    def test_sts_timeout(self):
+        # STS gets 10 s (AWS has no setting for it); a stand-in that answers after 12 s is cut.
+        self.stand_in.mode = "slow"
+        self.stand_in.slow_seconds = 12
+        proc = self.run_token(self.web_identity_env(self.stand_in.web_identity_token))
+        self.assert_failure(proc, "web identity", "timed out after 10000 ms")
 
     def test_credentials_failure_is_an_auth_error_of_the_target(self):
         run = self.check_two_targets(self.container_env(token="a-wrong-token"))
