@@ -186,6 +186,37 @@ class RdsCredentialsTest(unittest.TestCase):
         self.assert_failure(proc, "role " + ROLE_ARN, "profile base", "AccessDenied",
                             "HTTP 403")
 
+    def test_profile_role_with_web_identity_file_or_credential_source(self):
+        token_file = e2e.write_file(self.tmp.path, "token", self.stand_in.web_identity_token)
+        self.write_aws_files(
+            "",
+            "[profile irsa]\nrole_arn = %s\nweb_identity_token_file = %s\n\n"
+            "[profile from-container]\nrole_arn = %s\ncredential_source = EcsContainer\n\n"
+            "[profile loop-a]\nrole_arn = %s\nsource_profile = loop-b\n\n"
+            "[profile loop-b]\nrole_arn = %s\nsource_profile = loop-a\n"
+            % (ROLE_ARN, token_file, ROLE_ARN, ROLE_ARN, ROLE_ARN))
+        sts = self.stand_in.url + "/sts"
+        proc = self.run_token(self.env(AWS_PROFILE="irsa", AWS_ENDPOINT_URL_STS=sts))
+        self.assert_token(proc, *self.stand_in_issued())
+        self.assertIn("Action=AssumeRoleWithWebIdentity", self.stand_in.requests[-1][3])
+
+        # credential_source = EcsContainer: the role is assumed with the container endpoint's
+        # credentials (the stand-in checks that they signed the AssumeRole request).
+        self.stand_in.sts_signer = "last-issued"
+        env = self.container_env(AWS_PROFILE="from-container", AWS_ENDPOINT_URL_STS=sts)
+        proc = self.run_token(env)
+        self.assert_token(proc, *self.stand_in_issued())
+        self.assertEqual(self.stand_in.sts_signature_ok, [True])
+        self.assertEqual([(m, p) for m, p, _, _ in self.stand_in.requests][-2:],
+                         [("GET", "/container/creds"), ("POST", "/sts")])
+
+        # Environment keys still win over AWS_PROFILE (chain order, as the AWS CLI does).
+        env.update(AWS_ACCESS_KEY_ID="AKIAENVEXAMPLE", AWS_SECRET_ACCESS_KEY="env-secret-key")
+        self.assert_token(self.run_token(env), "AKIAENVEXAMPLE", "env-secret-key")
+
+        proc = self.run_token(self.env(AWS_PROFILE="loop-a", AWS_ENDPOINT_URL_STS=sts))
+        self.assert_failure(proc, "source_profile chain loops back")
+
     def test_role_arn_option_assumes_role_with_chain_credentials(self):
         self.stand_in.sts_signer = botocore.credentials.Credentials(
             "ASIAENVEXAMPLE", "env-secret-key", "env-session-token")
