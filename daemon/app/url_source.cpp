@@ -272,9 +272,12 @@ std::string resolve_connection_url(const UrlSource& source, const DbAuthConfig& 
 
   std::string conninfo;
   for (const auto& [key, value] : values) {
-    // Replaced below; everything else the URL says (connect_timeout, options, ...) stays.
-    if (key == "host" || key == "hostaddr" || key == "port" || key == "user" || key == "dbname" ||
-        key == "password" || key == "passfile" || key == "sslmode" || key == "sslrootcert") {
+    // Replaced below; everything else the URL says (connect_timeout, options, ...) stays. A
+    // hostaddr (connect to this IP, verify the certificate against host) stays unless host is
+    // overridden, since it would then point at another server.
+    if (key == "host" || key == "port" || key == "user" || key == "dbname" || key == "password" ||
+        key == "passfile" || key == "sslmode" || key == "sslrootcert" ||
+        (key == "hostaddr" && !auth.host.empty())) {
       continue;
     }
     conninfo += key + "=" + quote_conninfo(value) + " ";

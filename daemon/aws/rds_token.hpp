@@ -39,7 +39,8 @@ class RdsTokenProvider {
   std::string token(const RdsTokenRequest& request);
 
   // The clock used for signing: now, or the time in DRIFTWATCH_AWS_SIGNING_TIME (a test hook,
-  // "YYYY-MM-DDTHH:MM:SSZ", so a test can compute the same token independently).
+  // "YYYY-MM-DDTHH:MM:SSZ", so a test can compute the same token independently). The same clock
+  // drives the token and credentials caches, so with a fixed time nothing is refreshed.
   static Clock default_clock();
 
  private:

@@ -929,6 +929,12 @@ class ConfigParser {
       // With RDS IAM, host and user may replace the URL entirely.
       const bool has_url =
           r.get("url") || r.get("url_env") || r.get("url_file") || r.get("url_command");
+      if (target.auth.rds_iam() && !target.url.url.empty() &&
+          redact_url(target.url.url) != target.url.url) {
+        errors_.add(*r.get("url"), path +
+                                       ".url: must not contain a password with auth = "
+                                       "\"rds-iam\" (the token is the password)");
+      }
       if (target.auth.rds_iam() && !has_url &&
           (target.auth.host.empty() || target.auth.user.empty())) {
         errors_.add(*table, path +

@@ -164,7 +164,12 @@ class StandIn:
 
     def check_signature(self, path, headers, body):
         """Recomputes the caller's SigV4 Authorization header with botocore."""
-        if self.sts_signer is None:
+        signer = self.sts_signer
+        if signer == "last-issued":  # credentials this stand-in handed out just before
+            issued = self.issued[-1]
+            signer = BotoCredentials(issued.access_key_id, issued.secret_access_key,
+                                     issued.session_token)
+        if signer is None:
             return False
         amz_date = headers.get("X-Amz-Date", "")
         try:
@@ -180,7 +185,7 @@ class StandIn:
         with mock.patch("botocore.auth.datetime") as fake:
             fake.datetime.utcnow.return_value = when
             fake.datetime.strptime = datetime.datetime.strptime
-            SigV4Auth(self.sts_signer, "sts", self.sts_region).add_auth(request)
+            SigV4Auth(signer, "sts", self.sts_region).add_auth(request)
         return request.headers["Authorization"] == headers.get("Authorization")
 
     def credentials_json(self, prefix):

@@ -108,6 +108,24 @@ class RdsCredentialsTest(unittest.TestCase):
         issued = self.stand_in.issued[-1]
         return issued.access_key_id, issued.secret_access_key, issued.session_token
 
+    def test_usage_errors_exit_2(self):
+        import subprocess
+
+        env = self.env(AWS_ACCESS_KEY_ID="AKIAENVEXAMPLE", AWS_SECRET_ACCESS_KEY="env-secret-key")
+        for args in (["--host", HOST], ["--host", HOST, "--user", USER, "--port", "x"],
+                     ["--host", HOST, "--user", USER, "--role-arn", "driftwatch"],
+                     ["--host", "db.internal", "--user", USER], ["--bogus"]):
+            proc = subprocess.run([e2e.driftwatch_bin(), "rds-token"] + args, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  timeout=60)
+            self.assertEqual(proc.returncode, 2, (args, proc.stderr))
+            self.assertEqual(proc.stdout, "")
+        # The region defaults to the endpoint name's.
+        proc = subprocess.run([e2e.driftwatch_bin(), "rds-token", "--host", HOST, "--user", USER],
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              timeout=60)
+        self.assert_token(proc, "AKIAENVEXAMPLE", "env-secret-key")
+
     # --- 1. environment -------------------------------------------------------------------
 
     def test_environment_keys(self):
@@ -167,6 +185,37 @@ class RdsCredentialsTest(unittest.TestCase):
         proc = self.run_token(env)
         self.assert_failure(proc, "role " + ROLE_ARN, "profile base", "AccessDenied",
                             "HTTP 403")
+
+    def test_profile_role_with_web_identity_file_or_credential_source(self):
+        token_file = e2e.write_file(self.tmp.path, "token", self.stand_in.web_identity_token)
+        self.write_aws_files(
+            "",
+            "[profile irsa]\nrole_arn = %s\nweb_identity_token_file = %s\n\n"
+            "[profile from-container]\nrole_arn = %s\ncredential_source = EcsContainer\n\n"
+            "[profile loop-a]\nrole_arn = %s\nsource_profile = loop-b\n\n"
+            "[profile loop-b]\nrole_arn = %s\nsource_profile = loop-a\n"
+            % (ROLE_ARN, token_file, ROLE_ARN, ROLE_ARN, ROLE_ARN))
+        sts = self.stand_in.url + "/sts"
+        proc = self.run_token(self.env(AWS_PROFILE="irsa", AWS_ENDPOINT_URL_STS=sts))
+        self.assert_token(proc, *self.stand_in_issued())
+        self.assertIn("Action=AssumeRoleWithWebIdentity", self.stand_in.requests[-1][3])
+
+        # credential_source = EcsContainer: the role is assumed with the container endpoint's
+        # credentials (the stand-in checks that they signed the AssumeRole request).
+        self.stand_in.sts_signer = "last-issued"
+        env = self.container_env(AWS_PROFILE="from-container", AWS_ENDPOINT_URL_STS=sts)
+        proc = self.run_token(env)
+        self.assert_token(proc, *self.stand_in_issued())
+        self.assertEqual(self.stand_in.sts_signature_ok, [True])
+        self.assertEqual([(m, p) for m, p, _, _ in self.stand_in.requests][-2:],
+                         [("GET", "/container/creds"), ("POST", "/sts")])
+
+        # Environment keys still win over AWS_PROFILE (chain order, as the AWS CLI does).
+        env.update(AWS_ACCESS_KEY_ID="AKIAENVEXAMPLE", AWS_SECRET_ACCESS_KEY="env-secret-key")
+        self.assert_token(self.run_token(env), "AKIAENVEXAMPLE", "env-secret-key")
+
+        proc = self.run_token(self.env(AWS_PROFILE="loop-a", AWS_ENDPOINT_URL_STS=sts))
+        self.assert_failure(proc, "source_profile chain loops back")
 
     def test_role_arn_option_assumes_role_with_chain_credentials(self):
         self.stand_in.sts_signer = botocore.credentials.Credentials(
@@ -307,16 +356,37 @@ class RdsCredentialsTest(unittest.TestCase):
         return e2e.run_check(config, env=env)
 
     def test_temporary_credentials_refreshed_before_expiry(self):
-        # Valid for an hour: fetched once for both targets.
-        run = self.check_two_targets(self.container_env())
-        self.assertEqual(run.target("reader_a")["error"]["reason"], "connect", run.describe())
-        self.assertEqual(self.stand_in.count("GET", "/container"), 1)
-        # Valid for 5 more minutes only (inside the 10-minute refresh window): fetched again.
-        self.stand_in.requests.clear()
-        self.stand_in.lifetime = datetime.timedelta(minutes=5)
-        run = self.check_two_targets(self.container_env())
-        self.assertEqual(run.target("reader_b")["error"]["reason"], "connect", run.describe())
-        self.assertEqual(self.stand_in.count("GET", "/container"), 2)
+        sources = [
+            ("container", self.container_env, ("GET", "/container")),
+            ("web identity", lambda: self.web_identity_env(self.stand_in.web_identity_token),
+             ("POST", "/sts")),
+            ("instance metadata", self.imds_env,
+             ("GET", "/latest/meta-data/iam/security-credentials/driftwatch-node-role")),
+        ]
+        for name, make_env, (method, path) in sources:
+            with self.subTest(source=name):
+                # Valid for an hour: fetched once for both targets.
+                self.stand_in.requests.clear()
+                self.stand_in.lifetime = datetime.timedelta(hours=1)
+                run = self.check_two_targets(make_env())
+                self.assertEqual(run.target("reader_a")["error"]["reason"], "connect",
+                                 run.describe())
+                self.assertEqual(self.stand_in.count(method, path), 1)
+                # Valid for 5 more minutes only (inside the 10-minute refresh window): fetched
+                # again for the second target.
+                self.stand_in.requests.clear()
+                self.stand_in.lifetime = datetime.timedelta(minutes=5)
+                run = self.check_two_targets(make_env())
+                self.assertEqual(run.target("reader_b")["error"]["reason"], "connect",
+                                 run.describe())
+                self.assertEqual(self.stand_in.count(method, path), 2)
+
+    def test_sts_timeout(self):
+        # STS gets 10 s (AWS has no setting for it); a stand-in that answers after 12 s is cut.
+        self.stand_in.mode = "slow"
+        self.stand_in.slow_seconds = 12
+        proc = self.run_token(self.web_identity_env(self.stand_in.web_identity_token))
+        self.assert_failure(proc, "web identity", "timed out after 10000 ms")
 
     def test_credentials_failure_is_an_auth_error_of_the_target(self):
         run = self.check_two_targets(self.container_env(token="a-wrong-token"))

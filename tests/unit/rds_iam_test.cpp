@@ -93,6 +93,10 @@ sslmode = "disable"
 name = "d"
 auth = "rds-iam"
 host = "h"
+[[targets]]
+name = "e"
+auth = "rds-iam"
+url = "postgresql://u:secret@h/db"
 )",
                                    "t.toml");
   REQUIRE_FALSE(result.config.has_value());
@@ -105,6 +109,8 @@ host = "h"
   CHECK(contains(errors, "t.toml:20: targets[2].ca_bundle: expected a string, got an integer"));
   CHECK(contains(errors, "t.toml:21: unknown key \"targets[2].sslmode\""));
   CHECK(contains(errors, "t.toml:22: targets[3]: auth = \"rds-iam\" needs host and user"));
+  CHECK(contains(errors, "t.toml:29: targets[4].url: must not contain a password"));
+  CHECK_FALSE(contains(errors, "secret"));
 }
 
 TEST_CASE("reference database with rds-iam: reference_* keys") {
@@ -203,6 +209,17 @@ TEST_CASE("resolve_connection_url: token as password, verify-full, CA bundle, UR
   const std::string bare_conninfo = resolve_connection_url(UrlSource{}, bare);
   CHECK(contains(bare_conninfo, "host='10.0.0.5' port=5432 user='u' sslmode=verify-full"));
   CHECK(contains(bare_conninfo, "%2Fap-south-1%2Frds-db%2F"));
+
+  // hostaddr stays with the URL's host (TLS verifies the name, libpq connects to the address).
+  UrlSource with_hostaddr;
+  with_hostaddr.url = "host=db.abc.eu-central-1.rds.amazonaws.com hostaddr=10.1.2.3 user=u";
+  DbAuthConfig from_url;
+  from_url.method = "rds-iam";
+  const std::string kept = resolve_connection_url(with_hostaddr, from_url);
+  CHECK(contains(kept, "hostaddr='10.1.2.3'"));
+  CHECK(contains(kept, "host='db.abc.eu-central-1.rds.amazonaws.com' port=5432 user='u'"));
+  from_url.host = "other.abc.eu-central-1.rds.amazonaws.com";
+  CHECK_FALSE(contains(resolve_connection_url(with_hostaddr, from_url), "hostaddr"));
 
   // Without rds-iam the URL source is returned unchanged.
   CHECK(resolve_connection_url(source, DbAuthConfig{}) == source.url);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "aws/credentials.hpp"
+#include "aws/http.hpp"
 #include "aws/rds_token.hpp"
 #include "driftwatch/error.hpp"
 
@@ -117,6 +118,19 @@ TEST_CASE("region_from_rds_host") {
   CHECK(region_from_rds_host("db.x.cn-north-1.rds.amazonaws.com.cn") == "cn-north-1");
   CHECK(region_from_rds_host("db.internal") == "");
   CHECK(region_from_rds_host("rds.amazonaws.com") == "");
+}
+
+TEST_CASE("split_url: the Host header and the path signed for STS endpoints") {
+  UrlParts parts = split_url("http://127.0.0.1:8080/sts?x=1");
+  CHECK(parts.scheme == "http");
+  CHECK(parts.authority == "127.0.0.1:8080");
+  CHECK(parts.host == "127.0.0.1");
+  CHECK(parts.path == "/sts?x=1");
+  parts = split_url("https://sts.eu-west-1.amazonaws.com");
+  CHECK(parts.authority == "sts.eu-west-1.amazonaws.com");
+  CHECK(parts.path == "/");
+  CHECK(split_url("http://[fd00:ec2::23]/v1/credentials").host == "fd00:ec2::23");
+  CHECK(split_url("sts.amazonaws.com").scheme.empty());
 }
 
 // --- parsers ----------------------------------------------------------------------------------
