@@ -53,6 +53,10 @@ const std::vector<std::string> kDepthSchema = {
     "IMMUTABLE BEGIN ATOMIC SELECT a + b; END",
     "CREATE PROCEDURE public.touch_account(p_id bigint) LANGUAGE sql AS $$ UPDATE public.account "
     "SET note = note WHERE id = p_id $$",
+    "CREATE INDEX account_note_idx ON public.account (note)",
+    "ALTER TABLE public.account ENABLE ROW LEVEL SECURITY",
+    "CREATE POLICY account_own ON public.account FOR SELECT TO PUBLIC USING (email = "
+    "current_user)",
 };
 
 IntrospectOptions options() {
@@ -376,6 +380,33 @@ TEST_CASE("depth: a procedure's privilege is granted ON ROUTINE") {
   CHECK(fix_of(f) ==
         std::string("GRANT EXECUTE ON ROUTINE public.touch_account(bigint) TO PUBLIC;"));
   check_fixes_converge(d);
+}
+
+TEST_CASE("depth: index and policy fixes in their safe forms apply") {
+  SUBCASE("missing and extra indexes: CREATE / DROP INDEX CONCURRENTLY") {
+    Drift d = drift({"DROP INDEX public.account_note_idx",
+                     "CREATE UNIQUE INDEX account_note_key ON public.account (note)"});
+    CHECK(render_all(d.findings) ==
+          "missing index public.account_note_idx warning none\n"
+          "extra index public.account_note_key warning unique_violation\n");
+    REQUIRE(d.findings.size() == 2);
+    CHECK(fix_of(d.findings[0]) ==
+          "CREATE INDEX CONCURRENTLY IF NOT EXISTS account_note_idx ON "
+          "public.account USING btree (note);");
+    CHECK(fix_of(d.findings[1]) == "DROP INDEX CONCURRENTLY IF EXISTS public.account_note_key;");
+    check_fixes_converge(d);
+  }
+  SUBCASE("a policy's expression and roles: ALTER POLICY, not drop and create") {
+    Drift d = drift({"ALTER POLICY account_own ON public.account TO postgres USING (true)"});
+    CHECK(render_all(d.findings) ==
+          "changed policy public.account.account_own [roles] warning none\n"
+          "changed policy public.account.account_own [using] warning none\n");
+    REQUIRE(d.findings.size() == 2);
+    CHECK(fix_of(d.findings[0]) == "ALTER POLICY account_own ON public.account TO PUBLIC;");
+    CHECK(fix_of(d.findings[1]) ==
+          "ALTER POLICY account_own ON public.account USING ((email = CURRENT_USER));");
+    check_fixes_converge(d);
+  }
 }
 
 TEST_CASE("depth not drift: the depth schema built twice, and recreated identically") {
