@@ -94,6 +94,18 @@ std::string describe_privilege(const SchemaObject& o) {
 
 std::string describe_schema(const SchemaObject&) { return "schema"; }
 
+std::string describe_domain(const SchemaObject& o) {
+  std::string text = attr_or(o, "type", "?");
+  if (attr_or(o, "nullable", "true") == "false") text += " NOT NULL";
+  if (const std::string* d = attr_of(o, "default")) text += " DEFAULT " + *d;
+  return text;
+}
+
+std::string describe_type(const SchemaObject& o) {
+  if (attr_or(o, "kind", "") == "range") return "range of " + attr_or(o, "subtype", "?");
+  return "composite " + attr_or(o, "attributes", "[]");
+}
+
 }  // namespace diff_detail
 
 namespace {
@@ -268,7 +280,15 @@ bool same_value(ObjectType type, const std::string& attr, const std::string* ev,
   return normalize_attr(type, attr, *ev) == normalize_attr(type, attr, *av);
 }
 
-void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options,
+// True when the attribute is recorded by both sides' models (KindRules::attributes).
+bool compared_at(const KindRules& rules, const std::string& attr, int model) {
+  for (const AttributeSpec& spec : rules.attributes) {
+    if (attr == spec.name) return spec.since_model <= model;
+  }
+  return true;
+}
+
+void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options, int model,
                std::vector<Finding>& out) {
   // Union of attribute keys: both maps are sorted, so walk them together.
   std::vector<const std::string*> keys;
@@ -297,6 +317,7 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
     if (attr == "comment" && !options.compare_comments) continue;
     // unique/primary are part of an index's definition text: one finding, not three.
     if (index_definition_changed && attr != "definition") continue;
+    if (!compared_at(rules_for(e.type), attr, model)) continue;
     const std::string* ev = attr_of(e, attr);
     const std::string* av = attr_of(a, attr);
     if (same_value(e.type, attr, ev, av)) continue;
@@ -311,11 +332,12 @@ bool key_less(const SchemaObject* a, const SchemaObject* b) {
   return a->name < b->name;
 }
 
-Objects sorted_objects(const SchemaSnapshot& snapshot, const DiffOptions& options) {
+Objects sorted_objects(const SchemaSnapshot& snapshot, const DiffOptions& options, int model) {
   Objects out;
   out.reserve(snapshot.objects.size());
   for (const SchemaObject& o : snapshot.objects) {
     if (o.type == ObjectType::kPrivilege && !options.compare_privileges) continue;
+    if (rules_for(o.type).since_model > model) continue;
     out.push_back(&o);
   }
   if (!std::is_sorted(out.begin(), out.end(), key_less)) {
@@ -356,6 +378,42 @@ void emit_one_sided(const Objects& objects, bool missing, const DiffOptions& opt
   }
 }
 
+// "15.6" -> "15", "9.6.24" -> "9.6", "18beta1" -> "18"; "" when unknown.
+std::string major_version(const std::string& version) {
+  size_t digits = 0;
+  while (digits < version.size() && std::isdigit(static_cast<unsigned char>(version[digits]))) {
+    ++digits;
+  }
+  std::string major = version.substr(0, digits);
+  if (!major.empty() && std::stoi(major) < 10 && digits < version.size() &&
+      version[digits] == '.') {
+    size_t minor = digits + 1;
+    while (minor < version.size() && std::isdigit(static_cast<unsigned char>(version[minor]))) {
+      ++minor;
+    }
+    major = version.substr(0, minor);
+  }
+  return major;
+}
+
+// A different PostgreSQL major version is reported as one info finding (object_type server,
+// object "postgresql", attribute major_version): catalog texts print differently across majors
+// and features differ, so the operator should know the comparison crosses versions, but nothing
+// in the schema is wrong because of it.
+void diff_server_versions(const SchemaSnapshot& expected, const SchemaSnapshot& actual,
+                          const DiffOptions& options, std::vector<Finding>& out) {
+  std::string e = major_version(expected.server_version);
+  std::string a = major_version(actual.server_version);
+  if (e.empty() || a.empty() || e == a) return;
+  SchemaObject expected_server;
+  expected_server.type = ObjectType::kServer;
+  expected_server.name = "postgresql";
+  expected_server.attrs["major_version"] = e;
+  SchemaObject actual_server = expected_server;
+  actual_server.attrs["major_version"] = a;
+  diff_pair(expected_server, actual_server, options, kSchemaModel, out);
+}
+
 }  // namespace
 
 void sort_findings(std::vector<Finding>& findings) {
@@ -368,8 +426,10 @@ void sort_findings(std::vector<Finding>& findings) {
 
 std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSnapshot& actual,
                                   const DiffOptions& options) {
-  Objects exp = sorted_objects(expected, options);
-  Objects act = sorted_objects(actual, options);
+  // What the older side recorded is what can be compared.
+  const int model = std::min(expected.model, actual.model);
+  Objects exp = sorted_objects(expected, options, model);
+  Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
   std::vector<Finding> findings;
   size_t i = 0, j = 0;
@@ -379,9 +439,10 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], options, findings);
+      diff_pair(*exp[i++], *act[j++], options, model, findings);
     }
   }
+  diff_server_versions(expected, actual, options, findings);
   emit_one_sided(missing, /*missing=*/true, options, findings);
   emit_one_sided(extra, /*missing=*/false, options, findings);
   if (!options.ignore.rules.empty()) {

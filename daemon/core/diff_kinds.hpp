@@ -5,8 +5,10 @@
 // the merge walk, folding, messages and normalisation dispatch through the entry.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "driftwatch/check.hpp"
@@ -154,6 +156,11 @@ Verdict extra_policy(const SchemaObject&);
 Verdict changed_policy(const Change&);
 Verdict missing_privilege(const SchemaObject&);
 Verdict changed_privilege(const Change&);
+Verdict missing_domain(const SchemaObject&);
+Verdict changed_domain(const Change&);
+Verdict missing_type(const SchemaObject&);
+Verdict changed_type(const Change&);
+Verdict changed_server(const Change&);
 
 // ---- fix builders (fix_sql.cpp) -------------------------------------------------------------
 Fix no_fix(const Change&);
@@ -198,6 +205,14 @@ Fix fix_changed_policy(const Change&);
 Fix fix_missing_privilege(const SchemaObject&, const Children&, const DiffOptions&);
 Fix fix_extra_privilege(const SchemaObject&);
 Fix fix_changed_privilege(const Change&);
+Fix fix_missing_domain(const SchemaObject&, const Children&, const DiffOptions&);
+Fix fix_extra_domain(const SchemaObject&);
+Fix fix_changed_domain(const Change&);
+Fix fix_missing_type(const SchemaObject&, const Children&, const DiffOptions&);
+Fix fix_extra_type(const SchemaObject&);
+Fix fix_changed_type(const Change&);
+Fix no_missing_fix(const SchemaObject&, const Children&, const DiffOptions&);
+Fix no_extra_fix(const SchemaObject&);
 // COMMENT ON ... IS ...; null when the kind carries no comment.
 Fix comment_sql(const SchemaObject& o, const std::optional<std::string>& text);
 
@@ -217,5 +232,17 @@ std::string describe_extension(const SchemaObject& o);
 std::string describe_policy(const SchemaObject& o);
 std::string describe_privilege(const SchemaObject& o);
 std::string describe_schema(const SchemaObject& o);
+std::string describe_domain(const SchemaObject& o);
+std::string describe_type(const SchemaObject& o);
+
+// ---- shared parsing -------------------------------------------------------------------------
+// Function `config` entries ("search_path=public, pg_temp") as name -> value.
+std::map<std::string, std::string> function_settings(const std::optional<std::string>& config);
+// Domain `checks` entries ("name: CHECK (...)") as name -> definition.
+std::map<std::string, std::string> named_checks(const std::optional<std::string>& checks);
+// Composite type `attributes` entries ("name type", name as quote_ident prints it) as
+// (quoted name, type), in order.
+std::vector<std::pair<std::string, std::string>> type_attributes(
+    const std::optional<std::string>& attributes);
 
 }  // namespace driftwatch::diff_detail

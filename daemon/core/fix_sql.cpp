@@ -99,8 +99,16 @@ std::string object_sql(const SchemaObject& o) {
   switch (rules_for(o.type).name_shape) {
     case NameShape::kGlobal:
       return quote_ident(o.name);
-    case NameShape::kFunction:
-      return function_sql(schema_of(o), local_of(o));
+    case NameShape::kFunction: {
+      // Introspection's local name is the bare name: the identity (argument types) is in the
+      // qualified name, and the SQL must carry it (overloads; DROP/ALTER ROUTINE need it).
+      std::string local = local_of(o);
+      size_t open = o.name.find('(');
+      if (local.find('(') == std::string::npos && open != std::string::npos) {
+        local += o.name.substr(open);
+      }
+      return function_sql(schema_of(o), local);
+    }
     case NameShape::kColumn:
       return parent_sql(o) + "." + quote_ident(local_of(o));
     default:
@@ -147,9 +155,11 @@ std::string column_definition(const SchemaObject& c, bool with_not_null) {
   std::string sql = quote_ident(local_of(c)) + " " + attr_or(c, "type", "text");
   if (const std::string* coll = attr_of(c, "collation")) sql += " COLLATE " + collation_sql(*coll);
   if (const std::string* gen = attr_of(c, "generated")) {
-    sql += " GENERATED ALWAYS AS (" + *gen + ") STORED";
+    sql += " GENERATED ALWAYS AS (" + *gen + ")" +
+           (attr_or(c, "generated_kind", "stored") == "virtual" ? " VIRTUAL" : " STORED");
   } else if (const std::string* identity = attr_of(c, "identity")) {
     sql += " GENERATED " + upper(*identity) + " AS IDENTITY";
+    if (const std::string* options = attr_of(c, "identity_options")) sql += " (" + *options + ")";
   } else if (const std::string* def = attr_of(c, "default")) {
     sql += " DEFAULT " + *def;
   }
@@ -169,38 +179,85 @@ std::string add_column_sql(const SchemaObject& c) {
   return "ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS " + column_definition(c, true) + ";";
 }
 
-std::string index_create_sql(const SchemaObject& index) {
+// An index on a partitioned table (pg_get_indexdef prints `ON ONLY`) cannot be built
+// concurrently.
+bool can_build_concurrently(const SchemaObject& index) {
+  return attr_or(index, "definition", "").find(" ON ONLY ") == std::string::npos;
+}
+
+// CREATE [UNIQUE] INDEX [CONCURRENTLY] IF NOT EXISTS ...; CONCURRENTLY does not lock out the
+// application's writes (and cannot run inside a transaction block: the statement stands alone).
+std::string index_create_sql(const SchemaObject& index, bool concurrently) {
   std::string def = attr_or(index, "definition", "");
   if (def.empty()) return "";
+  concurrently = concurrently && can_build_concurrently(index);
   for (const char* head : {"CREATE UNIQUE INDEX ", "CREATE INDEX "}) {
     std::string h = head;
-    if (def.compare(0, h.size(), h) == 0 && def.compare(h.size(), 14, "IF NOT EXISTS ") != 0) {
-      def.insert(h.size(), "IF NOT EXISTS ");
-      break;
-    }
+    if (def.compare(0, h.size(), h) != 0) continue;
+    std::string rest = def.substr(h.size());
+    if (rest.compare(0, 13, "CONCURRENTLY ") == 0) rest = rest.substr(13);
+    if (rest.compare(0, 14, "IF NOT EXISTS ") == 0) rest = rest.substr(14);
+    def = h + (concurrently ? "CONCURRENTLY " : "") + "IF NOT EXISTS " + rest;
+    break;
   }
   return end_statement(def);
 }
 
-std::string constraint_clause(const SchemaObject& c) {
+std::string index_drop_sql(const SchemaObject& index, bool concurrently) {
+  return std::string("DROP INDEX ") +
+         (concurrently && can_build_concurrently(index) ? "CONCURRENTLY " : "") + "IF EXISTS " +
+         object_sql(index) + ";";
+}
+
+// "set null (a, b)" -> "SET NULL (a, b)": the column list stays as the catalog printed it.
+std::string action_sql(const std::string& action) {
+  size_t open = action.find(" (");
+  if (open == std::string::npos) return upper(action);
+  return upper(action.substr(0, open)) + action.substr(open);
+}
+
+std::string constraint_clause(const SchemaObject& c, bool not_valid = false) {
   std::string sql = "CONSTRAINT " + quote_ident(local_of(c)) + " " + attr_or(c, "definition", "");
   if (attr_or(c, "type", "") == "foreign_key") {
     std::string on_update = attr_or(c, "on_update", "no action");
     std::string on_delete = attr_or(c, "on_delete", "no action");
-    if (on_update != "no action") sql += " ON UPDATE " + upper(on_update);
-    if (on_delete != "no action") sql += " ON DELETE " + upper(on_delete);
+    if (on_update != "no action") sql += " ON UPDATE " + action_sql(on_update);
+    if (on_delete != "no action") sql += " ON DELETE " + action_sql(on_delete);
   }
   std::string deferrable = attr_or(c, "deferrable", "not deferrable");
   if (upper(sql).find("DEFERRABLE") == std::string::npos) {
     if (deferrable == "deferrable initially immediate") sql += " DEFERRABLE";
     if (deferrable == "deferrable initially deferred") sql += " DEFERRABLE INITIALLY DEFERRED";
   }
-  if (attr_or(c, "validated", "true") == "false") sql += " NOT VALID";
+  if (not_valid || attr_or(c, "validated", "true") == "false") sql += " NOT VALID";
   return sql;
 }
 
 std::string add_constraint_sql(const SchemaObject& c) {
   return "ALTER TABLE " + parent_sql(c) + " ADD " + constraint_clause(c) + ";";
+}
+
+// Checks and foreign keys can be added NOT VALID (a brief lock, no scan) and validated in a
+// second statement that lets the application's reads and writes go on.
+bool validates_separately(const SchemaObject& c) {
+  std::string type = attr_or(c, "type", "");
+  return (type == "check" || type == "foreign_key") && attr_or(c, "validated", "true") == "true";
+}
+
+std::string validate_constraint_sql(const SchemaObject& c) {
+  return "ALTER TABLE " + parent_sql(c) + " VALIDATE CONSTRAINT " + quote_ident(local_of(c)) + ";";
+}
+
+// ADD (after `drop_first`: DROP ... IF EXISTS in the same statement, so the constraint is never
+// absent to concurrent sessions), NOT VALID + VALIDATE where PostgreSQL allows it.
+std::string safe_add_constraint_sql(const SchemaObject& c, bool drop_first) {
+  bool separately = validates_separately(c);
+  std::string sql =
+      "ALTER TABLE " + parent_sql(c) +
+      (drop_first ? " DROP CONSTRAINT IF EXISTS " + quote_ident(local_of(c)) + "," : "") + " ADD " +
+      constraint_clause(c, separately) + ";";
+  if (separately) sql += "\n" + validate_constraint_sql(c);
+  return sql;
 }
 
 std::string drop_constraint_sql(const SchemaObject& c) {
@@ -230,17 +287,23 @@ std::string role_sql(const std::string& role) {
   return (role == "public" || role == "PUBLIC") ? "PUBLIC" : quote_ident(role);
 }
 
-std::string policy_create_sql(const SchemaObject& p) {
+std::string policy_roles_sql(const SchemaObject& p) {
+  std::vector<std::string> roles = json_strings(attr_or(p, "roles", "[]"));
+  std::string sql;
+  for (size_t i = 0; i < roles.size(); ++i) sql += (i ? ", " : "") + role_sql(roles[i]);
+  return sql;
+}
+
+// CREATE POLICY (with `drop_first`: after DROP POLICY IF EXISTS).
+std::string policy_create_sql(const SchemaObject& p, bool drop_first) {
   std::string name = quote_ident(local_of(p));
   std::string table = parent_sql(p);
-  std::string sql = "DROP POLICY IF EXISTS " + name + " ON " + table + ";\nCREATE POLICY " + name +
-                    " ON " + table + " AS " + upper(attr_or(p, "permissive", "permissive")) +
-                    " FOR " + upper(attr_or(p, "command", "all"));
-  std::vector<std::string> roles = json_strings(attr_or(p, "roles", "[]"));
-  if (!roles.empty()) {
-    sql += " TO ";
-    for (size_t i = 0; i < roles.size(); ++i) sql += (i ? ", " : "") + role_sql(roles[i]);
-  }
+  std::string sql = drop_first ? "DROP POLICY IF EXISTS " + name + " ON " + table + ";\n" : "";
+  sql += "CREATE POLICY " + name + " ON " + table + " AS " +
+         upper(attr_or(p, "permissive", "permissive")) + " FOR " +
+         upper(attr_or(p, "command", "all"));
+  std::string roles = policy_roles_sql(p);
+  if (!roles.empty()) sql += " TO " + roles;
   if (const std::string* using_expr = attr_of(p, "using")) sql += " USING (" + *using_expr + ")";
   if (const std::string* check = attr_of(p, "with_check")) sql += " WITH CHECK (" + *check + ")";
   return sql + ";";
@@ -284,11 +347,13 @@ std::string privilege_target_sql(const SchemaObject& priv, const PrivilegeName& 
     }
   }
   if (kind == "MATERIALIZED_VIEW" || kind == "VIEW") kind = "TABLE";
+  // ROUTINE names a function, procedure or aggregate alike: no guessing which one it is.
+  if (kind == "FUNCTION" || kind == "PROCEDURE" || kind == "AGGREGATE") kind = "ROUTINE";
   size_t dot = p.object.find('.');
   std::string target;
   if (kind == "SCHEMA" || dot == std::string::npos) {
     target = quote_ident(p.object);
-  } else if (kind == "FUNCTION" || kind == "PROCEDURE") {
+  } else if (kind == "ROUTINE") {
     target = function_sql(p.object.substr(0, dot), p.object.substr(dot + 1));
   } else {
     target = qualify(p.object.substr(0, dot), p.object.substr(dot + 1));
@@ -326,11 +391,7 @@ std::string view_body(const SchemaObject& v) {
 }
 
 std::string function_drop_sql(const SchemaObject& f) {
-  std::string kind = attr_or(f, "kind", "function");
-  std::string keyword = kind == "procedure"   ? "PROCEDURE"
-                        : kind == "aggregate" ? "AGGREGATE"
-                                              : "FUNCTION";
-  return "DROP " + keyword + " IF EXISTS " + object_sql(f) + ";";
+  return "DROP ROUTINE IF EXISTS " + object_sql(f) + ";";
 }
 
 std::optional<std::string> function_create_sql(const SchemaObject& f) {
@@ -351,6 +412,26 @@ long position_of(const SchemaObject& c) {
   }
 }
 
+bool inherited(const SchemaObject& o) { return info_or(o, "inherited", "") == "true"; }
+
+// The partitioned parent of a partition, quoted (info partition_parent_schema/_name; older
+// snapshots: the first word of attr partition_of, as it was printed).
+std::string partition_parent_sql(const SchemaObject& table) {
+  std::string schema = info_or(table, "partition_parent_schema", "");
+  std::string parent = info_or(table, "partition_parent_name", "");
+  if (!parent.empty()) return qualify(schema, parent);
+  std::string partition_of = attr_or(table, "partition_of", "");
+  return table_sql(partition_of.substr(0, partition_of.find(' ')), "");
+}
+
+// "FOR VALUES ..." / "DEFAULT" of a partition.
+std::string partition_bound(const SchemaObject& table, const std::string& partition_of) {
+  std::string bound = info_or(table, "partition_bound", "");
+  if (!bound.empty()) return bound;
+  size_t space = partition_of.find(' ');
+  return space == std::string::npos ? "DEFAULT" : partition_of.substr(space + 1);
+}
+
 int constraint_rank(const SchemaObject& c) {
   static const std::vector<std::string> kOrder = {"primary_key", "unique", "exclude", "check",
                                                   "foreign_key"};
@@ -361,7 +442,8 @@ int constraint_rank(const SchemaObject& c) {
 std::optional<std::string> create_table_sql(const SchemaObject& table, Children children,
                                             const DiffOptions& options) {
   std::string name = object_sql(table);
-  std::string partition_by = info_or(table, "partition_by", info_or(table, "partition_key", ""));
+  std::string partition_by = attr_or(
+      table, "partition_key", info_or(table, "partition_by", info_or(table, "partition_key", "")));
   bool partitioned = attr_or(table, "kind", "table") == "partitioned_table";
   if (partitioned && partition_by.empty()) return std::nullopt;  // cannot invent the key
 
@@ -388,16 +470,32 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
       sql += "CREATE SEQUENCE IF NOT EXISTS " + object_sql(*s) + sequence_options(*s, true) + ";\n";
     }
   }
+  std::string create =
+      attr_or(table, "persistence", "") == "unlogged" ? "CREATE UNLOGGED TABLE" : "CREATE TABLE";
+  std::string with;
+  if (const std::string* options = attr_of(table, "reloptions")) {
+    std::vector<std::string> list = json_strings(*options);
+    for (size_t i = 0; i < list.size(); ++i) with += (i ? ", " : "") + list[i];
+    if (!with.empty()) with = " WITH (" + with + ")";
+  }
   if (const std::string* partition_of = attr_of(table, "partition_of")) {
-    sql += "CREATE TABLE IF NOT EXISTS " + name + " PARTITION OF " + *partition_of + ";";
+    sql += create + " IF NOT EXISTS " + name + " PARTITION OF " + partition_parent_sql(table) +
+           " " + partition_bound(table, *partition_of);
+    if (partitioned) sql += " PARTITION BY " + partition_by;
+    sql += with + ";";
   } else {
-    sql += "CREATE TABLE IF NOT EXISTS " + name + " (";
+    sql += create + " IF NOT EXISTS " + name + " (";
     for (size_t i = 0; i < children.columns.size(); ++i) {
       sql += (i ? ",\n    " : "\n    ") + column_definition(*children.columns[i], true);
     }
     sql += children.columns.empty() ? ")" : "\n)";
+    std::vector<std::string> parents = json_strings(attr_or(table, "inherits", "[]"));
+    for (size_t i = 0; i < parents.size(); ++i) {
+      sql += (i ? ", " : " INHERITS (") + table_sql(parents[i], "");
+    }
+    if (!parents.empty()) sql += ")";
     if (partitioned) sql += " PARTITION BY " + partition_by;
-    sql += ";";
+    sql += with + ";";
   }
   for (const SchemaObject* s : children.sequences) {
     if (const std::string* owner = attr_of(*s, "owned_by")) {
@@ -406,9 +504,13 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
       }
     }
   }
-  for (const SchemaObject* c : children.constraints) sql += "\n" + add_constraint_sql(*c);
+  // A partition gets the parent's indexes and constraints from PARTITION OF.
+  for (const SchemaObject* c : children.constraints) {
+    if (!inherited(*c)) sql += "\n" + add_constraint_sql(*c);
+  }
   for (const SchemaObject* i : children.indexes) {
-    std::string create = index_create_sql(*i);
+    if (inherited(*i)) continue;
+    std::string create = index_create_sql(*i, /*concurrently=*/false);  // the table is new
     if (!create.empty()) sql += "\n" + create;
   }
   for (const SchemaObject* t : children.triggers) {
@@ -425,8 +527,7 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
     sql += "\nALTER TABLE " + name + " FORCE ROW LEVEL SECURITY;";
   }
   for (const SchemaObject* p : children.policies) {
-    std::string create = policy_create_sql(*p);
-    sql += "\n" + create.substr(create.find('\n') + 1);  // fresh table: no DROP POLICY needed
+    sql += "\n" + policy_create_sql(*p, /*drop_first=*/false);
   }
   for (const SchemaObject* p : children.privileges) {
     if (auto grant = grant_sql(*p)) sql += "\n" + *grant;
@@ -492,6 +593,75 @@ std::string enum_add_values_sql(const SchemaObject& e, const std::optional<std::
   return sql;
 }
 
+// GUCs whose value is a list (PostgreSQL's GUC_LIST_QUOTE): each element is its own literal.
+bool is_list_setting(const std::string& name) {
+  return name == "search_path" || name == "temp_tablespaces" ||
+         name == "session_preload_libraries" || name == "local_preload_libraries" ||
+         name == "shared_preload_libraries";
+}
+
+// A proconfig value as SET ... TO <value> (pg_dump's rule): list elements ("$user", public)
+// unquoted and each made a literal, any other value one literal.
+std::string setting_value_sql(const std::string& name, const std::string& value) {
+  if (!is_list_setting(name)) return quote_literal(value);
+  std::string sql;
+  size_t i = 0;
+  while (i <= value.size()) {
+    while (i < value.size() && value[i] == ' ') ++i;
+    std::string element;
+    if (i < value.size() && value[i] == '"') {
+      for (++i; i < value.size(); ++i) {
+        if (value[i] == '"') {
+          if (i + 1 < value.size() && value[i + 1] == '"') {
+            element += '"';
+            ++i;
+          } else {
+            ++i;
+            break;
+          }
+        } else {
+          element += value[i];
+        }
+      }
+      while (i < value.size() && value[i] != ',') ++i;
+    } else {
+      size_t comma = value.find(',', i);
+      element =
+          trim_copy(value.substr(i, comma == std::string::npos ? std::string::npos : comma - i));
+      i = comma == std::string::npos ? value.size() : comma;
+    }
+    sql += (sql.empty() ? "" : ", ") + quote_literal(element);
+    ++i;  // past the comma
+  }
+  return sql;
+}
+
+std::string domain_check_sql(const std::string& name, const std::string& definition) {
+  return "CONSTRAINT " + quote_ident(name) + " " + definition;
+}
+
+std::string domain_create_sql(const SchemaObject& d) {
+  std::string sql = "CREATE DOMAIN " + object_sql(d) + " AS " + attr_or(d, "type", "text");
+  if (const std::string* def = attr_of(d, "default")) sql += " DEFAULT " + *def;
+  if (attr_or(d, "nullable", "true") == "false") sql += " NOT NULL";
+  for (const auto& [name, definition] : named_checks(attr_or(d, "checks", "[]"))) {
+    sql += " " + domain_check_sql(name, definition);
+  }
+  return sql + ";";
+}
+
+std::string type_create_sql(const SchemaObject& t) {
+  if (attr_or(t, "kind", "") == "range") {
+    return "CREATE TYPE " + object_sql(t) + " AS RANGE (SUBTYPE = " + attr_or(t, "subtype", "") +
+           ");";
+  }
+  std::string sql;
+  for (const auto& [name, type] : type_attributes(attr_or(t, "attributes", "[]"))) {
+    sql += (sql.empty() ? "" : ", ") + name + " " + type;
+  }
+  return "CREATE TYPE " + object_sql(t) + " AS (" + sql + ");";
+}
+
 }  // namespace
 
 Fix comment_sql(const SchemaObject& o, const std::optional<std::string>& text) {
@@ -532,7 +702,57 @@ Fix fix_changed_table(const Change& c) {
   if (c.attr == "force_row_security") {
     return "ALTER TABLE " + name + (on ? " FORCE" : " NO FORCE") + " ROW LEVEL SECURITY;";
   }
-  return std::nullopt;
+  if (c.attr == "persistence") {
+    return "ALTER TABLE " + name +
+           (c.ev && *c.ev == "unlogged" ? " SET UNLOGGED;" : " SET LOGGED;");
+  }
+  if (c.attr == "replica_identity") {
+    std::string identity = c.ev.value_or("default");
+    if (identity.compare(0, 6, "index ") == 0) {
+      return "ALTER TABLE " + name + " REPLICA IDENTITY USING INDEX " +
+             quote_ident(identity.substr(6)) + ";";
+    }
+    return "ALTER TABLE " + name + " REPLICA IDENTITY " + upper(identity) + ";";
+  }
+  if (c.attr == "reloptions") {
+    std::set<std::string> expected_keys;
+    std::string set;
+    for (const auto& option : json_strings(c.ev.value_or("[]"))) {
+      expected_keys.insert(option.substr(0, option.find('=')));
+      set += (set.empty() ? "" : ", ") + option;
+    }
+    std::string reset;
+    for (const auto& option : json_strings(c.av.value_or("[]"))) {
+      std::string key = option.substr(0, option.find('='));
+      if (expected_keys.count(key) == 0) reset += (reset.empty() ? "" : ", ") + key;
+    }
+    std::string sql;
+    if (!reset.empty()) sql += "ALTER TABLE " + name + " RESET (" + reset + ");";
+    if (!set.empty())
+      sql += std::string(sql.empty() ? "" : "\n") + "ALTER TABLE " + name + " SET (" + set + ");";
+    if (sql.empty()) return std::nullopt;
+    return sql;
+  }
+  if (c.attr == "inherits") {
+    std::vector<std::string> expected = json_strings(c.ev.value_or("[]"));
+    std::vector<std::string> actual = json_strings(c.av.value_or("[]"));
+    std::string sql;
+    for (const auto& parent : actual) {
+      if (std::find(expected.begin(), expected.end(), parent) == expected.end()) {
+        sql += std::string(sql.empty() ? "" : "\n") + "ALTER TABLE " + name + " NO INHERIT " +
+               table_sql(parent, "") + ";";
+      }
+    }
+    for (const auto& parent : expected) {
+      if (std::find(actual.begin(), actual.end(), parent) == actual.end()) {
+        sql += std::string(sql.empty() ? "" : "\n") + "ALTER TABLE " + name + " INHERIT " +
+               table_sql(parent, "") + ";";
+      }
+    }
+    if (sql.empty()) return std::nullopt;
+    return sql;
+  }
+  return std::nullopt;  // kind, partition_key, partition_of: only a rebuilt table changes them
 }
 
 // ---- column ---------------------------------------------------------------------------------
@@ -570,7 +790,11 @@ Fix fix_changed_column(const Change& c) {
   }
   if (attr == "identity") {
     if (!ev) return alter + " DROP IDENTITY IF EXISTS;";
-    if (!av) return alter + " ADD GENERATED " + upper(*ev) + " AS IDENTITY;";
+    if (!av) {
+      const std::string* options = attr_of(e, "identity_options");
+      return alter + " ADD GENERATED " + upper(*ev) + " AS IDENTITY" +
+             (options ? " (" + *options + ")" : std::string()) + ";";
+    }
     return alter + " SET GENERATED " + upper(*ev) + ";";
   }
   if (attr == "generated") {
@@ -581,29 +805,48 @@ Fix fix_changed_column(const Change& c) {
     std::string coll = ev ? collation_sql(*ev) : "\"default\"";
     return alter + " TYPE " + attr_or(e, "type", "text") + " COLLATE " + coll + ";";
   }
+  if (attr == "identity_options" && ev && attr_of(c.actual, "identity")) {
+    // "START WITH 1 INCREMENT BY 1 ... NO CYCLE" -> "SET START WITH 1 SET INCREMENT BY 1 ...".
+    std::string options;
+    std::string rest = *ev;
+    for (std::string clause : {"START WITH ", "INCREMENT BY ", "MINVALUE ", "MAXVALUE ", "CACHE ",
+                               "NO CYCLE", "CYCLE"}) {
+      size_t at = rest.find(clause);
+      if (at == std::string::npos) continue;
+      size_t end = clause.back() == ' ' ? rest.find(' ', at + clause.size()) : at + clause.size();
+      size_t length = end == std::string::npos ? std::string::npos : end - at;
+      options += " SET " + rest.substr(at, length);
+      rest.erase(at, length);
+    }
+    if (options.empty()) return std::nullopt;
+    return alter + options + ";";
+  }
   return std::nullopt;
 }
 
 // ---- index ----------------------------------------------------------------------------------
 
 Fix fix_missing_index(const SchemaObject& e, const Children&, const DiffOptions&) {
-  std::string create = index_create_sql(e);
+  std::string create = index_create_sql(e, /*concurrently=*/true);
   if (create.empty()) return std::nullopt;
   return create;
 }
 
-Fix fix_extra_index(const SchemaObject& a) { return "DROP INDEX IF EXISTS " + object_sql(a) + ";"; }
+Fix fix_extra_index(const SchemaObject& a) { return index_drop_sql(a, /*concurrently=*/true); }
 
+// Also rebuilds an index left INVALID by a failed CREATE INDEX CONCURRENTLY (same definition).
+// Two statements: neither may run inside a transaction block.
 Fix fix_changed_index(const Change& c) {
-  std::string create = index_create_sql(c.expected);
+  if (c.attr == "valid" && !c.av) return std::nullopt;  // expected invalid: nothing to build
+  std::string create = index_create_sql(c.expected, /*concurrently=*/true);
   if (create.empty()) return std::nullopt;
-  return "DROP INDEX IF EXISTS " + object_sql(c.expected) + ";\n" + create;
+  return index_drop_sql(c.expected, /*concurrently=*/true) + "\n" + create;
 }
 
 // ---- constraint -----------------------------------------------------------------------------
 
 Fix fix_missing_constraint(const SchemaObject& e, const Children&, const DiffOptions&) {
-  return add_constraint_sql(e);
+  return safe_add_constraint_sql(e, /*drop_first=*/false);
 }
 
 Fix fix_extra_constraint(const SchemaObject& a) { return drop_constraint_sql(a); }
@@ -611,15 +854,10 @@ Fix fix_extra_constraint(const SchemaObject& a) { return drop_constraint_sql(a);
 Fix fix_changed_constraint(const Change& c) {
   const SchemaObject& e = c.expected;
   if (c.attr == "validated") {
-    if (c.ev && *c.ev == "true") {
-      return "ALTER TABLE " + parent_sql(e) + " VALIDATE CONSTRAINT " + quote_ident(local_of(e)) +
-             ";";
-    }
+    if (c.ev && *c.ev == "true") return validate_constraint_sql(e);
     return std::nullopt;
   }
-  // One ALTER TABLE: the constraint is never absent to concurrent sessions.
-  return "ALTER TABLE " + parent_sql(e) + " DROP CONSTRAINT IF EXISTS " + quote_ident(local_of(e)) +
-         ", ADD " + constraint_clause(e) + ";";
+  return safe_add_constraint_sql(e, /*drop_first=*/true);
 }
 
 // ---- enum -----------------------------------------------------------------------------------
@@ -645,7 +883,10 @@ Fix fix_missing_view(const SchemaObject& e, const Children&, const DiffOptions&)
   return "CREATE OR REPLACE VIEW " + object_sql(e) + " AS\n" + view_body(e) + ";";
 }
 
-Fix fix_extra_view(const SchemaObject& a) { return "DROP VIEW IF EXISTS " + object_sql(a) + ";"; }
+Fix fix_extra_view(const SchemaObject& a) {
+  return destructive("fails while other views depend on it",
+                     "DROP VIEW IF EXISTS " + object_sql(a) + ";");
+}
 
 Fix fix_changed_view(const Change& c) {
   return "CREATE OR REPLACE VIEW " + object_sql(c.expected) + " AS\n" + view_body(c.expected) + ";";
@@ -656,13 +897,16 @@ Fix fix_missing_materialized_view(const SchemaObject& e, const Children&, const 
 }
 
 Fix fix_extra_materialized_view(const SchemaObject& a) {
-  return "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(a) + ";";
+  return destructive("drops the materialized view and its rows",
+                     "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(a) + ";");
 }
 
 Fix fix_changed_materialized_view(const Change& c) {
   const SchemaObject& e = c.expected;
-  return "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) + ";\nCREATE MATERIALIZED VIEW " +
-         object_sql(e) + " AS\n" + view_body(e) + ";";
+  return destructive("drops the materialized view and rebuilds its rows",
+                     "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) +
+                         ";\nCREATE MATERIALIZED VIEW " + object_sql(e) + " AS\n" + view_body(e) +
+                         ";");
 }
 
 // ---- function -------------------------------------------------------------------------------
@@ -671,14 +915,51 @@ Fix fix_missing_function(const SchemaObject& e, const Children&, const DiffOptio
   return function_create_sql(e);
 }
 
-Fix fix_extra_function(const SchemaObject& a) { return function_drop_sql(a); }
+Fix fix_extra_function(const SchemaObject& a) {
+  return destructive("fails while other objects depend on it", function_drop_sql(a));
+}
 
 Fix fix_changed_function(const Change& c) {
-  auto create = function_create_sql(c.expected);
+  const SchemaObject& e = c.expected;
+  const std::string& attr = c.attr;
+  std::string alter = "ALTER ROUTINE " + object_sql(e);
+  if (attr == "config") {
+    auto expected = function_settings(c.ev);
+    std::string sql;
+    for (const auto& setting : function_settings(c.av)) {
+      if (expected.count(setting.first) == 0) {
+        sql += alter + " RESET " + quote_ident(setting.first) + ";\n";
+      }
+    }
+    for (const auto& [name, value] : expected) {
+      sql += alter + " SET " + quote_ident(name) + " TO " + setting_value_sql(name, value) + ";\n";
+    }
+    if (sql.empty()) return std::nullopt;
+    sql.pop_back();
+    return sql;
+  }
+  if (attr == "security_definer") {
+    return alter + (c.ev && *c.ev == "true" ? " SECURITY DEFINER;" : " SECURITY INVOKER;");
+  }
+  if (attr == "volatility" && c.ev) return alter + " " + upper(*c.ev) + ";";
+  if (attr == "parallel") return alter + " PARALLEL " + upper(c.ev.value_or("unsafe")) + ";";
+  if (attr == "leakproof") {
+    return alter + (c.ev && *c.ev == "true" ? " LEAKPROOF;" : " NOT LEAKPROOF;");
+  }
+  if (attr == "strict") {
+    // Only functions have strictness (a procedure cannot differ here): not a guess.
+    return "ALTER FUNCTION " + object_sql(e) +
+           (c.ev && *c.ev == "true" ? " STRICT;" : " CALLED ON NULL INPUT;");
+  }
+  auto create = function_create_sql(e);
   if (!create) return std::nullopt;
-  // CREATE OR REPLACE cannot change the result type or the kind of routine.
-  bool needs_drop = c.attr == "result" || c.attr == "kind";
-  return needs_drop ? function_drop_sql(c.actual) + "\n" + *create : *create;
+  // CREATE OR REPLACE cannot change the result type, the kind of routine, argument names or
+  // remove argument defaults: drop first (its grants and dependent objects go with it).
+  if (attr == "result" || attr == "kind" || attr == "arguments") {
+    return destructive("drops the routine (its grants; fails while others depend on it)",
+                       function_drop_sql(c.actual) + "\n" + *create);
+  }
+  return *create;
 }
 
 // ---- trigger --------------------------------------------------------------------------------
@@ -764,14 +1045,28 @@ Fix fix_changed_extension(const Change& c) {
 // ---- policy ---------------------------------------------------------------------------------
 
 Fix fix_missing_policy(const SchemaObject& e, const Children&, const DiffOptions&) {
-  return policy_create_sql(e);
+  return policy_create_sql(e, /*drop_first=*/true);
 }
 
 Fix fix_extra_policy(const SchemaObject& a) {
-  return "DROP POLICY IF EXISTS " + quote_ident(local_of(a)) + " ON " + parent_sql(a) + ";";
+  return destructive(
+      "changes which rows are visible or writable",
+      "DROP POLICY IF EXISTS " + quote_ident(local_of(a)) + " ON " + parent_sql(a) + ";");
 }
 
-Fix fix_changed_policy(const Change& c) { return policy_create_sql(c.expected); }
+// ALTER POLICY changes roles, USING and WITH CHECK in place; the command, permissiveness or a
+// removed expression need DROP + CREATE (meanwhile the other policies alone govern the rows).
+Fix fix_changed_policy(const Change& c) {
+  const SchemaObject& e = c.expected;
+  std::string alter = "ALTER POLICY " + quote_ident(local_of(e)) + " ON " + parent_sql(e);
+  if (c.attr == "roles") {
+    std::string roles = policy_roles_sql(e);
+    return alter + " TO " + (roles.empty() ? std::string("PUBLIC") : roles) + ";";
+  }
+  if (c.attr == "using" && c.ev) return alter + " USING (" + *c.ev + ");";
+  if (c.attr == "with_check" && c.ev) return alter + " WITH CHECK (" + *c.ev + ");";
+  return destructive("drops and recreates the policy", policy_create_sql(e, /*drop_first=*/true));
+}
 
 // ---- privilege ------------------------------------------------------------------------------
 
@@ -788,5 +1083,147 @@ Fix fix_changed_privilege(const Change& c) {
   return "REVOKE GRANT OPTION FOR " + upper(p.privilege) + " ON " +
          privilege_target_sql(c.expected, p) + " FROM " + role_sql(p.grantee) + ";";
 }
+
+}  // namespace driftwatch::diff_detail
+
+namespace driftwatch::diff_detail {
+
+// ---- shared parsing -------------------------------------------------------------------------
+
+std::map<std::string, std::string> function_settings(const std::optional<std::string>& config) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : json_strings(config.value_or("[]"))) {
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> named_checks(const std::optional<std::string>& checks) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : json_strings(checks.value_or("[]"))) {
+    size_t colon = entry.find(": ");
+    if (colon != std::string::npos) out[entry.substr(0, colon)] = entry.substr(colon + 2);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> type_attributes(
+    const std::optional<std::string>& attributes) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& entry : json_strings(attributes.value_or("[]"))) {
+    size_t end = 0;
+    if (!entry.empty() && entry[0] == '"') {
+      for (end = 1; end < entry.size(); ++end) {
+        if (entry[end] == '"') {
+          if (end + 1 < entry.size() && entry[end + 1] == '"') {
+            ++end;
+          } else {
+            ++end;
+            break;
+          }
+        }
+      }
+    } else {
+      end = entry.find(' ');
+    }
+    if (end == std::string::npos || end >= entry.size()) continue;
+    out.emplace_back(entry.substr(0, end), entry.substr(end + 1));
+  }
+  return out;
+}
+
+// ---- domain ---------------------------------------------------------------------------------
+
+Fix fix_missing_domain(const SchemaObject& e, const Children&, const DiffOptions&) {
+  return domain_create_sql(e);
+}
+
+Fix fix_extra_domain(const SchemaObject& a) {
+  return destructive("fails while columns use the domain",
+                     "DROP DOMAIN IF EXISTS " + object_sql(a) + ";");
+}
+
+Fix fix_changed_domain(const Change& c) {
+  std::string alter = "ALTER DOMAIN " + object_sql(c.expected);
+  if (c.attr == "default") {
+    return alter + (c.ev ? " SET DEFAULT " + *c.ev : std::string(" DROP DEFAULT")) + ";";
+  }
+  if (c.attr == "nullable") {
+    return alter + (c.ev && *c.ev == "false" ? " SET NOT NULL;" : " DROP NOT NULL;");
+  }
+  if (c.attr == "checks") {
+    auto expected = named_checks(c.ev);
+    auto actual = named_checks(c.av);
+    std::string sql;
+    for (const auto& [name, definition] : actual) {
+      auto it = expected.find(name);
+      if (it == expected.end() || it->second != definition) {
+        sql += alter + " DROP CONSTRAINT IF EXISTS " + quote_ident(name) + ";\n";
+      }
+    }
+    for (const auto& [name, definition] : expected) {
+      auto it = actual.find(name);
+      if (it != actual.end() && it->second == definition) continue;
+      bool not_valid = definition.find(" NOT VALID") != std::string::npos;
+      sql += alter + " ADD " + domain_check_sql(name, definition) +
+             (not_valid ? "" : " NOT VALID") + ";\n";
+      if (!not_valid) sql += alter + " VALIDATE CONSTRAINT " + quote_ident(name) + ";\n";
+    }
+    if (sql.empty()) return std::nullopt;
+    sql.pop_back();
+    return sql;
+  }
+  return std::nullopt;  // type: a domain's base type cannot be altered
+}
+
+// ---- composite and range types --------------------------------------------------------------
+
+Fix fix_missing_type(const SchemaObject& e, const Children&, const DiffOptions&) {
+  return type_create_sql(e);
+}
+
+Fix fix_extra_type(const SchemaObject& a) {
+  return destructive("fails while columns or functions use the type",
+                     "DROP TYPE IF EXISTS " + object_sql(a) + ";");
+}
+
+Fix fix_changed_type(const Change& c) {
+  if (c.attr != "attributes" || attr_or(c.expected, "kind", "") != "composite") {
+    return destructive(
+        "drops the type (fails while columns or functions use it)",
+        "DROP TYPE IF EXISTS " + object_sql(c.actual) + ";\n" + type_create_sql(c.expected));
+  }
+  std::string alter = "ALTER TYPE " + object_sql(c.expected);
+  auto expected = type_attributes(c.ev);
+  auto actual = type_attributes(c.av);
+  std::map<std::string, std::string> actual_types(actual.begin(), actual.end());
+  std::map<std::string, std::string> expected_types(expected.begin(), expected.end());
+  std::string sql;
+  bool drops = false;
+  for (const auto& [name, type] : actual) {
+    if (expected_types.count(name) == 0) {
+      sql += alter + " DROP ATTRIBUTE IF EXISTS " + name + ";\n";
+      drops = true;
+    }
+  }
+  for (const auto& [name, type] : expected) {
+    auto it = actual_types.find(name);
+    if (it == actual_types.end()) {
+      sql += alter + " ADD ATTRIBUTE " + name + " " + type + ";\n";
+    } else if (it->second != type) {
+      sql += alter + " ALTER ATTRIBUTE " + name + " TYPE " + type + ";\n";
+    }
+  }
+  if (sql.empty()) return std::nullopt;  // only the order differs
+  sql.pop_back();
+  return drops ? destructive("drops attributes of the type", sql) : sql;
+}
+
+Fix no_missing_fix(const SchemaObject&, const Children&, const DiffOptions&) {
+  return std::nullopt;
+}
+
+Fix no_extra_fix(const SchemaObject&) { return std::nullopt; }
 
 }  // namespace driftwatch::diff_detail

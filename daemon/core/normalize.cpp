@@ -3,9 +3,11 @@
 // Introspection already returns what PostgreSQL canonicalises (pg_get_viewdef, format_type,
 // pg_get_constraintdef, ...), so equal schemas give equal text. The rules below only remove
 // representation noise that is not drift; each is applied identically to both sides:
-//   1. JSON array attributes (enum `labels`, policy `roles`) are re-serialised compactly, so
-//      `["a", "b"]` equals `["a","b"]`. Policy roles are also sorted: their order is not
-//      meaningful (pg_policy.polroles is a set). Enum label order IS meaningful: kept.
+//   1. JSON array attributes (enum `labels`, policy `roles`, table `reloptions` / `inherits`,
+//      function `config`, domain `checks`, type `attributes`) are re-serialised compactly, so
+//      `["a", "b"]` equals `["a","b"]`. Sets are also sorted: policy roles (pg_policy.polroles
+//      is a set), storage parameters, function settings, domain checks. Enum label, parent
+//      table and type attribute order IS meaningful: kept.
 //   2. Whitespace runs in view/materialized view definitions and function bodies collapse to one
 //      space and are trimmed (outside single-quoted literals, where whitespace is data): a
 //      reformatted migration or a different pg_dump line width is not drift.
@@ -86,9 +88,10 @@ std::string strip_public_prefix(const std::string& value) {
 }
 
 bool is_expression_attr(const std::string& attr) {
-  static const std::set<std::string> kAttrs = {"definition", "using",  "with_check",
-                                               "body",       "type",   "default",
-                                               "generated",  "result", "partition_of"};
+  static const std::set<std::string> kAttrs = {"definition",    "using",    "with_check", "body",
+                                               "type",          "default",  "generated",  "result",
+                                               "partition_of",  "sql_body", "arguments",  "subtype",
+                                               "partition_key", "checks",   "attributes"};
   return kAttrs.count(attr) != 0;
 }
 
@@ -315,8 +318,11 @@ namespace diff_detail {
 
 // Rules 1 and 4: every kind.
 std::string normalize_plain(const std::string& attr, const std::string& value) {
-  if (attr == "labels" || attr == "roles") {
-    return canonical_json_array(value, /*sort=*/attr == "roles");
+  // JSON arrays; sets (order not meaningful) are sorted.
+  static const std::set<std::string> kLists = {"labels", "inherits", "attributes"};
+  static const std::set<std::string> kSets = {"roles", "reloptions", "config", "checks"};
+  if (kLists.count(attr) != 0 || kSets.count(attr) != 0) {
+    return canonical_json_array(value, /*sort=*/kSets.count(attr) != 0);
   }
   return is_expression_attr(attr) ? strip_public_prefix(value) : value;
 }
@@ -331,7 +337,7 @@ std::string normalize_view(const std::string& attr, const std::string& value) {
 
 // Rule 2 for function bodies, then the plain rules.
 std::string normalize_function(const std::string& attr, const std::string& value) {
-  if (attr != "body") return normalize_plain(attr, value);
+  if (attr != "body" && attr != "sql_body") return normalize_plain(attr, value);
   return normalize_plain(attr, collapse_whitespace(value));
 }
 

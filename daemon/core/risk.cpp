@@ -7,7 +7,14 @@
 //  schema       extra                                              info      none
 //  table        missing  (children folded, fix = CREATE TABLE)     critical  undefined_table
 //  table        extra    (children folded)                         info      none
+//  table        missing  a partition (partition_of)                 warning   none
+//                        (the application reads and writes through
+//                        the parent: only rows of its range fail)
+//  table        changed  persistence: DB unlogged                   critical  none
+//  table        changed  persistence: DB logged                     info      none
 //  table        changed  row_security / force_row_security / kind  warning   none
+//  table        changed  replica_identity, reloptions, inherits,    warning   none
+//                        partition_key
 //  column       missing                                            critical  undefined_column
 //  column       extra    NOT NULL, no default/identity/generated   critical  not_null_violation
 //  column       extra    otherwise                                 info      none
@@ -18,13 +25,17 @@
 //  column       changed  default/identity removed, DB NOT NULL     critical  not_null_violation
 //                        (the application relies on the server
 //                        default and does not send the column)
-//  column       changed  default, identity, generated, collation   warning   none
+//  column       changed  default, identity, generated, collation,  warning   none
+//                        identity_options, generated_kind
 //  index        missing  unique                                    warning   unique_violation
 //  index        missing  not unique (queries get slow)             warning   none
 //  index        extra    unique (inserts may now fail)             warning   unique_violation
 //  index        extra    not unique                                info      none
 //  index        changed  definition (unique on either side)        warning   unique_violation
 //  index        changed  definition, otherwise                     warning   none
+//  index        changed  valid: DB invalid, unique (not an ON       critical  unique_violation
+//                        CONFLICT arbiter, duplicates may pass)
+//  index        changed  valid: DB invalid, not unique              warning   none
 //  constraint   missing  primary_key / unique / exclude            warning   unique_violation
 //  constraint   missing  check / foreign_key                       warning   none
 //  constraint   extra    primary_key / unique / exclude            warning   unique_violation
@@ -43,7 +54,10 @@
 //  view, matv.  changed  definition                                warning   none
 //  function     missing                                            critical  undefined_object
 //  function     extra                                              info      none
-//  function     changed  any attribute                             warning   none
+//  function     changed  config / security_definer, SECURITY       critical  security_definer_
+//                        DEFINER (either side) and search_path                search_path
+//                        missing or different in the DB
+//  function     changed  any other attribute                       warning   none
 //  trigger      missing / extra / changed                          warning   none
 //  sequence     missing                                            critical  undefined_object
 //  sequence     extra                                              info      none
@@ -55,7 +69,19 @@
 //  policy       missing / extra / changed                          warning   none
 //  privilege    missing (permission denied for the application)    warning   none
 //  privilege    extra / changed grantable                          info      none
+//  domain       missing                                            critical  undefined_object
+//  domain       extra                                              info      none
+//  domain       changed  type, narrowing                           critical  type_mismatch
+//  domain       changed  type, otherwise                           warning   type_mismatch
+//  domain       changed  nullable: expected NULL, DB NOT NULL      critical  not_null_violation
+//  domain       changed  default, nullable, checks                 warning   none
+//  type         missing  (composite / range)                       critical  undefined_object
+//  type         extra                                              info      none
+//  type         changed  attributes: an expected one is missing    critical  undefined_column
+//  type         changed  otherwise                                 warning   type_mismatch
+//  server       changed  major_version                             info      none
 //  any          changed  comment                                   info      none
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -96,12 +122,44 @@ Verdict missing_schema(const SchemaObject&) {
   return verdict(Severity::kCritical, risk::kUndefinedObject, "queries on its objects fail");
 }
 
-Verdict missing_table(const SchemaObject&) {
+Verdict missing_table(const SchemaObject& e) {
+  if (attr_of(e, "partition_of") != nullptr) {
+    // The application names the parent: inserts of rows in this partition's range fail (no
+    // partition of relation found for row) unless a default partition takes them, and reads
+    // miss them; only queries naming the partition itself fail with undefined_table.
+    return verdict(Severity::kWarning, risk::kNone,
+                   "inserts through the parent of rows in its range fail unless a default "
+                   "partition takes them, and queries naming it fail with undefined_table");
+  }
   return verdict(Severity::kCritical, risk::kUndefinedTable,
                  "queries on it fail with undefined_table");
 }
 
 Verdict changed_table(const Change& c) {
+  if (c.attr == "persistence") {
+    if (c.av && *c.av == "unlogged") {
+      return verdict(Severity::kCritical, risk::kNone,
+                     "its rows are lost on a crash and standbys cannot read it");
+    }
+    return verdict(Severity::kInfo, risk::kNone, "its writes are WAL-logged (slower)");
+  }
+  if (c.attr == "replica_identity") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "logical replication sends different keys for UPDATE and DELETE (with "
+                   "NOTHING they fail on a published table)");
+  }
+  if (c.attr == "reloptions") {
+    return verdict(Severity::kWarning, risk::kNone, "storage and autovacuum settings differ");
+  }
+  if (c.attr == "inherits") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "queries on the parent table see different rows");
+  }
+  if (c.attr == "partition_key") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "rows are routed to partitions differently (a partition key cannot be "
+                   "altered: the table must be rebuilt)");
+  }
   if (c.attr == "row_security") {
     return verdict(Severity::kWarning, risk::kNone, "which rows non-owners see changes");
   }
@@ -166,6 +224,13 @@ Verdict changed_column(const Change& c) {
   if (attr == "collation") {
     return verdict(Severity::kWarning, risk::kNone, "sorting and comparisons differ");
   }
+  if (attr == "identity_options") {
+    return verdict(Severity::kWarning, risk::kNone, "identity values are generated differently");
+  }
+  if (attr == "generated_kind") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "values are computed on read instead of stored, or the other way round");
+  }
   return changed_warning(c);
 }
 
@@ -188,6 +253,17 @@ Verdict extra_index(const SchemaObject& a) {
 }
 
 Verdict changed_index(const Change& c) {
+  if (c.attr == "valid") {
+    if (!c.av) return verdict(Severity::kInfo, risk::kNone, "");  // only expected invalid
+    if (unique_index(c.actual)) {
+      return verdict(Severity::kCritical, risk::kUniqueViolation,
+                     "PostgreSQL does not use an invalid index as an ON CONFLICT arbiter, so "
+                     "upserts on its columns fail, and duplicates may be stored");
+    }
+    return verdict(Severity::kWarning, risk::kNone,
+                   "queries cannot use it (a failed CREATE INDEX CONCURRENTLY) while writes "
+                   "still maintain it");
+  }
   if (unique_index(c.expected) || unique_index(c.actual)) {
     return verdict(Severity::kWarning, risk::kUniqueViolation,
                    "uniqueness is enforced differently, so inserts or ON CONFLICT upserts may "
@@ -266,7 +342,40 @@ Verdict missing_function(const SchemaObject&) {
   return verdict(Severity::kCritical, risk::kUndefinedObject, "calls to it fail");
 }
 
-Verdict changed_function(const Change&) {
+namespace {
+
+std::optional<std::string> search_path_of(const SchemaObject& f) {
+  auto settings = function_settings(attr_or(f, "config", "[]"));
+  auto it = settings.find("search_path");
+  if (it == settings.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+Verdict changed_function(const Change& c) {
+  if (c.attr == "config" || c.attr == "security_definer") {
+    bool definer = is_true(c.expected, "security_definer") || is_true(c.actual, "security_definer");
+    auto expected_path = search_path_of(c.expected);
+    auto actual_path = search_path_of(c.actual);
+    if (definer && (!actual_path || expected_path != actual_path)) {
+      return verdict(Severity::kCritical, risk::kSecurityDefinerSearchPath,
+                     "it is SECURITY DEFINER and its search_path is " +
+                         std::string(actual_path ? "different" : "not set") +
+                         ", so a caller who can create objects in a schema it resolves through "
+                         "can run code as its owner");
+    }
+    return verdict(Severity::kWarning, risk::kNone, "calls run with different settings");
+  }
+  if (c.attr == "arguments") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "calls that name arguments or omit defaulted ones fail or bind differently");
+  }
+  if (c.attr == "parallel" || c.attr == "leakproof" || c.attr == "volatility" ||
+      c.attr == "strict") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "the planner treats calls differently (results may differ or be cached)");
+  }
   return verdict(Severity::kWarning, risk::kNone, "calls behave differently");
 }
 
@@ -322,5 +431,75 @@ Verdict missing_privilege(const SchemaObject&) {
 }
 
 Verdict changed_privilege(const Change&) { return verdict(Severity::kInfo, risk::kNone, ""); }
+
+Verdict missing_domain(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject, "columns and casts using it fail");
+}
+
+Verdict changed_domain(const Change& c) {
+  if (c.attr == "type") {
+    if (c.ev && c.av && type_narrows(*c.ev, *c.av)) {
+      return verdict(Severity::kCritical, risk::kTypeMismatch,
+                     "the database type is narrower, so values the application writes may not "
+                     "fit");
+    }
+    return verdict(Severity::kWarning, risk::kTypeMismatch,
+                   "values read or written may convert differently");
+  }
+  if (c.attr == "nullable") {
+    if (c.ev && *c.ev == "true") {
+      return verdict(Severity::kCritical, risk::kNotNullViolation,
+                     "the application may write NULL and its INSERTs fail with "
+                     "not_null_violation");
+    }
+    return verdict(Severity::kWarning, risk::kNone, "NULLs the migrations forbid can be stored");
+  }
+  if (c.attr == "checks") {
+    auto expected = named_checks(c.ev);
+    for (const auto& [name, definition] : named_checks(c.av)) {
+      auto it = expected.find(name);
+      if (it == expected.end() || it->second != definition) {
+        return verdict(Severity::kWarning, risk::kNone,
+                       "writes the application expects to succeed may be rejected");
+      }
+    }
+    return verdict(Severity::kWarning, risk::kNone, "the database no longer enforces a check");
+  }
+  if (c.attr == "default") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "rows inserted without a value get a different value");
+  }
+  return changed_warning(c);
+}
+
+Verdict missing_type(const SchemaObject&) {
+  return verdict(Severity::kCritical, risk::kUndefinedObject,
+                 "columns, casts and functions using it fail");
+}
+
+Verdict changed_type(const Change& c) {
+  if (c.attr == "attributes") {
+    std::set<std::string> present;
+    for (const auto& attribute : type_attributes(c.av)) present.insert(attribute.first);
+    std::string missing;
+    for (const auto& attribute : type_attributes(c.ev)) {
+      if (present.count(attribute.first) == 0) {
+        missing += (missing.empty() ? "" : ", ") + attribute.first;
+      }
+    }
+    if (!missing.empty()) {
+      return verdict(Severity::kCritical, risk::kUndefinedColumn,
+                     "queries using its attribute " + missing + " fail");
+    }
+  }
+  return verdict(Severity::kWarning, risk::kTypeMismatch,
+                 "values of it read or written may convert differently");
+}
+
+Verdict changed_server(const Change&) {
+  return verdict(Severity::kInfo, risk::kNone,
+                 "catalog texts (view definitions, defaults) may print differently and features "
+                 "differ; compare against a snapshot taken on the same major version");
+}
 
 }  // namespace driftwatch::diff_detail

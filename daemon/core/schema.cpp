@@ -27,6 +27,9 @@ constexpr TypeName kTypeNames[] = {
     {ObjectType::kExtension, "extension"},
     {ObjectType::kPolicy, "policy"},
     {ObjectType::kPrivilege, "privilege"},
+    {ObjectType::kDomain, "domain"},
+    {ObjectType::kType, "type"},
+    {ObjectType::kServer, "server"},
 };
 
 }  // namespace

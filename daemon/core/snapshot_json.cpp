@@ -51,6 +51,8 @@ class SnapshotWriter {
     string(kSnapshotFormat);
     text_ += ",\n  \"has_version_table\": ";
     text_ += snapshot.has_version_table ? "true" : "false";
+    text_ += ",\n  \"model\": ";
+    text_ += std::to_string(snapshot.model);
     text_ += ",\n  \"objects\": ";
     if (objects.empty()) {
       text_ += "[]";
@@ -226,6 +228,9 @@ class FastReader {
         case kKeyAlembicVersion:
           ok = string_list(snapshot_.alembic_version);
           break;
+        case kKeyModel:
+          ok = positive_integer(snapshot_.model);
+          break;
         default:
           ok = objects();
       }
@@ -237,6 +242,7 @@ class FastReader {
     if ((seen & kKeyHasVersionTable) == 0) {
       snapshot_.has_version_table = !snapshot_.alembic_version.empty();
     }
+    if ((seen & kKeyModel) == 0) snapshot_.model = 1;  // written before "model" existed
     return true;
   }
 
@@ -248,6 +254,7 @@ class FastReader {
     kKeyAlembicVersion = 8,
     kKeyHasVersionTable = 16,
     kKeyObjects = 32,
+    kKeyModel = 64,
   };
   static unsigned top_key_bit(const std::string& key) {
     if (key == "format") return kKeyFormat;
@@ -256,6 +263,7 @@ class FastReader {
     if (key == "alembic_version") return kKeyAlembicVersion;
     if (key == "has_version_table") return kKeyHasVersionTable;
     if (key == "objects") return kKeyObjects;
+    if (key == "model") return kKeyModel;
     return 0;
   }
 
@@ -283,6 +291,21 @@ class FastReader {
       return true;
     }
     return false;
+  }
+
+  // 1..999999 (anything else: the DOM reader names the problem)
+  bool positive_integer(int& out) {
+    skip_space();
+    int value = 0;
+    int digits = 0;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9' && digits < 6) {
+      value = value * 10 + (*p_ - '0');
+      ++p_;
+      ++digits;
+    }
+    if (digits == 0 || value == 0 || (p_ != end_ && *p_ >= '0' && *p_ <= '9')) return false;
+    out = value;
+    return true;
   }
 
   // ["a", "b"] or []
@@ -544,6 +567,13 @@ SchemaSnapshot read_dom(const std::string& text, const std::string& source_name)
     snapshot.has_version_table = it->get<bool>();
   } else {
     snapshot.has_version_table = !snapshot.alembic_version.empty();
+  }
+  snapshot.model = 1;  // written before "model" existed
+  if (auto it = doc.find("model"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 999999) {
+      fail(source_name, "\"model\" must be a positive integer");
+    }
+    snapshot.model = static_cast<int>(it->get<long long>());
   }
 
   auto objects = doc.find("objects");

@@ -21,12 +21,19 @@
 // Attribute vocabulary (attrs are compared by the diff; absent = null; info is context):
 //   schema        -                                              [+ comment]
 //   table         kind, partition_of, row_security, force_row_security  [+ comment]
+//                 model 2: persistence, replica_identity, reloptions, inherits, partition_key
+//                 (each only when not PostgreSQL's default)
 //   column        type, nullable, default, identity, generated, collation  [+ comment]
+//                 model 2: identity_options, generated_kind (virtual)
 //   index         definition, unique, primary          (indexes backing constraints excluded)
+//                 model 2: valid (only when false)
 //   constraint    type, definition, on_delete, on_update, deferrable, validated
 //   enum          labels
+//   domain        type, default, nullable, checks                  (model 2)
+//   type          kind (composite|range), attributes, subtype      (model 2)
 //   view, materialized_view  definition                           [+ comment]
 //   function      kind, result, language, body, volatility, security_definer, strict
+//                 model 2: config, sql_body, arguments, parallel, leakproof
 //   trigger       definition, enabled
 //   sequence      data_type, start, increment, min, max, cache, cycle, owned_by
 //   extension     version, schema
@@ -179,7 +186,35 @@ SELECT c.oid, s.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowse
        END AS partition_of,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END,
        pg_catalog.format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.seqmin, q.seqmax,
-       q.seqcache, q.seqcycle, o.owned_by
+       q.seqcache, q.seqcycle, o.owned_by,
+       c.relpersistence, c.relreplident,
+       CASE WHEN c.relreplident = 'i' THEN
+         (SELECT ri.relname FROM pg_catalog.pg_index x
+          JOIN pg_catalog.pg_class ri ON ri.oid = x.indexrelid
+          WHERE x.indrelid = c.oid AND x.indisreplident LIMIT 1)
+       END AS replica_index,
+       pg_catalog.array_to_json(c.reloptions)::text AS reloptions,
+       CASE WHEN c.relkind IN ('r', 'p') AND NOT c.relispartition THEN
+         (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(
+                   pn.nspname || '.' || p.relname ORDER BY i.inhseqno))::text
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+          WHERE i.inhrelid = c.oid)
+       END AS inherits,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
+       CASE WHEN c.relispartition THEN
+         (SELECT pn.nspname FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+          WHERE i.inhrelid = c.oid LIMIT 1)
+       END AS partition_parent_schema,
+       CASE WHEN c.relispartition THEN
+         (SELECT p.relname FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+          WHERE i.inhrelid = c.oid LIMIT 1)
+       END AS partition_parent_name,
+       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
 FROM pg_catalog.pg_class c
 JOIN scope s ON s.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_sequence q ON q.seqrelid = c.oid
@@ -208,6 +243,26 @@ void map_relations(const pqxx::result& rows, Builder& b) {
       set_attr(table, "partition_of", row[6]);
       table.attrs.emplace("row_security", is_true(row[4]) ? "on" : "off");
       table.attrs.emplace("force_row_security", is_true(row[5]) ? "on" : "off");
+      // Model 2: only what differs from PostgreSQL's defaults (absent = default).
+      if (first_char(row[16]) == 'u') {
+        table.attrs.emplace("persistence", "unlogged");
+      }
+      const char identity = first_char(row[17]);
+      if (identity == 'f') {
+        table.attrs.emplace("replica_identity", "full");
+      } else if (identity == 'n') {
+        table.attrs.emplace("replica_identity", "nothing");
+      } else if (identity == 'i') {
+        table.attrs.emplace("replica_identity", "index " + text(row[18]));
+      }
+      set_attr(table, "reloptions", row[19]);
+      set_attr(table, "inherits", row[20]);
+      set_attr(table, "partition_key", row[21]);
+      if (!row[22].is_null()) {
+        table.info.emplace("partition_parent_schema", text(row[22]));
+        table.info.emplace("partition_parent_name", text(row[23]));
+        table.info.emplace("partition_bound", text(row[24]));
+      }
     } else if (kind == 'v' || kind == 'm') {
       SchemaObject& view = b.add(kind == 'v' ? ObjectType::kView : ObjectType::kMaterializedView,
                                  qualify(schema, local), schema, local);
@@ -242,7 +297,7 @@ SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
        END,
        a.attidentity,
-       CASE WHEN a.atthasdef AND a.attgenerated = 's' THEN
+       CASE WHEN a.atthasdef AND a.attgenerated <> '' THEN
          (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
        END,
@@ -252,6 +307,18 @@ SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
           FROM pg_catalog.pg_collation co
           JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
           WHERE co.oid = a.attcollation)
+       END,
+       a.attgenerated,
+       CASE WHEN a.attidentity <> '' THEN
+         (SELECT 'START WITH ' || q.seqstart || ' INCREMENT BY ' || q.seqincrement ||
+                 ' MINVALUE ' || q.seqmin || ' MAXVALUE ' || q.seqmax || ' CACHE ' || q.seqcache ||
+                 CASE WHEN q.seqcycle THEN ' CYCLE' ELSE ' NO CYCLE' END
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_sequence q ON q.seqrelid = d.objid
+          WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+            AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+            AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i'
+          LIMIT 1)
        END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
@@ -280,6 +347,11 @@ void map_columns(const pqxx::result& rows, Builder& b) {
     }
     set_attr(column, "generated", row[9]);
     set_attr(column, "collation", row[10]);
+    // PostgreSQL 18 virtual generated columns: computed on read, so never NULL-violating.
+    if (first_char(row[11]) == 'v') {
+      column.attrs.emplace("generated_kind", "virtual");
+    }
+    set_attr(column, "identity_options", row[12]);
     b.comment_target(kClassCatalog, oid_of(row[0]), std::atoi(row[1].c_str()));
   }
 }
@@ -288,7 +360,7 @@ void map_columns(const pqxx::result& rows, Builder& b) {
 // indexes that do not back a constraint (those are reported as the constraint)
 const std::string kIndexesSql = std::string(kScopeCte) + R"sql(
 SELECT i.indexrelid, s.nspname, ic.relname, tc.relname, pg_catalog.pg_get_indexdef(i.indexrelid),
-       i.indisunique, i.indisprimary
+       i.indisunique, i.indisprimary, i.indisvalid, ic.relispartition
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
@@ -308,6 +380,13 @@ void map_indexes(const pqxx::result& rows, Builder& b) {
     set_attr(index, "definition", row[4]);
     index.attrs.emplace("unique", bool_text(is_true(row[5])));
     index.attrs.emplace("primary", bool_text(is_true(row[6])));
+    // Left by a failed CREATE INDEX CONCURRENTLY: same name and definition, but not used.
+    if (!is_true(row[7])) {
+      index.attrs.emplace("valid", "false");
+    }
+    if (is_true(row[8])) {  // attached to a partitioned index: comes with PARTITION OF
+      index.info.emplace("inherited", "true");
+    }
     b.comment_target(kClassCatalog, oid_of(row[0]));
   }
 }
@@ -316,7 +395,7 @@ void map_indexes(const pqxx::result& rows, Builder& b) {
 // table constraints (NOT NULL is a column attribute; domain constraints are skipped)
 const std::string kConstraintsSql = std::string(kScopeCte) + R"sql(
 SELECT k.oid, s.nspname, c.relname, k.conname, k.contype, pg_catalog.pg_get_constraintdef(k.oid),
-       k.confdeltype, k.confupdtype, k.condeferrable, k.condeferred, k.convalidated
+       k.confdeltype, k.confupdtype, k.condeferrable, k.condeferred, k.convalidated, k.conislocal
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 JOIN scope s ON s.oid = c.relnamespace
@@ -351,6 +430,21 @@ const char* fk_action(char action) {
     default:
       return "no action";
   }
+}
+
+// PostgreSQL 15+: `ON DELETE SET NULL (a, b)` / `SET DEFAULT (a)` limit the action to those
+// columns. Returns " (a, b)" as printed, or "".
+std::string set_columns(const std::string& definition, const std::string& clause) {
+  const auto at = definition.find(clause);
+  if (at == std::string::npos) {
+    return "";
+  }
+  const auto open = definition.find(' ', at + clause.size());  // after NULL / DEFAULT
+  if (open == std::string::npos || definition.compare(open, 2, " (") != 0) {
+    return "";
+  }
+  const auto close = definition.find(')', open);
+  return close == std::string::npos ? "" : definition.substr(open, close - open + 1);
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -396,11 +490,15 @@ void map_constraints(const pqxx::result& rows, Builder& b) {
     SchemaObject& constraint = b.add(ObjectType::kConstraint, qualify(table, local), schema, local);
     constraint.info.emplace(SchemaObject::kParent, table);
     constraint.attrs.emplace("type", constraint_type(contype));
-    constraint.attrs.emplace("definition",
-                             strip_constraint_definition(text(row[5]), contype == 'f'));
+    const std::string definition = text(row[5]);
+    constraint.attrs.emplace("definition", strip_constraint_definition(definition, contype == 'f'));
     if (contype == 'f') {
-      constraint.attrs.emplace("on_delete", fk_action(first_char(row[6])));
+      constraint.attrs.emplace(
+          "on_delete", fk_action(first_char(row[6])) + set_columns(definition, " ON DELETE SET "));
       constraint.attrs.emplace("on_update", fk_action(first_char(row[7])));
+    }
+    if (!is_true(row[11])) {  // inherited from a parent (partition): comes with PARTITION OF
+      constraint.info.emplace("inherited", "true");
     }
     constraint.attrs.emplace("deferrable", !is_true(row[8])  ? "not deferrable"
                                            : is_true(row[9]) ? "deferrable initially deferred"
@@ -411,23 +509,62 @@ void map_constraints(const pqxx::result& rows, Builder& b) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// enum types
-const std::string kEnumsSql = std::string(kScopeCte) + R"sql(
-SELECT t.oid, s.nspname, t.typname,
-       pg_catalog.array_to_json(pg_catalog.array_agg(e.enumlabel ORDER BY e.enumsortorder))::text
+// user-defined types: enums, domains, composite types (not a table's row type) and range types,
+// in one query (one statement per check, whatever the kinds)
+const std::string kTypesSql = std::string(kScopeCte) + R"sql(
+SELECT t.oid, s.nspname, t.typname, t.typtype,
+       CASE WHEN t.typtype = 'e' THEN
+         (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(e.enumlabel
+                                                               ORDER BY e.enumsortorder))::text
+          FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
+       END AS labels,
+       CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,
+       CASE WHEN t.typtype = 'd' THEN pg_catalog.pg_get_expr(t.typdefaultbin, 0) END,
+       t.typnotnull,
+       CASE WHEN t.typtype = 'd' THEN
+         (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(
+                   k.conname || ': ' || pg_catalog.pg_get_constraintdef(k.oid)
+                   ORDER BY k.conname))::text
+          FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c')
+       END AS checks,
+       CASE WHEN t.typtype = 'c' THEN
+         (SELECT pg_catalog.array_to_json(pg_catalog.array_agg(
+                   pg_catalog.quote_ident(a.attname) || ' ' ||
+                   pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum))::text
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
+       END AS attributes,
+       CASE WHEN t.typtype = 'r' THEN
+         (SELECT pg_catalog.format_type(r.rngsubtype, NULL) FROM pg_catalog.pg_range r
+          WHERE r.rngtypid = t.oid)
+       END AS subtype
 FROM pg_catalog.pg_type t
 JOIN scope s ON s.oid = t.typnamespace
-JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
-WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_type", "t.oid") R"sql(
-GROUP BY t.oid, s.nspname, t.typname
-)sql";
+WHERE (t.typtype IN ('e', 'd', 'r')
+       OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_catalog.pg_class c
+                                WHERE c.oid = t.typrelid) = 'c'))
+  AND )sql" DW_NOT_EXTENSION_MEMBER("pg_type", "t.oid");
 
-void map_enums(const pqxx::result& rows, Builder& b) {
+void map_types(const pqxx::result& rows, Builder& b) {
   for (const auto& row : rows) {
     const std::string schema = text(row[1]);
     const std::string local = text(row[2]);
-    SchemaObject& type = b.add(ObjectType::kEnum, qualify(schema, local), schema, local);
-    set_attr(type, "labels", row[3]);
+    const char typtype = first_char(row[3]);
+    if (typtype == 'e') {
+      SchemaObject& type = b.add(ObjectType::kEnum, qualify(schema, local), schema, local);
+      set_attr(type, "labels", row[4]);
+    } else if (typtype == 'd') {
+      SchemaObject& domain = b.add(ObjectType::kDomain, qualify(schema, local), schema, local);
+      set_attr(domain, "type", row[5]);
+      set_attr(domain, "default", row[6]);
+      domain.attrs.emplace("nullable", bool_text(!is_true(row[7])));
+      set_attr(domain, "checks", row[8]);
+    } else {
+      SchemaObject& type = b.add(ObjectType::kType, qualify(schema, local), schema, local);
+      type.attrs.emplace("kind", typtype == 'r' ? "range" : "composite");
+      set_attr(type, "attributes", row[9]);
+      set_attr(type, "subtype", row[10]);
+    }
     b.comment_target(kTypeCatalog, oid_of(row[0]));
   }
 }
@@ -438,11 +575,17 @@ const std::string kFunctionsSql = std::string(kScopeCte) + R"sql(
 SELECT p.oid, s.nspname, p.proname, )sql" DW_FUNCTION_ARGS("p") R"sql(,
        p.prokind, pg_catalog.pg_get_function_result(p.oid), l.lanname, p.prosrc, p.provolatile,
        p.prosecdef, p.proisstrict,
-       CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END
+       CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END,
+       pg_catalog.array_to_json(p.proconfig)::text, pg_catalog.pg_get_function_arguments(p.oid),
+       p.proparallel, p.proleakproof
 FROM pg_catalog.pg_proc p
 JOIN scope s ON s.oid = p.pronamespace
 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_proc", "p.oid");
+WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_proc", "p.oid") R"sql(
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend own
+                  WHERE own.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    AND own.objid = p.oid AND own.deptype = 'i')
+)sql";
 
 const char* function_kind(char prokind) {
   switch (prokind) {
@@ -475,6 +618,31 @@ void map_functions(const pqxx::result& rows, Builder& b) {
     function.attrs.emplace("strict", bool_text(is_true(row[10])));
     if (!row[11].is_null()) {
       function.info.emplace(SchemaObject::kCreateSql, text(row[11]));
+    }
+    // Model 2. A SQL-standard body (BEGIN ATOMIC / RETURN) leaves prosrc empty: its text is
+    // what pg_get_functiondef prints after the header lines (which all start with a space).
+    if (text(row[6]) == "sql" && text(row[7]).find_first_not_of(" \n\t") == std::string::npos &&
+        !row[11].is_null()) {
+      const std::string definition = text(row[11]);
+      std::string::size_type line = definition.find('\n');
+      while (line != std::string::npos && line + 1 < definition.size() &&
+             definition[line + 1] == ' ') {
+        line = definition.find('\n', line + 1);
+      }
+      if (line != std::string::npos) {
+        function.attrs.emplace("sql_body", definition.substr(line + 1));
+      }
+    }
+    set_attr(function, "config", row[12]);
+    set_attr(function, "arguments", row[13]);
+    const char parallel = first_char(row[14]);
+    if (parallel == 's') {
+      function.attrs.emplace("parallel", "safe");
+    } else if (parallel == 'r') {
+      function.attrs.emplace("parallel", "restricted");
+    }
+    if (is_true(row[15])) {
+      function.attrs.emplace("leakproof", "true");
     }
     b.comment_target(kProcCatalog, oid_of(row[0]));
   }
@@ -586,6 +754,9 @@ const std::string kPrivilegesSql = std::string(kScopeCte) + R"sql(
   FROM pg_catalog.pg_proc p
   JOIN scope s ON s.oid = p.pronamespace
   WHERE )sql" DW_NOT_EXTENSION_MEMBER("pg_proc", "p.oid") R"sql(
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend own
+                    WHERE own.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                      AND own.objid = p.oid AND own.deptype = 'i')
   UNION ALL
   SELECT s.nspname, s.nspname, COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
          n.nspowner
@@ -688,7 +859,7 @@ const CatalogQuery kCatalogQueries[] = {
     {"constraints", kConstraintsSql, map_constraints, true, Needs::kAlways, true},
     {"relations", kRelationsSql, map_relations, true, Needs::kAlways, false},
     {"columns", kColumnsSql, map_columns, true, Needs::kAlways, false},
-    {"enums", kEnumsSql, map_enums, true, Needs::kAlways, false},
+    {"types", kTypesSql, map_types, true, Needs::kAlways, false},
     {"functions", kFunctionsSql, map_functions, true, Needs::kAlways, false},
     {"triggers", kTriggersSql, map_triggers, true, Needs::kAlways, false},
     {"extensions", kExtensionsSql, map_extensions, false, Needs::kAlways, false},

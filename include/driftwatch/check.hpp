@@ -23,6 +23,10 @@ inline constexpr const char* kUndefinedObject = "undefined_object";
 inline constexpr const char* kTypeMismatch = "type_mismatch";
 inline constexpr const char* kUniqueViolation = "unique_violation";
 inline constexpr const char* kNone = "none";
+// A SECURITY DEFINER function whose search_path setting is missing or differs from the
+// migrations': it resolves names through a path its callers may control, so they can run code
+// as its owner.
+inline constexpr const char* kSecurityDefinerSearchPath = "security_definer_search_path";
 }  // namespace risk
 
 struct Finding {

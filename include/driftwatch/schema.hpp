@@ -29,10 +29,15 @@ enum class ObjectType {
   kExtension,
   kPolicy,
   kPrivilege,
+  // Since model 2 (appended, so that snapshot files without them keep their object order).
+  kDomain,  // a domain: base type, default, NOT NULL, checks
+  kType,    // a composite or range type (attr `kind`)
+  kServer,  // the server itself ("postgresql"): its major version; never introspected
 };
 
 // "schema", "table", "column", "index", "constraint", "enum", "view", "materialized_view",
-// "function", "trigger", "sequence", "extension", "policy", "privilege".
+// "function", "trigger", "sequence", "extension", "policy", "privilege", "domain", "type",
+// "server".
 const char* to_string(ObjectType type);
 std::optional<ObjectType> object_type_from_string(const std::string& text);
 // All object types in declaration order (parents before children).
@@ -58,8 +63,17 @@ inline bool operator<(const SchemaObject& a, const SchemaObject& b) {
   return std::tie(a.type, a.name) < std::tie(b.type, b.name);
 }
 
+// What an introspection records; it grows when the engine learns new kinds and attributes.
+// 1: the first release. 2: domains, composite and range types, invalid indexes, function config
+// / SQL-standard bodies / arguments / parallel / leakproof, table persistence / replica identity /
+// storage parameters / inheritance / partition key, identity sequence options, virtual generated
+// columns. An attribute or kind is compared only when both sides' models record it, so a
+// snapshot file written before it existed does not report it as drift.
+inline constexpr int kSchemaModel = 2;
+
 // One database's schema at one moment (from introspection or a snapshot file).
 struct SchemaSnapshot {
+  int model = kSchemaModel;                  // snapshot files without "model" are model 1
   std::string server_version;                // e.g. "15.20"
   std::vector<std::string> schemas;          // schemas that were introspected, sorted
   std::vector<std::string> alembic_version;  // version rows seen (sorted); empty if none

@@ -12,8 +12,9 @@ namespace driftwatch {
 
 inline constexpr const char* kSnapshotFormat = "driftwatch-snapshot/1";
 
-// {"alembic_version": [rows], "format", "has_version_table", "objects": [{"attrs", "info",
-// "name", "type"}], "schemas", "server_version"}: keys sorted, objects sorted by (type, name),
+// {"alembic_version": [rows], "format", "has_version_table", "model", "objects": [{"attrs",
+// "info", "name", "type"}], "schemas", "server_version"} ("model": SchemaSnapshot::model; a file
+// without it is read as model 1): keys sorted, objects sorted by (type, name),
 // 2-space indent, trailing newline.
 std::string snapshot_to_json(const SchemaSnapshot& snapshot);
 

@@ -350,8 +350,10 @@ TEST_CASE("drift matrix: function and trigger") {
                        "LANGUAGE sql STABLE AS 'SELECT count(*) FROM public.orders "
                        "WHERE customer_id = $1 AND note = $2'") ==
         lines({"extra function public.order_count(bigint, text) info none"}));
+  // SECURITY DEFINER without a search_path setting: callers control name resolution.
   CHECK(findings_after("ALTER FUNCTION public.touch_updated_at() SECURITY DEFINER") ==
-        lines({"changed function public.touch_updated_at() [security_definer] warning none"}));
+        lines({"changed function public.touch_updated_at() [security_definer] critical "
+               "security_definer_search_path"}));
 
   CHECK(findings_after("ALTER TABLE public.product DISABLE TRIGGER product_touch_updated_at") ==
         lines({"changed trigger public.product.product_touch_updated_at [enabled] warning none"}));

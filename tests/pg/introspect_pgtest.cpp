@@ -181,18 +181,28 @@ TEST_CASE("introspection of every object type and attribute") {
                                                                   {"comment", "accounts"}});
     CHECK(attrs_of(s, ObjectType::kTable, "app.event") == Attrs{{"kind", "partitioned_table"},
                                                                 {"row_security", "off"},
-                                                                {"force_row_security", "off"}});
+                                                                {"force_row_security", "off"},
+                                                                {"partition_key", "RANGE (at)"}});
     CHECK(attrs_of(s, ObjectType::kTable, "app.event_2024") ==
           Attrs{{"kind", "table"},
                 {"partition_of", "app.event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"},
                 {"row_security", "off"},
                 {"force_row_security", "off"}});
+    CHECK(info_of(s, ObjectType::kTable, "app.event_2024", "partition_parent_schema") == "app");
+    CHECK(info_of(s, ObjectType::kTable, "app.event_2024", "partition_parent_name") == "event");
+    CHECK(info_of(s, ObjectType::kTable, "app.event_2024", "partition_bound") ==
+          "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')");
     CHECK(info_of(s, ObjectType::kTable, "app.item", SchemaObject::kSchemaName) == "app");
     CHECK(info_of(s, ObjectType::kTable, "app.item", SchemaObject::kLocalName) == "item");
   }
   SUBCASE("columns: identity, generated, collation, defaults, comments") {
     CHECK(attrs_of(s, ObjectType::kColumn, "app.account.id") ==
-          Attrs{{"type", "bigint"}, {"nullable", "false"}, {"identity", "always"}});
+          Attrs{{"type", "bigint"},
+                {"nullable", "false"},
+                {"identity", "always"},
+                {"identity_options",
+                 "START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE "
+                 "9223372036854775807 CACHE 1 NO CYCLE"}});
     CHECK(attrs_of(s, ObjectType::kColumn, "app.account.email") ==
           Attrs{{"type", "text"}, {"nullable", "false"}, {"collation", "C"}, {"comment", "login"}});
     CHECK(attrs_of(s, ObjectType::kColumn, "app.account.name") ==
@@ -209,7 +219,11 @@ TEST_CASE("introspection of every object type and attribute") {
     CHECK(attrs_of(s, ObjectType::kColumn, "app.account.created_at") ==
           Attrs{{"type", "timestamp with time zone"}, {"nullable", "false"}, {"default", "now()"}});
     CHECK(attrs_of(s, ObjectType::kColumn, "app.item.id") ==
-          Attrs{{"type", "integer"}, {"nullable", "false"}, {"identity", "by default"}});
+          Attrs{{"type", "integer"},
+                {"nullable", "false"},
+                {"identity", "by default"},
+                {"identity_options",
+                 "START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 CACHE 1 NO CYCLE"}});
     CHECK(attrs_of(s, ObjectType::kColumn, "app.event_2024.at") ==
           Attrs{{"type", "date"}, {"nullable", "false"}});
     CHECK(info_of(s, ObjectType::kColumn, "app.account.status", SchemaObject::kParent) ==
@@ -289,6 +303,7 @@ TEST_CASE("introspection of every object type and attribute") {
                 {"volatility", "immutable"},
                 {"security_definer", "false"},
                 {"strict", "true"},
+                {"arguments", "a integer, b text"},
                 {"comment", "adds"}});
     CHECK(info_of(s, ObjectType::kFunction, "app.add(integer, text)", SchemaObject::kCreateSql) ==
           "CREATE OR REPLACE FUNCTION app.add(a integer, b text)\n RETURNS integer\n LANGUAGE "
@@ -300,7 +315,8 @@ TEST_CASE("introspection of every object type and attribute") {
                 {"body", "BEGIN NEW.label := upper(NEW.label); RETURN NEW; END"},
                 {"volatility", "volatile"},
                 {"security_definer", "true"},
-                {"strict", "false"}});
+                {"strict", "false"},
+                {"arguments", ""}});
     CHECK(attrs_of(s, ObjectType::kFunction, "app.noop()").at("kind") == "procedure");
     CHECK(attrs_of(s, ObjectType::kFunction, "app.noop()").count("result") == 0);
     CHECK(attrs_of(s, ObjectType::kFunction, "app.my_sum(integer)").at("kind") == "aggregate");
@@ -312,7 +328,8 @@ TEST_CASE("introspection of every object type and attribute") {
                                                                   {"body", "window_row_number"},
                                                                   {"volatility", "stable"},
                                                                   {"security_definer", "false"},
-                                                                  {"strict", "false"}});
+                                                                  {"strict", "false"},
+                                                                  {"arguments", ""}});
   }
   SUBCASE("triggers") {
     CHECK(names_of(s, ObjectType::kTrigger) ==

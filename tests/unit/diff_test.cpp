@@ -418,9 +418,10 @@ TEST_CASE("indexes") {
     CHECK(f.kind == "missing");
     CHECK(f.severity == Severity::kWarning);
     CHECK(f.risk == "unique_violation");
+    // CONCURRENTLY: the application's writes go on while the index builds.
     CHECK(f.fix_sql == std::optional<std::string>(
-                           "CREATE UNIQUE INDEX IF NOT EXISTS eval_name_key ON public.eval USING "
-                           "btree (name);"));
+                           "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS eval_name_key ON "
+                           "public.eval USING btree (name);"));
   }
   SUBCASE("missing plain index") {
     SchemaSnapshot actual = base_schema();
@@ -436,7 +437,8 @@ TEST_CASE("indexes") {
     CHECK(f.kind == "extra");
     CHECK(f.severity == Severity::kWarning);
     CHECK(f.risk == "unique_violation");
-    CHECK(f.fix_sql == std::optional<std::string>("DROP INDEX IF EXISTS public.eval_name_key;"));
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("DROP INDEX CONCURRENTLY IF EXISTS public.eval_name_key;"));
   }
   SUBCASE("extra plain index is info") {
     SchemaSnapshot actual = base_schema();
@@ -458,9 +460,9 @@ TEST_CASE("indexes") {
     CHECK(f.attribute == "definition");
     CHECK(f.risk == "unique_violation");
     CHECK(f.fix_sql == std::optional<std::string>(
-                           "DROP INDEX IF EXISTS public.eval__created_at_idx;\n"
-                           "CREATE INDEX IF NOT EXISTS eval__created_at_idx ON public.eval USING "
-                           "btree (created_at);"));
+                           "DROP INDEX CONCURRENTLY IF EXISTS public.eval__created_at_idx;\n"
+                           "CREATE INDEX CONCURRENTLY IF NOT EXISTS eval__created_at_idx ON "
+                           "public.eval USING btree (created_at);"));
   }
 }
 
@@ -492,7 +494,8 @@ TEST_CASE("constraints") {
     CHECK(f.fix_sql == std::optional<std::string>(
                            "ALTER TABLE public.eval ADD CONSTRAINT eval_parent_fkey FOREIGN KEY "
                            "(parent_id) REFERENCES public.eval(id) ON DELETE CASCADE DEFERRABLE "
-                           "INITIALLY DEFERRED;"));
+                           "INITIALLY DEFERRED NOT VALID;\n"
+                           "ALTER TABLE public.eval VALIDATE CONSTRAINT eval_parent_fkey;"));
   }
   SUBCASE("changed on_delete: drop and add in one statement") {
     add(expected, fk);
@@ -505,10 +508,12 @@ TEST_CASE("constraints") {
     CHECK(f.severity == Severity::kWarning);
     CHECK(f.risk == "none");
     CHECK(f.expected == std::optional<std::string>("cascade"));
-    CHECK(f.fix_sql == std::optional<std::string>(
-                           "ALTER TABLE public.eval DROP CONSTRAINT IF EXISTS eval_parent_fkey, "
-                           "ADD CONSTRAINT eval_parent_fkey FOREIGN KEY (parent_id) REFERENCES "
-                           "public.eval(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;"));
+    CHECK(f.fix_sql ==
+          std::optional<std::string>(
+              "ALTER TABLE public.eval DROP CONSTRAINT IF EXISTS eval_parent_fkey, "
+              "ADD CONSTRAINT eval_parent_fkey FOREIGN KEY (parent_id) REFERENCES "
+              "public.eval(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT "
+              "VALID;\nALTER TABLE public.eval VALIDATE CONSTRAINT eval_parent_fkey;"));
   }
   SUBCASE("extra unique constraint and extra NOT NULL check") {
     SchemaSnapshot actual = base_schema();
@@ -615,15 +620,17 @@ TEST_CASE("views, materialized views, functions") {
     Finding extra = only_finding(base_schema(), expected);
     CHECK(extra.severity == Severity::kInfo);
     CHECK(extra.fix_sql ==
-          std::optional<std::string>("DROP MATERIALIZED VIEW IF EXISTS public.stats;"));
+          std::optional<std::string>("-- destructive: drops the materialized view and its rows\n"
+                                     "DROP MATERIALIZED VIEW IF EXISTS public.stats;"));
     SchemaSnapshot actual = expected;
     find_mut(actual, ObjectType::kMaterializedView, "public.stats")->attrs["definition"] =
         " SELECT 1 AS n;";
     Finding changed = only_finding(expected, actual);
     CHECK(changed.fix_sql ==
-          std::optional<std::string>("DROP MATERIALIZED VIEW IF EXISTS public.stats;\nCREATE "
-                                     "MATERIALIZED VIEW public.stats AS\nSELECT count(*) AS n\n   "
-                                     "FROM public.eval;"));
+          std::optional<std::string>("-- destructive: drops the materialized view and rebuilds "
+                                     "its rows\nDROP MATERIALIZED VIEW IF EXISTS public.stats;\n"
+                                     "CREATE MATERIALIZED VIEW public.stats AS\nSELECT count(*) "
+                                     "AS n\n   FROM public.eval;"));
   }
   SUBCASE("missing function uses its CREATE OR REPLACE") {
     SchemaSnapshot actual = base_schema();
@@ -643,8 +650,10 @@ TEST_CASE("views, materialized views, functions") {
                      {{"schema", "public"}, {"local_name", "Old(integer)"}}));
     Finding f = only_finding(expected, actual);
     CHECK(f.severity == Severity::kInfo);
+    // ROUTINE: valid for a function, procedure or aggregate alike.
     CHECK(f.fix_sql ==
-          std::optional<std::string>("DROP PROCEDURE IF EXISTS public.\"Old\"(integer);"));
+          std::optional<std::string>("-- destructive: fails while other objects depend on it\n"
+                                     "DROP ROUTINE IF EXISTS public.\"Old\"(integer);"));
   }
   SUBCASE("changed result type needs a drop first") {
     SchemaSnapshot actual = base_schema();
@@ -654,14 +663,23 @@ TEST_CASE("views, materialized views, functions") {
     CHECK(f.attribute == "result");
     CHECK(f.severity == Severity::kWarning);
     REQUIRE(f.fix_sql.has_value());
-    CHECK(f.fix_sql->rfind("DROP FUNCTION IF EXISTS public.score(text, integer);\nCREATE OR "
-                           "REPLACE FUNCTION",
+    CHECK(f.fix_sql->rfind("-- destructive: drops the routine (its grants; fails while others "
+                           "depend on it)\nDROP ROUTINE IF EXISTS public.score(text, integer);\n"
+                           "CREATE OR REPLACE FUNCTION",
                            0) == 0);
   }
-  SUBCASE("changed volatility: CREATE OR REPLACE only") {
+  SUBCASE("changed volatility: ALTER ROUTINE only") {
     SchemaSnapshot actual = base_schema();
     find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")->attrs["volatility"] =
         "volatile";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER ROUTINE public.score(text, integer) IMMUTABLE;"));
+  }
+  SUBCASE("changed body: CREATE OR REPLACE only") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")->attrs["body"] =
+        "SELECT $1";
     Finding f = only_finding(expected, actual);
     REQUIRE(f.fix_sql.has_value());
     CHECK(f.fix_sql->rfind("CREATE OR REPLACE FUNCTION", 0) == 0);
@@ -724,16 +742,32 @@ TEST_CASE("triggers, sequences, extensions") {
 
 TEST_CASE("policies and privileges") {
   SchemaSnapshot expected = base_schema();
-  SUBCASE("changed policy: drop and create") {
+  SUBCASE("changed policy command: drop and create, marked destructive") {
     SchemaSnapshot actual = base_schema();
     find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read")->attrs["command"] = "all";
     Finding f = only_finding(expected, actual);
     CHECK(f.attribute == "command");
     CHECK(f.severity == Severity::kWarning);
     CHECK(f.fix_sql == std::optional<std::string>(
+                           "-- destructive: drops and recreates the policy\n"
                            "DROP POLICY IF EXISTS eval_read ON public.eval;\nCREATE POLICY "
                            "eval_read ON public.eval AS PERMISSIVE FOR SELECT TO reader, analyst "
                            "USING ((status = 'done'::public.eval_status));"));
+  }
+  SUBCASE("changed policy roles or expression: ALTER POLICY") {
+    SchemaSnapshot actual = base_schema();
+    auto* policy = find_mut(actual, ObjectType::kPolicy, "public.eval.eval_read");
+    policy->attrs["roles"] = R"(["reader"])";
+    policy->attrs["using"] = "true";
+    auto findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 2);
+    CHECK(findings[0].attribute == "roles");
+    CHECK(findings[0].fix_sql ==
+          std::optional<std::string>("ALTER POLICY eval_read ON public.eval TO reader, analyst;"));
+    CHECK(findings[1].attribute == "using");
+    CHECK(findings[1].fix_sql ==
+          std::optional<std::string>("ALTER POLICY eval_read ON public.eval USING ((status = "
+                                     "'done'::public.eval_status));"));
   }
   SUBCASE("missing privilege: GRANT") {
     SchemaSnapshot actual = base_schema();
@@ -901,6 +935,121 @@ TEST_CASE("identifier and literal quoting") {
   CHECK(quote_ident("a\"b") == "\"a\"\"b\"");
   CHECK(quote_ident("with space") == "\"with space\"");
   CHECK(quote_literal("it's") == "'it''s'");
+}
+
+TEST_CASE("model 2 attributes and kinds") {
+  SUBCASE("a PostgreSQL 18 virtual generated NOT NULL column is no not_null_violation") {
+    SchemaSnapshot actual = base_schema();
+    add(actual, column("public.eval", "name_upper",
+                       {{"type", "text"},
+                        {"nullable", "false"},
+                        {"generated", "upper((name)::text)"},
+                        {"generated_kind", "virtual"}},
+                       "5"));
+    Finding extra = only_finding(base_schema(), actual);
+    CHECK(extra.kind == "extra");
+    CHECK(extra.severity == Severity::kInfo);
+    CHECK(extra.risk == "none");
+    Finding missing = only_finding(actual, base_schema());
+    CHECK(missing.fix_sql == std::optional<std::string>(
+                                 "ALTER TABLE public.eval ADD COLUMN IF NOT EXISTS name_upper text "
+                                 "GENERATED ALWAYS AS (upper((name)::text)) VIRTUAL NOT NULL;"));
+    // Stored and virtual are different columns.
+    SchemaSnapshot stored = actual;
+    find_mut(stored, ObjectType::kColumn, "public.eval.name_upper")->attrs.erase("generated_kind");
+    Finding changed = only_finding(stored, actual);
+    CHECK(changed.attribute == "generated_kind");
+  }
+  SUBCASE("an older snapshot file (model 1) does not report what it could not record") {
+    SchemaSnapshot expected = base_schema();
+    expected.model = 1;
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kTable, "public.eval")->attrs["persistence"] = "unlogged";
+    add(actual, make(ObjectType::kDomain, "public.positive", {{"type", "integer"}},
+                     {{"schema", "public"}, {"local_name", "positive"}}));
+    CHECK(diff_schemas(expected, actual, all_on()).empty());
+    expected.model = kSchemaModel;
+    auto findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 2);
+    CHECK(findings[0].attribute == "persistence");
+    CHECK(findings[0].severity == Severity::kCritical);
+    CHECK(findings[1].object_type == ObjectType::kDomain);
+  }
+  SUBCASE("a different PostgreSQL major version is one info finding") {
+    SchemaSnapshot expected = base_schema();
+    SchemaSnapshot actual = base_schema();
+    expected.server_version = "15.6";
+    actual.server_version = "15.10";
+    CHECK(diff_schemas(expected, actual, all_on()).empty());
+    actual.server_version = "16.2 (Debian 16.2-1)";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.object_type == ObjectType::kServer);
+    CHECK(f.object == "postgresql");
+    CHECK(f.attribute == "major_version");
+    CHECK(f.expected == std::optional<std::string>("15"));
+    CHECK(f.actual == std::optional<std::string>("16"));
+    CHECK(f.severity == Severity::kInfo);
+    CHECK_FALSE(f.fix_sql.has_value());
+    expected.server_version = "9.6.24";
+    actual.server_version = "9.5.1";
+    CHECK(only_finding(expected, actual).expected == std::optional<std::string>("9.6"));
+  }
+  SUBCASE("SECURITY DEFINER with a changed or missing search_path is critical") {
+    SchemaSnapshot expected = base_schema();
+    auto* f = find_mut(expected, ObjectType::kFunction, "public.score(text, integer)");
+    f->attrs["config"] = R"(["search_path=public, pg_temp"])";
+    SchemaSnapshot actual = base_schema();
+    Finding plain = only_finding(expected, actual);
+    CHECK(plain.attribute == "config");
+    CHECK(plain.severity == Severity::kWarning);
+    CHECK(plain.risk == "none");
+    f->attrs["security_definer"] = "true";
+    find_mut(actual, ObjectType::kFunction, "public.score(text, integer)")
+        ->attrs["security_definer"] = "true";
+    Finding definer = only_finding(expected, actual);
+    CHECK(definer.severity == Severity::kCritical);
+    CHECK(definer.risk == "security_definer_search_path");
+    CHECK(definer.fix_sql ==
+          std::optional<std::string>("ALTER ROUTINE public.score(text, integer) SET search_path "
+                                     "TO 'public', 'pg_temp';"));
+  }
+  SUBCASE("an invalid unique index is critical unique_violation, rebuilt concurrently") {
+    SchemaSnapshot actual = base_schema();
+    auto unique = index(
+        "eval_name_key", "public.eval",
+        {{"definition", "CREATE UNIQUE INDEX eval_name_key ON public.eval USING btree (name)"},
+         {"unique", "true"}});
+    SchemaSnapshot expected = base_schema();
+    add(expected, unique);
+    unique.attrs["valid"] = "false";
+    add(actual, unique);
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "valid");
+    CHECK(f.severity == Severity::kCritical);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "DROP INDEX CONCURRENTLY IF EXISTS public.eval_name_key;\n"
+                           "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS eval_name_key ON "
+                           "public.eval USING btree (name);"));
+  }
+  SUBCASE("a missing partition is a warning; its parent is quoted in the fix") {
+    SchemaSnapshot expected = base_schema();
+    add(expected,
+        make(ObjectType::kTable, "public.log_2025",
+             {{"kind", "table"},
+              {"partition_of", "public.Log FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"}},
+             {{"schema", "public"},
+              {"local_name", "log_2025"},
+              {"partition_parent_schema", "public"},
+              {"partition_parent_name", "Log"},
+              {"partition_bound", "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"}}));
+    Finding f = only_finding(expected, base_schema());
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE TABLE IF NOT EXISTS public.log_2025 PARTITION OF public.\"Log\" "
+                           "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"));
+  }
 }
 
 }  // namespace driftwatch

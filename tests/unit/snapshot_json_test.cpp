@@ -50,6 +50,7 @@ std::string reference_to_json(const SchemaSnapshot& snapshot) {
   doc["schemas"] = sorted_unique(snapshot.schemas);
   doc["alembic_version"] = sorted_unique(snapshot.alembic_version);
   doc["has_version_table"] = snapshot.has_version_table;
+  doc["model"] = snapshot.model;
   Json list = Json::array();
   for (const SchemaObject* o : objects) {
     Json item = Json::object();
@@ -203,7 +204,8 @@ TEST_CASE("snapshot JSON shape") {
   CHECK(table["name"] == "public.eval");
   CHECK(table["attrs"]["kind"] == "table");
   CHECK(table["info"].is_object());
-  CHECK(doc.size() == 6);
+  CHECK(doc["model"] == kSchemaModel);
+  CHECK(doc.size() == 7);
 }
 
 TEST_CASE("an empty snapshot is valid") {
@@ -335,6 +337,26 @@ TEST_CASE("the fast reader and the DOM reader agree") {
             R"({"format": "driftwatch-snapshot/1", "objects": [{"type": "table", "name": "a.b", "info": {"x": null}}]})")
             .find("objects[0].info.x must be a string") != std::string::npos);
   }
+}
+
+TEST_CASE("snapshot model: files without it are model 1, new files carry it") {
+  SchemaSnapshot s;
+  const std::string text = snapshot_to_json(s);
+  CHECK(text.find("\"model\": " + std::to_string(kSchemaModel) + ",\n") != std::string::npos);
+  CHECK(snapshot_from_json(text, "mem").model == kSchemaModel);
+  const std::string old_file =
+      "{\n  \"alembic_version\": [],\n  \"format\": \"driftwatch-snapshot/1\",\n  "
+      "\"has_version_table\": false,\n  \"objects\": [],\n  \"schemas\": [],\n  "
+      "\"server_version\": \"15.6\"\n}\n";
+  CHECK(snapshot_from_json(old_file, "old.json").model == 1);
+  // The DOM reader (a differently shaped document) agrees.
+  CHECK(snapshot_from_json(R"({"format":"driftwatch-snapshot/1","objects":[]})", "dom").model == 1);
+  CHECK(snapshot_from_json(R"({"format":"driftwatch-snapshot/1","model":2,"objects":[],"x":1})",
+                           "dom")
+            .model == 2);
+  CHECK_THROWS_WITH_AS(
+      snapshot_from_json(R"({"format":"driftwatch-snapshot/1","model":"2","objects":[]})", "m"),
+      "snapshot m: \"model\" must be a positive integer", Error);
 }
 
 }  // namespace driftwatch
