@@ -510,6 +510,28 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
   return s;
 }
 
+namespace {
+
+// "DROP TABLE IF EXISTS " (the command's prefix, as written) when the statement is a plain drop
+// of one kind that PostgreSQL accepts with several names; "" otherwise.
+std::string mergeable_drop(const FixStatement& s) {
+  const std::string skel = skeleton_of(s.command);
+  for (const char* kind : {"TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "TYPE", "DOMAIN",
+                           "SCHEMA", "EXTENSION", "INDEX", "FUNCTION", "PROCEDURE", "ROUTINE"}) {
+    const std::string prefix = std::string("DROP ") + kind + " IF EXISTS ";
+    if (!starts_with(skel, prefix) || skel.back() != ';') continue;
+    const std::string rest = skel.substr(prefix.size());
+    if (contains(rest, " CASCADE") || contains(rest, " RESTRICT") || contains(rest, ";;") ||
+        rest.find(';') != rest.size() - 1) {
+      return "";
+    }
+    return s.command.substr(0, prefix.size());
+  }
+  return "";
+}
+
+}  // namespace
+
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings) {
   std::vector<FixStatement> statements;
   for (size_t i = 0; i < findings.size(); ++i) {
@@ -542,7 +564,29 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
                      if (pa != pb) return pa < pb;
                      return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
                    });
-  return statements;
+  // Adjacent drops of one kind become one statement: PostgreSQL resolves the dependencies among
+  // the objects one DROP removes (a foreign key between two dropped tables, a view on a dropped
+  // view), which no order of separate statements could know from their text.
+  std::vector<FixStatement> merged;
+  for (FixStatement& s : statements) {
+    const std::string key = mergeable_drop(s);
+    if (!merged.empty() && !key.empty() && mergeable_drop(merged.back()) == key &&
+        phase(merged.back()) == phase(s)) {
+      FixStatement& m = merged.back();
+      std::string comments;
+      for (const auto* part : {&m, &s}) {
+        for (const std::string& line : leading_comments(part->sql)) comments += "-- " + line + "\n";
+      }
+      m.command = m.command.substr(0, m.command.size() - 1) + ", " +
+                  s.command.substr(key.size(), s.command.size() - key.size() - 1) + ";";
+      m.sql = comments + m.command;
+      m.also.push_back(s.finding);
+      for (int f : s.also) m.also.push_back(f);
+      continue;
+    }
+    merged.push_back(std::move(s));
+  }
+  return merged;
 }
 
 namespace {
@@ -575,9 +619,13 @@ std::string render_fix_script(const std::string& target, const std::vector<Findi
   for (const auto& s : statements) {
     destructive += s.destructive ? 1 : 0;
     outside += s.transactional ? 0 : 1;
-    if (s.finding >= 0 && !has_fix[s.finding]) {
-      has_fix[s.finding] = true;
-      ++fixed;
+    std::vector<int> covered = s.also;
+    covered.push_back(s.finding);
+    for (int f : covered) {
+      if (f >= 0 && !has_fix[f]) {
+        has_fix[f] = true;
+        ++fixed;
+      }
     }
   }
   out << "-- " << findings.size() << " finding(s), " << fixed << " with fix SQL; "
@@ -611,6 +659,7 @@ std::string render_fix_script(const std::string& target, const std::vector<Findi
     if (s.finding != last_finding && s.finding >= 0) {
       out << "-- fixes " << finding_label(findings[s.finding]) << "\n";
     }
+    for (int f : s.also) out << "-- fixes " << finding_label(findings[f]) << "\n";
     last_finding = s.finding;
     if (s.destructive && !has_destructive_marker(s.sql)) {
       out << "-- destructive: " << s.destructive_reason << "\n";
@@ -733,6 +782,7 @@ std::string migration_body(const std::vector<Finding>& findings,
     if (s.finding != last_finding && s.finding >= 0) {
       body += indent + "# " + finding_label(findings[s.finding]) + "\n";
     }
+    for (int f : s.also) body += indent + "# " + finding_label(findings[f]) + "\n";
     last_finding = s.finding;
     for (const std::string& line : leading_comments(s.sql)) {
       std::string text = line;

@@ -184,6 +184,35 @@ TEST_CASE("order_fix_statements: a dropped and recreated type is dropped first")
                               });
 }
 
+TEST_CASE("order_fix_statements: adjacent drops of one kind become one statement") {
+  // supplier_feed has a foreign key to supplier: separate DROPs fail in either order.
+  std::vector<Finding> findings = {
+      finding("extra", ObjectType::kTable, "middleman.supplier",
+              "-- destructive: drops the table and its rows\n"
+              "DROP TABLE IF EXISTS middleman.supplier;"),
+      finding("extra", ObjectType::kTable, "middleman.supplier_feed",
+              "-- destructive: drops the table and its rows\n"
+              "DROP TABLE IF EXISTS middleman.supplier_feed;"),
+      finding("extra", ObjectType::kTrigger, "public.t.a", "DROP TRIGGER IF EXISTS a ON public.t;"),
+      finding("extra", ObjectType::kTrigger, "public.t.b", "DROP TRIGGER IF EXISTS b ON public.t;"),
+      finding("extra", ObjectType::kTable, "public.x", "DROP TABLE IF EXISTS public.x CASCADE;"),
+  };
+  const std::vector<FixStatement> statements = order_fix_statements(findings);
+  CHECK(commands(findings) ==
+        Strings{"DROP TRIGGER IF EXISTS a ON public.t;", "DROP TRIGGER IF EXISTS b ON public.t;",
+                "DROP TABLE IF EXISTS middleman.supplier, middleman.supplier_feed;",
+                "DROP TABLE IF EXISTS public.x CASCADE;"});
+  REQUIRE(statements.size() == 4);
+  CHECK(statements[2].finding == 0);
+  CHECK(statements[2].also == std::vector<int>{1});
+  const std::string script = render_fix_script("t", findings);
+  CHECK(script.find("-- fixes extra table middleman.supplier\n-- fixes extra table "
+                    "middleman.supplier_feed\n-- destructive: drops the table and its rows\n"
+                    "-- destructive: drops the table and its rows\nDROP TABLE IF EXISTS "
+                    "middleman.supplier, middleman.supplier_feed;\n") != std::string::npos);
+  CHECK(script.find("5 finding(s), 5 with fix SQL; 4 statement(s)") != std::string::npos);
+}
+
 TEST_CASE("render_fix_script: transactions, destructive marks, findings without SQL") {
   std::vector<Finding> findings = {
       finding("extra", ObjectType::kColumn, "public.t.x",
