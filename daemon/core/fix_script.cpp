@@ -760,6 +760,16 @@ std::string python_sql_literal(const std::string& sql) {
   return "\"\"\"" + escaped + "\"\"\"";
 }
 
+// Text for inside a """docstring""" or a # comment: backslashes and quotes escaped, one line.
+std::string docstring_safe(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  return out;
+}
+
 // The body of upgrade() or downgrade(), indented by four spaces.
 std::string migration_body(const std::vector<Finding>& findings,
                            const std::vector<std::string>& notes) {
@@ -780,9 +790,9 @@ std::string migration_body(const std::vector<Finding>& findings,
       in_autocommit = false;
     }
     if (s.finding != last_finding && s.finding >= 0) {
-      body += indent + "# " + finding_label(findings[s.finding]) + "\n";
+      body += indent + "# " + docstring_safe(finding_label(findings[s.finding])) + "\n";
     }
-    for (int f : s.also) body += indent + "# " + finding_label(findings[f]) + "\n";
+    for (int f : s.also) body += indent + "# " + docstring_safe(finding_label(findings[f])) + "\n";
     last_finding = s.finding;
     for (const std::string& line : leading_comments(s.sql)) {
       std::string text = line;
@@ -807,7 +817,7 @@ std::string render_fix_forward_migration(const FixForwardMigration& m) {
   size_t adopted = 0, reverted = 0;
   for (const FixForwardItem& item : m.items) {
     const Finding& f = item.finding;
-    const std::string label = finding_label(f);
+    const std::string label = docstring_safe(finding_label(f));
     if (item.revert) {
       ++reverted;
       summary += "  revert " + label + "\n";
@@ -834,7 +844,7 @@ std::string render_fix_forward_migration(const FixForwardMigration& m) {
     }
   }
   std::ostringstream out;
-  out << "\"\"\"fix-forward: schema drift found on target " << m.target << "\n\n"
+  out << "\"\"\"fix-forward: schema drift found on target " << docstring_safe(m.target) << "\n\n"
       << "Written by `driftwatch fix-forward`: " << adopted << " finding(s) adopted (the code now\n"
       << "expects what the database has), " << reverted
       << " reverted (the database is brought back).\n"

@@ -353,6 +353,13 @@ TEST_CASE("render_fix_forward_migration: adopt, revert, autocommit block, downgr
   // The reverted index is not undone by the downgrade: the previous revision expects it.
   CHECK(py.find("orders_idx", down) == std::string::npos);
 
+  // Names with quotes and backslashes stay inside the docstring and the comments.
+  FixForwardMigration odd = m;
+  odd.items = {dropped_index};
+  odd.items[0].finding.object = "public.\"\"\"x\\";
+  const std::string odd_py = render_fix_forward_migration(odd);
+  CHECK(odd_py.find("revert missing index public.\\\"\\\"\\\"x\\\\\n") != std::string::npos);
+
   FixForwardMigration empty = m;
   empty.items = {};
   const std::string nothing = render_fix_forward_migration(empty);
