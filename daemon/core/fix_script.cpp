@@ -475,9 +475,10 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
       s.destructive = true;
       s.destructive_reason = "detaches the partition (its rows leave the partitioned table)";
     } else if (contains(skel, " ADD CONSTRAINT ") || contains(skel, " VALIDATE CONSTRAINT ") ||
-               contains(skel, " DROP CONSTRAINT ") || contains(skel, " ADD PRIMARY KEY") ||
-               contains(skel, " ADD UNIQUE") || contains(skel, " ADD FOREIGN KEY") ||
-               contains(skel, " ADD CHECK") || contains(skel, " ADD EXCLUDE")) {
+               contains(skel, " ALTER CONSTRAINT ") || contains(skel, " DROP CONSTRAINT ") ||
+               contains(skel, " ADD PRIMARY KEY") || contains(skel, " ADD UNIQUE") ||
+               contains(skel, " ADD FOREIGN KEY") || contains(skel, " ADD CHECK") ||
+               contains(skel, " ADD EXCLUDE")) {
       s.rank = FixRank::kConstraint;
     } else if (contains(skel, " ADD ") || contains(skel, " ALTER COLUMN ") ||
                contains(skel, " ALTER ")) {
@@ -722,6 +723,7 @@ std::string idempotent_statement(const FixStatement& statement) {
     const bool replaces = contains(skel, " DROP CONSTRAINT ");
     if (!contains(skel, " ADD CONSTRAINT ") || replaces) return command;
   } else if (!starts_with(skel, "CREATE TYPE ") && !starts_with(skel, "CREATE DOMAIN ") &&
+             !(starts_with(skel, "ALTER DOMAIN ") && contains(skel, " ADD CONSTRAINT ")) &&
              !starts_with(skel, "CREATE POLICY ") &&
              !starts_with(skel, "CREATE CONSTRAINT TRIGGER ")) {
     return command;

@@ -95,6 +95,13 @@ TEST_CASE("classify_statement: rank, removal, destructive, outside a transaction
   CHECK(c("ALTER TABLE t ADD CONSTRAINT k CHECK (a > 0) NOT VALID;").rank == FixRank::kConstraint);
   CHECK(c("ALTER TABLE t VALIDATE CONSTRAINT k;").rank == FixRank::kConstraint);
   CHECK(c("ALTER TABLE t ENABLE TRIGGER x;").rank == FixRank::kTrigger);
+  CHECK(c("ALTER TABLE t ALTER CONSTRAINT k DEFERRABLE;").rank == FixRank::kConstraint);
+  CHECK(c("ALTER TABLE p ATTACH PARTITION p1 FOR VALUES IN (1);").rank == FixRank::kTable);
+  CHECK(c("ALTER TABLE p DETACH PARTITION p1;").removal);
+  CHECK_FALSE(c("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY;").transactional);
+  CHECK(c("ALTER TABLE t SET UNLOGGED;").rank == FixRank::kTable);
+  CHECK_FALSE(c("ALTER TABLE t SET UNLOGGED;").destructive);
+  CHECK(c("ALTER DOMAIN public.d SET NOT NULL;").rank == FixRank::kType);
   CHECK(c("ALTER TABLE t ENABLE ROW LEVEL SECURITY;").rank == FixRank::kTable);
   CHECK(c("ALTER SEQUENCE s OWNED BY t.id;").rank == FixRank::kColumn);
   CHECK(c("ALTER SEQUENCE s INCREMENT BY 1;").rank == FixRank::kSequence);
@@ -294,6 +301,10 @@ TEST_CASE("idempotent_statement: every statement can run twice") {
   CHECK(idem("ALTER TABLE t DROP CONSTRAINT k, ADD CONSTRAINT k CHECK (a > 0);") ==
         "ALTER TABLE t DROP CONSTRAINT IF EXISTS k, ADD CONSTRAINT k CHECK (a > 0);");
   CHECK(idem("GRANT SELECT ON TABLE t TO r;") == "GRANT SELECT ON TABLE t TO r;");
+  CHECK(idem("ALTER DOMAIN d ADD CONSTRAINT k CHECK (VALUE > 0);") ==
+        "DO $dw$ BEGIN\n  ALTER DOMAIN d ADD CONSTRAINT k CHECK (VALUE > 0);\nEXCEPTION WHEN "
+        "duplicate_object OR duplicate_table THEN NULL;\nEND $dw$;");
+  CHECK(idem("ALTER DOMAIN d SET NOT NULL;") == "ALTER DOMAIN d SET NOT NULL;");
 }
 
 TEST_CASE("render_fix_forward_migration: adopt, revert, autocommit block, downgrade") {
