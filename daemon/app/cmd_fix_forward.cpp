@@ -97,7 +97,13 @@ int run_fix_forward(const std::vector<std::string>& args, std::ostream& out, std
         << "\n";
     return 2;
   }
-  const MigrationsConfig& source = config.migrations.at(target->migrations);
+  auto source_it = config.migrations.find(target->migrations);
+  if (source_it == config.migrations.end() || source_it->second.versions.empty()) {
+    err << "driftwatch fix-forward: target '" << target_name << "' has no migrations source '"
+        << target->migrations << "' with versions directories\n";
+    return 2;
+  }
+  const MigrationsConfig& source = source_it->second;
 
   Engine engine(config);
   ComparedSchemas compared;

@@ -475,9 +475,10 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
       s.destructive = true;
       s.destructive_reason = "detaches the partition (its rows leave the partitioned table)";
     } else if (contains(skel, " ADD CONSTRAINT ") || contains(skel, " VALIDATE CONSTRAINT ") ||
-               contains(skel, " DROP CONSTRAINT ") || contains(skel, " ADD PRIMARY KEY") ||
-               contains(skel, " ADD UNIQUE") || contains(skel, " ADD FOREIGN KEY") ||
-               contains(skel, " ADD CHECK") || contains(skel, " ADD EXCLUDE")) {
+               contains(skel, " ALTER CONSTRAINT ") || contains(skel, " DROP CONSTRAINT ") ||
+               contains(skel, " ADD PRIMARY KEY") || contains(skel, " ADD UNIQUE") ||
+               contains(skel, " ADD FOREIGN KEY") || contains(skel, " ADD CHECK") ||
+               contains(skel, " ADD EXCLUDE")) {
       s.rank = FixRank::kConstraint;
     } else if (contains(skel, " ADD ") || contains(skel, " ALTER COLUMN ") ||
                contains(skel, " ALTER ")) {
@@ -509,6 +510,28 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
   s.transactional = s.outside_reason.empty();
   return s;
 }
+
+namespace {
+
+// "DROP TABLE IF EXISTS " (the command's prefix, as written) when the statement is a plain drop
+// of one kind that PostgreSQL accepts with several names; "" otherwise.
+std::string mergeable_drop(const FixStatement& s) {
+  const std::string skel = skeleton_of(s.command);
+  for (const char* kind : {"TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "TYPE", "DOMAIN",
+                           "SCHEMA", "EXTENSION", "INDEX", "FUNCTION", "PROCEDURE", "ROUTINE"}) {
+    const std::string prefix = std::string("DROP ") + kind + " IF EXISTS ";
+    if (!starts_with(skel, prefix) || skel.back() != ';') continue;
+    const std::string rest = skel.substr(prefix.size());
+    if (contains(rest, " CASCADE") || contains(rest, " RESTRICT") || contains(rest, ";;") ||
+        rest.find(';') != rest.size() - 1) {
+      return "";
+    }
+    return s.command.substr(0, prefix.size());
+  }
+  return "";
+}
+
+}  // namespace
 
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings) {
   std::vector<FixStatement> statements;
@@ -542,7 +565,29 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
                      if (pa != pb) return pa < pb;
                      return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
                    });
-  return statements;
+  // Adjacent drops of one kind become one statement: PostgreSQL resolves the dependencies among
+  // the objects one DROP removes (a foreign key between two dropped tables, a view on a dropped
+  // view), which no order of separate statements could know from their text.
+  std::vector<FixStatement> merged;
+  for (FixStatement& s : statements) {
+    const std::string key = mergeable_drop(s);
+    if (!merged.empty() && !key.empty() && mergeable_drop(merged.back()) == key &&
+        phase(merged.back()) == phase(s)) {
+      FixStatement& m = merged.back();
+      std::string comments;
+      for (const auto* part : {&m, &s}) {
+        for (const std::string& line : leading_comments(part->sql)) comments += "-- " + line + "\n";
+      }
+      m.command = m.command.substr(0, m.command.size() - 1) + ", " +
+                  s.command.substr(key.size(), s.command.size() - key.size() - 1) + ";";
+      m.sql = comments + m.command;
+      m.also.push_back(s.finding);
+      for (int f : s.also) m.also.push_back(f);
+      continue;
+    }
+    merged.push_back(std::move(s));
+  }
+  return merged;
 }
 
 namespace {
@@ -575,9 +620,13 @@ std::string render_fix_script(const std::string& target, const std::vector<Findi
   for (const auto& s : statements) {
     destructive += s.destructive ? 1 : 0;
     outside += s.transactional ? 0 : 1;
-    if (s.finding >= 0 && !has_fix[s.finding]) {
-      has_fix[s.finding] = true;
-      ++fixed;
+    std::vector<int> covered = s.also;
+    covered.push_back(s.finding);
+    for (int f : covered) {
+      if (f >= 0 && !has_fix[f]) {
+        has_fix[f] = true;
+        ++fixed;
+      }
     }
   }
   out << "-- " << findings.size() << " finding(s), " << fixed << " with fix SQL; "
@@ -611,6 +660,7 @@ std::string render_fix_script(const std::string& target, const std::vector<Findi
     if (s.finding != last_finding && s.finding >= 0) {
       out << "-- fixes " << finding_label(findings[s.finding]) << "\n";
     }
+    for (int f : s.also) out << "-- fixes " << finding_label(findings[f]) << "\n";
     last_finding = s.finding;
     if (s.destructive && !has_destructive_marker(s.sql)) {
       out << "-- destructive: " << s.destructive_reason << "\n";
@@ -673,6 +723,7 @@ std::string idempotent_statement(const FixStatement& statement) {
     const bool replaces = contains(skel, " DROP CONSTRAINT ");
     if (!contains(skel, " ADD CONSTRAINT ") || replaces) return command;
   } else if (!starts_with(skel, "CREATE TYPE ") && !starts_with(skel, "CREATE DOMAIN ") &&
+             !(starts_with(skel, "ALTER DOMAIN ") && contains(skel, " ADD CONSTRAINT ")) &&
              !starts_with(skel, "CREATE POLICY ") &&
              !starts_with(skel, "CREATE CONSTRAINT TRIGGER ")) {
     return command;
@@ -711,6 +762,16 @@ std::string python_sql_literal(const std::string& sql) {
   return "\"\"\"" + escaped + "\"\"\"";
 }
 
+// Text for inside a """docstring""" or a # comment: backslashes and quotes escaped, one line.
+std::string docstring_safe(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  return out;
+}
+
 // The body of upgrade() or downgrade(), indented by four spaces.
 std::string migration_body(const std::vector<Finding>& findings,
                            const std::vector<std::string>& notes) {
@@ -731,8 +792,9 @@ std::string migration_body(const std::vector<Finding>& findings,
       in_autocommit = false;
     }
     if (s.finding != last_finding && s.finding >= 0) {
-      body += indent + "# " + finding_label(findings[s.finding]) + "\n";
+      body += indent + "# " + docstring_safe(finding_label(findings[s.finding])) + "\n";
     }
+    for (int f : s.also) body += indent + "# " + docstring_safe(finding_label(findings[f])) + "\n";
     last_finding = s.finding;
     for (const std::string& line : leading_comments(s.sql)) {
       std::string text = line;
@@ -757,7 +819,7 @@ std::string render_fix_forward_migration(const FixForwardMigration& m) {
   size_t adopted = 0, reverted = 0;
   for (const FixForwardItem& item : m.items) {
     const Finding& f = item.finding;
-    const std::string label = finding_label(f);
+    const std::string label = docstring_safe(finding_label(f));
     if (item.revert) {
       ++reverted;
       summary += "  revert " + label + "\n";
@@ -784,7 +846,7 @@ std::string render_fix_forward_migration(const FixForwardMigration& m) {
     }
   }
   std::ostringstream out;
-  out << "\"\"\"fix-forward: schema drift found on target " << m.target << "\n\n"
+  out << "\"\"\"fix-forward: schema drift found on target " << docstring_safe(m.target) << "\n\n"
       << "Written by `driftwatch fix-forward`: " << adopted << " finding(s) adopted (the code now\n"
       << "expects what the database has), " << reverted
       << " reverted (the database is brought back).\n"

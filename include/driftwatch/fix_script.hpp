@@ -51,6 +51,7 @@ struct FixStatement {
   bool transactional = true;       // false: CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM, ...
   std::string outside_reason;      // why it runs outside a transaction
   int finding = -1;                // index of the finding it came from, -1 when none
+  std::vector<int> also;           // further findings merged into this statement
 };
 
 // Classifies one statement (as returned by split_sql_statements) by its text; `fallback` is the
@@ -65,7 +66,8 @@ FixRank rank_of(ObjectType type);
 // then removals of what others depend on (tables, sequences, types, extensions, schemas), after
 // the changes that move uses away from them. A fix that also creates something (drop and
 // recreate) has its removals in the first phase. Within one rank the findings' order and each
-// fix's own statement order are kept.
+// fix's own statement order are kept. Adjacent drops of the same kind are merged into one
+// statement (DROP TABLE IF EXISTS a, b), so PostgreSQL resolves the dependencies among them.
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings);
 
 // The fix script of one target: a header, the findings without fix SQL listed as comments,

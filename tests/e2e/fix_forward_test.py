@@ -24,7 +24,10 @@ DRIFT = [
     "ALTER TABLE public.orders ADD COLUMN reviewed_by text NOT NULL",
     "DROP INDEX public.orders_pending_created_at_idx",
     "CREATE INDEX orders_note_idx ON public.orders (note)",
-    "ALTER TABLE public.customer ADD CONSTRAINT customer_country_check CHECK (country <> '')",
+    # Adopted in a DO block; ':x' and '%' must reach PostgreSQL as written (Alembic passes the
+    # string through SQLAlchemy's text(), which reads :name as a bind parameter).
+    "ALTER TABLE public.customer ADD CONSTRAINT customer_country_check "
+    "CHECK (country NOT IN ('', ' :x', '%'))",
     "CREATE TYPE public.shipment_kind AS ENUM ('parcel', 'pallet')",
     "ALTER TABLE public.warehouse ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP",
     # Adopted with ALTER TYPE ... ADD VALUE, which runs in an autocommit block.
@@ -134,6 +137,11 @@ class FixForwardTest(unittest.TestCase):
             query(clean, "SELECT is_nullable FROM information_schema.columns "
                          "WHERE table_name = 'orders' AND column_name = 'reviewed_by'"),
             [("NO",)])
+        self.assertEqual(
+            query(clean, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                         "WHERE conname = 'customer_country_check'"),
+            query(drifted, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                           "WHERE conname = 'customer_country_check'"))
         self.assertEqual(
             query(drifted, "SELECT count(*) FROM pg_trigger "
                            "WHERE tgname = 'product_touch_updated_at'"), [(1,)])

@@ -111,7 +111,14 @@ DriftRun drift(const std::string& sql, const IntrospectOptions& options = option
   DriftRun run;
   run.actual = introspect(actual_db.url(), options);
   run.findings = diff_schemas(cached->second, run.actual, diff_options);
-  // Every scenario: its fix script, run by psql, converges (convergence_support.hpp).
+  // Every scenario: adopting the drift (fix-forward) converges a clean copy and leaves the
+  // drifted database alone, and the fix script, run by psql, converges the drifted database
+  // (convergence_support.hpp).
+  ScratchDatabase clean_db("dw_matrix_clean", head_template().name());
+  pgtest::check_adoption(
+      sql, actual_db.url(), clean_db.url(), run.actual, cached->second, diff_options,
+      [&] { return introspect(actual_db.url(), options); },
+      [&] { return introspect(clean_db.url(), options); });
   pgtest::check_convergence(sql, actual_db.url(), cached->second, run.findings, diff_options,
                             [&] { return introspect(actual_db.url(), options); });
   return run;

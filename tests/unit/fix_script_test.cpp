@@ -95,6 +95,13 @@ TEST_CASE("classify_statement: rank, removal, destructive, outside a transaction
   CHECK(c("ALTER TABLE t ADD CONSTRAINT k CHECK (a > 0) NOT VALID;").rank == FixRank::kConstraint);
   CHECK(c("ALTER TABLE t VALIDATE CONSTRAINT k;").rank == FixRank::kConstraint);
   CHECK(c("ALTER TABLE t ENABLE TRIGGER x;").rank == FixRank::kTrigger);
+  CHECK(c("ALTER TABLE t ALTER CONSTRAINT k DEFERRABLE;").rank == FixRank::kConstraint);
+  CHECK(c("ALTER TABLE p ATTACH PARTITION p1 FOR VALUES IN (1);").rank == FixRank::kTable);
+  CHECK(c("ALTER TABLE p DETACH PARTITION p1;").removal);
+  CHECK_FALSE(c("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY;").transactional);
+  CHECK(c("ALTER TABLE t SET UNLOGGED;").rank == FixRank::kTable);
+  CHECK_FALSE(c("ALTER TABLE t SET UNLOGGED;").destructive);
+  CHECK(c("ALTER DOMAIN public.d SET NOT NULL;").rank == FixRank::kType);
   CHECK(c("ALTER TABLE t ENABLE ROW LEVEL SECURITY;").rank == FixRank::kTable);
   CHECK(c("ALTER SEQUENCE s OWNED BY t.id;").rank == FixRank::kColumn);
   CHECK(c("ALTER SEQUENCE s INCREMENT BY 1;").rank == FixRank::kSequence);
@@ -184,6 +191,35 @@ TEST_CASE("order_fix_statements: a dropped and recreated type is dropped first")
                               });
 }
 
+TEST_CASE("order_fix_statements: adjacent drops of one kind become one statement") {
+  // supplier_feed has a foreign key to supplier: separate DROPs fail in either order.
+  std::vector<Finding> findings = {
+      finding("extra", ObjectType::kTable, "middleman.supplier",
+              "-- destructive: drops the table and its rows\n"
+              "DROP TABLE IF EXISTS middleman.supplier;"),
+      finding("extra", ObjectType::kTable, "middleman.supplier_feed",
+              "-- destructive: drops the table and its rows\n"
+              "DROP TABLE IF EXISTS middleman.supplier_feed;"),
+      finding("extra", ObjectType::kTrigger, "public.t.a", "DROP TRIGGER IF EXISTS a ON public.t;"),
+      finding("extra", ObjectType::kTrigger, "public.t.b", "DROP TRIGGER IF EXISTS b ON public.t;"),
+      finding("extra", ObjectType::kTable, "public.x", "DROP TABLE IF EXISTS public.x CASCADE;"),
+  };
+  const std::vector<FixStatement> statements = order_fix_statements(findings);
+  CHECK(commands(findings) ==
+        Strings{"DROP TRIGGER IF EXISTS a ON public.t;", "DROP TRIGGER IF EXISTS b ON public.t;",
+                "DROP TABLE IF EXISTS middleman.supplier, middleman.supplier_feed;",
+                "DROP TABLE IF EXISTS public.x CASCADE;"});
+  REQUIRE(statements.size() == 4);
+  CHECK(statements[2].finding == 0);
+  CHECK(statements[2].also == std::vector<int>{1});
+  const std::string script = render_fix_script("t", findings);
+  CHECK(script.find("-- fixes extra table middleman.supplier\n-- fixes extra table "
+                    "middleman.supplier_feed\n-- destructive: drops the table and its rows\n"
+                    "-- destructive: drops the table and its rows\nDROP TABLE IF EXISTS "
+                    "middleman.supplier, middleman.supplier_feed;\n") != std::string::npos);
+  CHECK(script.find("5 finding(s), 5 with fix SQL; 4 statement(s)") != std::string::npos);
+}
+
 TEST_CASE("render_fix_script: transactions, destructive marks, findings without SQL") {
   std::vector<Finding> findings = {
       finding("extra", ObjectType::kColumn, "public.t.x",
@@ -265,6 +301,10 @@ TEST_CASE("idempotent_statement: every statement can run twice") {
   CHECK(idem("ALTER TABLE t DROP CONSTRAINT k, ADD CONSTRAINT k CHECK (a > 0);") ==
         "ALTER TABLE t DROP CONSTRAINT IF EXISTS k, ADD CONSTRAINT k CHECK (a > 0);");
   CHECK(idem("GRANT SELECT ON TABLE t TO r;") == "GRANT SELECT ON TABLE t TO r;");
+  CHECK(idem("ALTER DOMAIN d ADD CONSTRAINT k CHECK (VALUE > 0);") ==
+        "DO $dw$ BEGIN\n  ALTER DOMAIN d ADD CONSTRAINT k CHECK (VALUE > 0);\nEXCEPTION WHEN "
+        "duplicate_object OR duplicate_table THEN NULL;\nEND $dw$;");
+  CHECK(idem("ALTER DOMAIN d SET NOT NULL;") == "ALTER DOMAIN d SET NOT NULL;");
 }
 
 TEST_CASE("render_fix_forward_migration: adopt, revert, autocommit block, downgrade") {
@@ -323,6 +363,13 @@ TEST_CASE("render_fix_forward_migration: adopt, revert, autocommit block, downgr
   CHECK(down < drop_not_null);
   // The reverted index is not undone by the downgrade: the previous revision expects it.
   CHECK(py.find("orders_idx", down) == std::string::npos);
+
+  // Names with quotes and backslashes stay inside the docstring and the comments.
+  FixForwardMigration odd = m;
+  odd.items = {dropped_index};
+  odd.items[0].finding.object = "public.\"\"\"x\\";
+  const std::string odd_py = render_fix_forward_migration(odd);
+  CHECK(odd_py.find("revert missing index public.\\\"\\\"\\\"x\\\\\n") != std::string::npos);
 
   FixForwardMigration empty = m;
   empty.items = {};
