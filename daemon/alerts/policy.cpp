@@ -219,7 +219,12 @@ bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
 
 Notification& AlertPolicy::enqueue(Notification& n) {
   n.seq = state_.next_seq++;
-  state_.outbox.insert_or_assign(DeliveryKey{n.target, n.alertname, n.receiver}, n);
+  const DeliveryKey key{n.target, n.alertname, n.receiver};
+  // A refresh of an alert the receiver already has is not kept when nothing else is pending:
+  // the next check sends another, and the state file is not rewritten twice per check for
+  // every firing alert.
+  if (n.reason == "refresh" && state_.outbox.count(key) == 0) return n;
+  state_.outbox.insert_or_assign(key, n);
   return n;
 }
 

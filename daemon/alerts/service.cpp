@@ -211,19 +211,26 @@ struct AlertService::Impl {
       old.swap(queues);
       signatures.clear();
     }
-    retire(old, deadline);
-  }
-
-  void retire(std::map<std::string, QueueList>& old,
-              std::chrono::steady_clock::time_point deadline) {
+    // At shutdown the receivers still exist: what they accept meanwhile is recorded.
     for (auto& [name, list] : old) {
       for (auto& channel : list) channel.queue->wait_idle(deadline);
     }
+    retire(old, std::chrono::steady_clock::now());
+  }
+
+  // Lets `old` queues deliver what they hold until the deadline, then stops them. Their
+  // acceptances no longer change the state: the receivers they served are gone (or point
+  // elsewhere now).
+  void retire(std::map<std::string, QueueList>& old,
+              std::chrono::steady_clock::time_point deadline) {
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& [name, list] : old) {
         for (auto& channel : list) live_queue_ids.erase(channel.id);
       }
+    }
+    for (auto& [name, list] : old) {
+      for (auto& channel : list) channel.queue->wait_idle(deadline);
     }
     for (auto& [name, list] : old) {
       for (auto& channel : list) channel.queue->stop();

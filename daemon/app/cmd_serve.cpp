@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -534,6 +535,32 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   state.scheduler().start();
 
   auto work = boost::asio::make_work_guard(io);
+  // SIGHUP reloads on this thread, never on an HTTP thread: re-reading migrations and snapshots
+  // may take seconds, and /metrics must answer meanwhile. Signals during a reload coalesce into
+  // one more reload.
+  std::mutex reload_mu;
+  std::condition_variable reload_cv;
+  bool reload_requested = false;
+  bool reload_stopping = false;
+  std::thread reloader([&] {
+    std::unique_lock<std::mutex> lock(reload_mu);
+    while (true) {
+      reload_cv.wait(lock, [&] { return reload_requested || reload_stopping; });
+      if (reload_stopping) break;
+      reload_requested = false;
+      lock.unlock();
+      state.reload();
+      lock.lock();
+    }
+  });
+  auto stop_reloader = [&] {
+    {
+      std::lock_guard<std::mutex> lock(reload_mu);
+      reload_stopping = true;
+    }
+    reload_cv.notify_all();
+    if (reloader.joinable()) reloader.join();
+  };
   std::atomic<bool> timed_out{false};
   std::thread drainer;
   std::atomic<int> stop_signals{0};
@@ -544,7 +571,11 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
           return;
         }
         if (signal == SIGHUP) {
-          state.reload();
+          {
+            std::lock_guard<std::mutex> lock(reload_mu);
+            reload_requested = true;
+          }
+          reload_cv.notify_all();
         } else if (stop_signals++ == 0) {
           const auto timeout = state.drain_timeout();
           log->info("{}: draining (up to {} s for in-flight checks)",
@@ -578,6 +609,7 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   std::thread second([&io] { io.run(); });
   io.run();
   second.join();
+  stop_reloader();
   if (drainer.joinable()) {
     drainer.join();
   }

@@ -211,7 +211,8 @@ class AlertPolicy {
                     const ReceiverRoute& route, const TargetResult* result,
                     const std::map<std::string, std::string>& target_labels,
                     const std::optional<Acknowledgement>& ack, SystemTime now) const;
-  // Gives `n` its seq and puts it in the outbox (replacing an older one of the same key).
+  // Gives `n` its seq and puts it in the outbox (replacing an older one of the same key); a
+  // refresh only when something is pending for its key.
   Notification& enqueue(Notification& n);
   // Receivers told (or being told) that the alert fires.
   std::set<std::string> told(const OpenAlert& alert) const;

@@ -232,6 +232,30 @@ TEST_CASE("AlertService: a reload that removes the target resolves its alert to 
   CHECK(saved.state.outbox.begin()->second.state == "resolved");
 }
 
+TEST_CASE("AlertService: a reload that adds a receiver keeps what the others have pending") {
+  TempDir dir;
+  AlertNotificationCounters counters;
+  DeliveryOptions fast;
+  fast.backoff_base = std::chrono::milliseconds(5);
+  fast.backoff_max = std::chrono::milliseconds(20);
+  AlertService service(service_config(dir.path.string()), &counters, fast);
+  service.observe(drift_result(), {});
+  CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+  Config more = service_config(dir.path.string());
+  WebhookReceiver second;
+  second.url.env = "DRIFTWATCH_TEST_UNSET_HOOK_URL_2";
+  more.alerts.webhook.push_back(second);
+  service.apply(more);
+  // The unchanged receiver kept its queue (the page still pending there); the new one starts
+  // empty and gets the alert with the next check.
+  CHECK(service.undelivered() ==
+        std::map<std::string, std::uint64_t>{{"webhook", 1}, {"webhook_1", 0}});
+  service.observe(drift_result(), {});
+  CHECK(service.undelivered() ==
+        std::map<std::string, std::uint64_t>{{"webhook", 1}, {"webhook_1", 1}});
+  service.stop(std::chrono::steady_clock::now());
+}
+
 TEST_CASE("state file: numbers out of range set the file aside (no overflow on load)") {
   const std::string good = alert_state_to_json(sample_state());
   auto with = [&good](const std::string& from, const std::string& to) {

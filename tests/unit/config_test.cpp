@@ -489,5 +489,21 @@ TEST_CASE("run_validate_config: usage errors exit 2") {
   CHECK(contains(err.str(), "/nonexistent/x.toml: cannot read config file"));
 }
 
+TEST_CASE("[alerts] retry_initial and retry_max: defaults, values, order") {
+  const std::string base =
+      "[migrations.a]\nversions = [\"v\"]\n[[targets]]\nname = \"t\"\nurl = \"postgresql://h/d\"\n";
+  ConfigParseResult result = parse_config(base, "c.toml");
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->alerts.retry_initial == std::chrono::seconds(5));
+  CHECK(result.config->alerts.retry_max == std::chrono::minutes(5));
+  result = parse_config(base + "[alerts]\nretry_initial = \"1s\"\nretry_max = \"30s\"\n", "c.toml");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->alerts.retry_initial == std::chrono::seconds(1));
+  CHECK(result.config->alerts.retry_max == std::chrono::seconds(30));
+  result = parse_config(base + "[alerts]\nretry_initial = \"1m\"\nretry_max = \"30s\"\n", "c.toml");
+  CHECK_FALSE(result.config.has_value());
+  CHECK(contains(all_errors(result), "alerts.retry_max: must not be shorter"));
+}
 }  // namespace
 }  // namespace driftwatch
