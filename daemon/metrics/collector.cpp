@@ -74,6 +74,7 @@ enum Family : std::size_t {
   kReloadTimestamp,
   kShardInfo,
   kNotifications,
+  kConnectionsRejected,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -112,6 +113,9 @@ const FamilySpec kFamilies[kFamilyCount] = {
      "Unix time of the last successful configuration load or reload.", MetricType::Gauge},
     {"shard_info", "Shard of this instance; the value is always 1.", MetricType::Gauge},
     {"alert_notifications_total", "Alert notifications sent, by receiver and outcome.",
+     MetricType::Counter},
+    {"http_connections_rejected_total",
+     "HTTP client connections refused because server.max_connections were open.",
      MetricType::Counter},
 };
 
@@ -211,6 +215,7 @@ void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
     add(f[kNotifications], {{"receiver", key.first}, {"outcome", key.second}},
         static_cast<double>(n));
   }
+  add(f[kConnectionsRejected], {}, static_cast<double>(s.http_connections_rejected));
 }
 
 std::string serialize(const std::vector<MetricFamily>& families) {

@@ -52,6 +52,7 @@ struct MetricsSnapshot {
   std::string shard = "0";  // shard index of this instance
   int shards = 1;
   std::map<AlertNotificationCounters::Key, std::uint64_t> alert_notifications;
+  std::uint64_t http_connections_rejected = 0;  // refused at accept: max_connections open
 };
 
 // Text exposition format 0.0.4 (what GET /metrics returns).
