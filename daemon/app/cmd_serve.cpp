@@ -128,12 +128,12 @@ HttpServer::Options http_options(const ServerConfig& server, const AppStateView&
       raised.rlim_cur = limit.rlim_max;
       if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
     }
-    if (limit.rlim_cur != RLIM_INFINITY) descriptors = static_cast<long long>(limit.rlim_cur);
-    else descriptors = 1 << 20;
+    descriptors =
+        limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<long long>(limit.rlim_cur);
   }
   HttpServer::Options options;
-  options.max_connections =
-      static_cast<int>(std::min<long long>(server.max_connections, std::max(16LL, descriptors / 2)));
+  options.max_connections = static_cast<int>(
+      std::min<long long>(server.max_connections, std::max(16LL, descriptors / 2)));
   if (options.max_connections < server.max_connections) {
     log.warn("server.max_connections {} lowered to {}: half of the descriptor limit {}",
              server.max_connections, options.max_connections, descriptors);

@@ -180,8 +180,8 @@ class WorldCheck {
     while (!parent.empty() && !fs::exists(parent, ec)) parent = parent.parent_path();
     if (parent.empty()) parent = ".";
     if (::access(parent.c_str(), W_OK | X_OK) != 0) {
-      error("alerts.state_dir", directory + " does not exist and cannot be created in " +
-                                    parent.string());
+      error("alerts.state_dir",
+            directory + " does not exist and cannot be created in " + parent.string());
     }
   }
 

@@ -106,14 +106,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     stream_.expires_after(requests_ == 0 ? shared_->options.header_timeout
                                          : shared_->options.idle_timeout);
-    stream_.async_read_some(
-        buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-          self->buffer_.commit(n);
-          if (ec) {
-            return self->on_read(ec, 0);
-          }
-          self->read_header();
-        });
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) {
+                                return self->on_read(ec, 0);
+                              }
+                              self->read_header();
+                            });
   }
 
   void read_header() {
@@ -124,9 +124,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                 return self->on_read(ec, 0);
                               }
                               self->stream_.expires_after(self->shared_->options.read_timeout);
-                              http::async_read(
-                                  self->stream_, self->buffer_, *self->parser_,
-                                  beast::bind_front_handler(&Session::on_read, self));
+                              http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                               beast::bind_front_handler(&Session::on_read, self));
                             });
   }
 

@@ -508,7 +508,8 @@ TEST_CASE("run_validate_config checks the world: paths, variables, programs, sna
                           const std::string& target) {
     std::ofstream(dir / name) << "[migrations.w]\nversions = [\"" << versions
                               << "\"]\nsnapshots = \"snapshots\"\n\n[[targets]]\nname = \"t\"\n"
-                              << "migrations = \"w\"\n" << target << "\n";
+                              << "migrations = \"w\"\n"
+                              << target << "\n";
     return (dir / name).string();
   };
   const std::string broken =
