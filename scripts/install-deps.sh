@@ -9,6 +9,7 @@ packages=(
   postgresql-15 postgresql-client-15
   python3 python3-alembic python3-sqlalchemy python3-psycopg2 python3-yaml
   prometheus prometheus-alertmanager curl
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -113,6 +114,37 @@ std::shared_ptr<spdlog::logger> make_logger(std::ostream& err, bool json) {
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::trace);
   return logger;
+}
+
+// HTTP limits from [server]. Descriptors: the soft RLIMIT_NOFILE is raised to the hard limit,
+// and client connections never take more than half of it, so many (slow) clients cannot make
+// checks fail with "Too many open files".
+HttpServer::Options http_options(const ServerConfig& server, const AppStateView& state,
+                                 spdlog::logger& log) {
+  rlimit limit{};
+  long long descriptors = 1024;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    if (limit.rlim_cur < limit.rlim_max) {
+      rlimit raised = limit;
+      raised.rlim_cur = limit.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    descriptors =
+        limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<long long>(limit.rlim_cur);
+  }
+  HttpServer::Options options;
+  options.max_connections = static_cast<int>(
+      std::min<long long>(server.max_connections, std::max(16LL, descriptors / 2)));
+  if (options.max_connections < server.max_connections) {
+    log.warn("server.max_connections {} lowered to {}: half of the descriptor limit {}",
+             server.max_connections, options.max_connections, descriptors);
+  }
+  options.header_timeout = server.header_timeout;
+  options.idle_timeout = server.idle_timeout;
+  options.post_timeout = server.post_timeout;
+  options.admit = [&state](const HttpRequest& request) { return admit(request, state); };
+  options.is_slow = [](const HttpRequest& request) { return waits_for_check(request); };
+  return options;
 }
 
 std::string read_token(const std::string& path, spdlog::logger& log) {
@@ -407,6 +439,7 @@ class ServeState : public AppStateView {
     snapshot.alert_notifications = alert_counters_.snapshot();
     snapshot.alert_undelivered = alerts_->undelivered();
     snapshot.now = std::chrono::system_clock::now();
+    snapshot.http_connections_rejected = HttpServer::connections_rejected_total();
     return snapshot;
   }
   std::string admin_token() const override {
@@ -522,7 +555,8 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   try {
     server = std::make_unique<HttpServer>(
         io, config.server.listen,
-        [&state](const HttpRequest& request) { return route(request, state); });
+        [&state](const HttpRequest& request) { return route(request, state); },
+        http_options(config.server, state, *log));
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 2;

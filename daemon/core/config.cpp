@@ -487,6 +487,10 @@ class ConfigParser {
       server.drain_timeout = std::chrono::ceil<std::chrono::seconds>(*drain);
     }
     if (auto json = r.boolean("json_logs")) server.json_logs = *json;
+    if (auto max = r.bounded_int("max_connections", 1, 1000000)) server.max_connections = *max;
+    if (auto timeout = r.duration("header_timeout")) server.header_timeout = *timeout;
+    if (auto timeout = r.duration("idle_timeout")) server.idle_timeout = *timeout;
+    if (auto timeout = r.duration("post_timeout")) server.post_timeout = *timeout;
     r.report_unknown();
   }
 

@@ -538,7 +538,7 @@ SchemaSnapshot read_dom(const std::string& text, const std::string& source_name)
   Json doc;
   try {
     doc = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number overflow
     fail(source_name, std::string("not valid JSON (") + e.what() + ")");
   }
   if (!doc.is_object()) fail(source_name, "top level must be a JSON object");

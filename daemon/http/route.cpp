@@ -531,6 +531,37 @@ HttpResponse json_error(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 
+namespace {
+
+bool is_post_only(Endpoint endpoint) {
+  return endpoint == Endpoint::kTargetCheck || endpoint == Endpoint::kTargetUnack ||
+         endpoint == Endpoint::kTargetAck;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> admit(const HttpRequest& request, const AppStateView& state) {
+  auto parsed = parse_request_target(request.target);
+  if (!parsed) {
+    return route(request, state);
+  }
+  const Match m = match(parsed->segments);
+  if (m.endpoint == Endpoint::kNone || !is_post_only(m.endpoint) ||
+      (request.method != "POST" && request.method != "DELETE")) {
+    return route(request, state);  // cheap: nothing but POST/DELETE endpoints waits
+  }
+  if (!m.name.empty() && state.owner_shard(m.name)) {
+    return route(request, state);  // 421
+  }
+  return check_bearer(request, state);
+}
+
+bool waits_for_check(const HttpRequest& request) {
+  auto parsed = parse_request_target(request.target);
+  return parsed && request.method == "POST" &&
+         match(parsed->segments).endpoint == Endpoint::kTargetCheck;
+}
+
 HttpResponse route(const HttpRequest& request, const AppStateView& state) {
   auto parsed = parse_request_target(request.target);
   if (!parsed) {

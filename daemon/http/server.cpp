@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -26,6 +27,8 @@ namespace {
 
 class Session;
 
+std::atomic<std::uint64_t> g_connections_rejected{0};
+
 }  // namespace
 
 struct HttpServer::Shared {
@@ -34,18 +37,21 @@ struct HttpServer::Shared {
   Handler handler;
   Options options;
   net::thread_pool blocking;
+  net::thread_pool quick;  // POST/DELETE handlers that do not wait for checks (acks)
   std::mutex mu;
   bool stopping = false;
   std::list<std::weak_ptr<Session>> sessions;
   std::atomic<int> requests_in_progress{0};  // responses being written
   std::atomic<int> handlers_running{0};      // POST handlers on the blocking pool
+  std::atomic<int> connections{0};           // open client connections (sessions)
 
   Shared(net::io_context& context, Handler h, Options o)
       : io(context),
         acceptor(net::make_strand(context)),
         handler(std::move(h)),
         options(o),
-        blocking(static_cast<std::size_t>(std::max(1, o.blocking_threads))) {}
+        blocking(static_cast<std::size_t>(std::max(1, o.blocking_threads))),
+        quick(1) {}
 
   bool is_stopping() {
     std::lock_guard<std::mutex> lock(mu);
@@ -58,7 +64,12 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    ++shared_->connections;
+  }
+  ~Session() { --shared_->connections; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -78,6 +89,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // A request in three timed steps: the connection may idle (idle_timeout, a fresh connection
+  // header_timeout) until its first byte; then the request line and headers must arrive within
+  // header_timeout (a client trickling headers cannot hold the connection); then the body
+  // within read_timeout.
   void do_read() {
     busy_ = false;
     if (shared_->is_stopping()) {
@@ -86,13 +101,37 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(kMaxRequestBody);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(shared_->options.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    if (buffer_.size() > 0) {
+      return read_header();  // pipelined bytes of the next request are already here
+    }
+    stream_.expires_after(requests_ == 0 ? shared_->options.header_timeout
+                                         : shared_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) {
+                                return self->on_read(ec, 0);
+                              }
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    stream_.expires_after(shared_->options.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                return self->on_read(ec, 0);
+                              }
+                              self->stream_.expires_after(self->shared_->options.read_timeout);
+                              http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                               beast::bind_front_handler(&Session::on_read, self));
+                            });
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     busy_ = true;
+    ++requests_;
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
         ec == beast::error::timeout || ec == net::error::connection_reset ||
         ec == net::error::eof || ec == net::error::bad_descriptor) {
@@ -124,21 +163,62 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = req.keep_alive();
     const bool head = req.method() == http::verb::head;
 
+    const bool writes = req.method() == http::verb::post || req.method() == http::verb::delete_;
+    if (writes && shared_->options.admit) {
+      // Authentication and routing first, here: a request that will be refused is answered at
+      // once, never queued behind running checks.
+      if (auto answer = shared_->options.admit(request)) {
+        return send(std::move(*answer), version, keep_alive, false);
+      }
+      const bool slow = !shared_->options.is_slow || shared_->options.is_slow(request);
+      return run_on_worker(std::move(request), slow ? shared_->blocking : shared_->quick, version,
+                           keep_alive);
+    }
     if (req.method() == http::verb::post) {
-      // POST handlers wait for a database check: keep them off the I/O threads.
-      ++shared_->handlers_running;
-      net::post(shared_->blocking,
-                [self = shared_from_this(), request = std::move(request), version, keep_alive] {
-                  HttpResponse response = self->shared_->handler(request);
-                  net::post(self->stream_.get_executor(),
-                            [self, response = std::move(response), version, keep_alive] {
-                              self->send(std::move(response), version, keep_alive, false);
-                              --self->shared_->handlers_running;
-                            });
-                });
-      return;
+      return run_on_worker(std::move(request), shared_->blocking, version, keep_alive);
     }
     send(shared_->handler(request), version, keep_alive, head);
+  }
+
+  // Runs the handler on a worker pool; the client gets its answer, or 503 at post_timeout,
+  // whichever comes first (the later one is dropped). A request still queued at its deadline
+  // is not run at all.
+  void run_on_worker(HttpRequest request, net::thread_pool& pool, unsigned version,
+                     bool keep_alive) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto timer = std::make_shared<net::steady_timer>(stream_.get_executor());
+    timer->expires_after(shared_->options.post_timeout);
+    timer->async_wait([self = shared_from_this(), answered, version](beast::error_code ec) {
+      if (ec || answered->exchange(true)) {
+        return;
+      }
+      HttpResponse busy = json_error(
+          503, "no answer within " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                      self->shared_->options.post_timeout)
+                                      .count()) +
+                   "s: the workers are busy with other checks; the request may still complete, "
+                   "see GET /api/v1/targets");
+      busy.headers["Retry-After"] = "30";
+      self->send(std::move(busy), version, false, false);
+    });
+    ++shared_->handlers_running;
+    net::post(pool, [self = shared_from_this(), request = std::move(request), version, keep_alive,
+                     answered, timer] {
+      std::optional<HttpResponse> response;
+      if (!answered->load()) {
+        response = self->shared_->handler(request);
+      }
+      net::post(self->stream_.get_executor(), [self, response = std::move(response), version,
+                                               keep_alive, answered, timer]() mutable {
+        --self->shared_->handlers_running;
+        if (!response || answered->exchange(true)) {
+          return;
+        }
+        timer->cancel();
+        self->send(std::move(*response), version, keep_alive, false);
+      });
+    });
   }
 
   void send(HttpResponse response, unsigned version, bool keep_alive, bool head) {
@@ -218,7 +298,22 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const std::string> body_;
   http::response<Body> res_;
   bool busy_ = false;
+  std::uint64_t requests_ = 0;
 };
+
+// Refuses a connection over the limit: one non-blocking write of a 503, then close. No session,
+// no buffers, no timers: the descriptor is gone again at once.
+void refuse(tcp::socket& socket) {
+  static const std::string kAnswer =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: 39\r\n\r\n{\"error\": \"too many open connections\"}\n";
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.send(net::buffer(kAnswer), 0, ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  ++g_connections_rejected;
+}
 
 void do_accept(const std::shared_ptr<HttpServer::Shared>& shared) {
   shared->acceptor.async_accept(
@@ -227,7 +322,15 @@ void do_accept(const std::shared_ptr<HttpServer::Shared>& shared) {
           if (!shared->acceptor.is_open() || shared->is_stopping()) {
             return;
           }
-          // Out of file descriptors and the like: keep accepting.
+          // Out of file descriptors and the like: keep accepting after a pause (an immediate
+          // retry would spin on the same error).
+          auto timer = std::make_shared<net::steady_timer>(shared->acceptor.get_executor());
+          timer->expires_after(std::chrono::milliseconds(100));
+          timer->async_wait([shared, timer](beast::error_code) { do_accept(shared); });
+          return;
+        }
+        if (shared->connections.load() >= shared->options.max_connections) {
+          refuse(socket);
           return do_accept(shared);
         }
         auto session = std::make_shared<Session>(std::move(socket), shared);
@@ -309,7 +412,10 @@ HttpServer::HttpServer(net::io_context& io, const std::string& listen, Handler h
 HttpServer::~HttpServer() {
   stop();
   shared_->blocking.join();
+  shared_->quick.join();
 }
+
+std::uint64_t HttpServer::connections_rejected_total() { return g_connections_rejected.load(); }
 
 tcp::endpoint HttpServer::local_endpoint() const { return shared_->acceptor.local_endpoint(); }
 

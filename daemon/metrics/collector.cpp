@@ -77,6 +77,7 @@ enum Family : std::size_t {
   kNotifications,
   kUndelivered,
   kResultAge,
+  kConnectionsRejected,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -123,6 +124,9 @@ const FamilySpec kFamilies[kFamilyCount] = {
      "Age of the check result the drift, findings and revision series show: they keep the last "
      "known values while checks fail or the target migrates.",
      MetricType::Gauge},
+    {"http_connections_rejected_total",
+     "HTTP client connections refused because server.max_connections were open.",
+     MetricType::Counter},
 };
 
 std::vector<MetricFamily> empty_families() {
@@ -256,6 +260,7 @@ void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
   }
   add_alert_undelivered(f, s);
   add_result_ages(f, s);
+  add(f[kConnectionsRejected], {}, static_cast<double>(s.http_connections_rejected));
 }
 
 std::string serialize(const std::vector<MetricFamily>& families) {

@@ -20,6 +20,15 @@ struct ServerConfig {
   int shard_count = 1;
   std::chrono::seconds drain_timeout{20};
   bool json_logs = false;
+  // HTTP resource limits: connections beyond max_connections are refused at accept (and never
+  // more than half the process's descriptor limit, so checks always have descriptors); a
+  // request's headers must arrive within header_timeout, a keep-alive connection may idle
+  // idle_timeout between requests; a POST is answered (503 if its check is still running or
+  // queued) within post_timeout.
+  int max_connections = 512;
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds post_timeout{std::chrono::seconds(120)};
 };
 
 struct CheckConfig {

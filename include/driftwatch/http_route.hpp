@@ -37,6 +37,15 @@ inline constexpr std::size_t kMaxRequestBody = std::size_t{64} * 1024;
 
 HttpResponse route(const HttpRequest& request, const AppStateView& state);
 
+// The listener's first look at a request, on its I/O thread, before anything is queued: the
+// final response for every request that cannot wait for a check (GETs, and POST/DELETE
+// requests that fail routing, method, shard or bearer-token checks: 400/404/405/421/401/403),
+// or nullopt for an authenticated POST/DELETE, which the listener then hands to route() on
+// its worker threads.
+std::optional<HttpResponse> admit(const HttpRequest& request, const AppStateView& state);
+// Whether route() of this request waits for a database check (POST .../check).
+bool waits_for_check(const HttpRequest& request);
+
 // A parsed origin-form request target: percent-decoded path segments and query parameters.
 struct RequestTarget {
   std::vector<std::string> segments;  // "/api/v1/targets/x" -> {"api","v1","targets","x"}

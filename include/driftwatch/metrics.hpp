@@ -56,6 +56,7 @@ struct MetricsSnapshot {
   std::map<std::string, std::uint64_t> alert_undelivered;
   // Scrape time, for driftwatch_last_result_age_seconds (unset: the clock when rendering).
   std::optional<std::chrono::system_clock::time_point> now;
+  std::uint64_t http_connections_rejected = 0;  // refused at accept: max_connections open
 };
 
 // Text exposition format 0.0.4 (what GET /metrics returns).

@@ -275,7 +275,7 @@ class ManifestsTest(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(toml)
             out = subprocess.run(
-                [driftwatch_bin(), "validate-config", "--config", path],
+                [driftwatch_bin(), "validate-config", "--config", path, "--offline"],
                 capture_output=True, text=True, timeout=60,
             )
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)

@@ -161,3 +161,18 @@ TEST_CASE("a snapshot nested 100,000 arrays deep is an error, not a crash") {
 }
 
 }  // namespace driftwatch
+
+namespace driftwatch {
+
+// Found by fuzz_snapshot: a number too large for a double made nlohmann throw out_of_range,
+// which the DOM reader did not catch (std::terminate in `diff`).
+TEST_CASE("a snapshot with a number overflowing a double is an error, not a crash") {
+  try {
+    (void)snapshot_from_json("[1E4280323563222]", "overflow.json");
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("not valid JSON") != std::string::npos);
+  }
+}
+
+}  // namespace driftwatch

@@ -2,6 +2,7 @@
 #include "driftwatch/config.hpp"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -454,15 +455,17 @@ TEST_CASE("ConfigError::to_string and load_config_file of a missing file") {
 TEST_CASE("run_validate_config: exit 0 and a summary for a valid file") {
   std::ostringstream out, err;
   const int code = run_validate_config(
-      {"--config", (kConfigFixtures / "good" / "full.toml").string()}, out, err);
+      {"--config", (kConfigFixtures / "good" / "full.toml").string(), "--offline"}, out, err);
   CHECK(code == 0);
-  CHECK(out.str() == "config OK: 4 targets, 2 migrations sources\n");
+  CHECK(out.str() ==
+        "config OK: 4 targets, 2 migrations sources (offline: files, variables and programs not "
+        "checked)\n");
   CHECK(err.str().empty());
 
   std::ostringstream out2, err2;
-  CHECK(run_validate_config({"--config=" + (kRepoConfigDir / "minimal.toml").string()}, out2,
-                            err2) == 0);
-  CHECK(out2.str() == "config OK: 1 targets, 1 migrations sources\n");
+  CHECK(run_validate_config({"--config=" + (kRepoConfigDir / "minimal.toml").string(), "--offline"},
+                            out2, err2) == 0);
+  CHECK(contains(out2.str(), "config OK: 1 targets, 1 migrations sources"));
 }
 
 TEST_CASE("run_validate_config: exit 2 with every error as file:line: message") {
@@ -505,5 +508,53 @@ TEST_CASE("[alerts] retry_initial and retry_max: defaults, values, order") {
   CHECK_FALSE(result.config.has_value());
   CHECK(contains(all_errors(result), "alerts.retry_max: must not be shorter"));
 }
+// Issue 15: "validate-config only parses: a wrong versions path passes CI and then fails every
+// target." Without --offline it checks the machine and lists every problem.
+TEST_CASE("run_validate_config checks the world: paths, variables, programs, snapshots") {
+  const fs::path dir = fs::temp_directory_path() / ("dw-validate-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "versions");
+  fs::create_directories(dir / "snapshots");
+  {
+    std::ofstream(dir / "versions" / "a1.py") << "revision = 'a1'\ndown_revision = None\n";
+    std::ofstream(dir / "snapshots" / "bad.json") << "{\"format\": 1";
+    std::ofstream(dir / "url") << "postgresql://app@db/x\n";
+  }
+  auto write_config = [&](const std::string& name, const std::string& versions,
+                          const std::string& target) {
+    std::ofstream(dir / name) << "[migrations.w]\nversions = [\"" << versions
+                              << "\"]\nsnapshots = \"snapshots\"\n\n[[targets]]\nname = \"t\"\n"
+                              << "migrations = \"w\"\n"
+                              << target << "\n";
+    return (dir / name).string();
+  };
+  const std::string broken =
+      write_config("broken.toml", "no-such-versions",
+                   "url_env = \"DW_VALIDATE_SURELY_UNSET\"\n\n[[targets]]\nname = \"u\"\n"
+                   "migrations = \"w\"\nurl_command = [\"no-such-program-dw\"]\n\n[[targets]]\n"
+                   "name = \"v\"\nmigrations = \"w\"\nurl_file = \"missing.url\"");
+  std::ostringstream out, err;
+  CHECK(run_validate_config({"--config", broken}, out, err) == 2);
+  const std::string text = err.str();
+  CAPTURE(text);
+  CHECK(contains(text, "migrations.w.versions: " + (dir / "no-such-versions").string() +
+                           " is not a directory"));
+  CHECK(contains(text, "targets.t: environment variable DW_VALIDATE_SURELY_UNSET is not set"));
+  CHECK(contains(text, "targets.u: url_command program no-such-program-dw is not an executable"));
+  CHECK(contains(text, "targets.v: cannot read " + (dir / "missing.url").string()));
+  CHECK(contains(text, "bad.json"));
+  CHECK(contains(text, "5 problem(s) on this machine"));
+  // --offline: the file alone is fine.
+  std::ostringstream out2, err2;
+  CHECK(run_validate_config({"--config", broken, "--offline"}, out2, err2) == 0);
+
+  fs::remove(dir / "snapshots" / "bad.json");
+  const std::string good = write_config("good.toml", "versions", "url_file = \"url\"");
+  std::ostringstream out3, err3;
+  CHECK(run_validate_config({"--config", good}, out3, err3) == 0);
+  CHECK(err3.str().empty());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace driftwatch

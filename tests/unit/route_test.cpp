@@ -451,3 +451,33 @@ TEST_CASE("listener stop closes idle keep-alive connections") {
   CHECK(ec);
   CHECK(ec != beast::error::timeout);
 }
+
+// Issue 15 point 3: a POST is authenticated before it queues. admit() answers everything that
+// will be refused on the I/O thread; only authenticated POST/DELETE requests go to a worker.
+TEST_CASE("admit answers refusals at once and admits only authenticated writes") {
+  FakeState state;
+  state.statuses = {make_status("prod", "ok")};
+  auto request = [](const std::string& method, const std::string& target,
+                    std::optional<std::string> authorization = std::nullopt) {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    if (authorization) r.headers["authorization"] = *authorization;
+    return r;
+  };
+  auto no_auth = admit(request("POST", "/api/v1/targets/prod/check"), state);
+  REQUIRE(no_auth.has_value());
+  CHECK(no_auth->status == 401);
+  auto wrong = admit(request("POST", "/api/v1/targets/prod/check", "Bearer nope"), state);
+  REQUIRE(wrong.has_value());
+  CHECK(wrong->status == 403);
+  CHECK(state.checked.empty());  // nothing ran
+  CHECK_FALSE(admit(request("POST", "/api/v1/targets/prod/check", "Bearer s3cret-token"), state));
+  CHECK_FALSE(admit(request("DELETE", "/api/v1/targets/prod/ack", "Bearer s3cret-token"), state));
+  CHECK(admit(request("GET", "/api/v1/targets/prod/check"), state)->status == 405);
+  CHECK(admit(request("POST", "/nope"), state)->status == 404);
+  CHECK(admit(request("POST", "/%zz"), state)->status == 400);
+  CHECK(admit(request("GET", "/healthz"), state)->status == 200);
+  CHECK(waits_for_check(request("POST", "/api/v1/targets/prod/check")));
+  CHECK_FALSE(waits_for_check(request("POST", "/api/v1/targets/prod/ack")));
+}
