@@ -485,9 +485,29 @@ class ConfigParser {
       source.reference_url = reference.url;
       source.reference_url_env = reference.env;
       source.reference_url_file = reference.file;
+      if (const Value* replay = r.table("replay")) {
+        source.replay = parse_replay(*replay, path + ".replay");
+      }
       r.report_unknown();
       out[name] = std::move(source);
     }
+  }
+
+  ReplayConfig parse_replay(const Value& table, const std::string& path) {
+    ReplayConfig replay;
+    TableReader r(table, path, errors_);
+    replay.scratch_url = parse_url_source(
+        r, UrlKeys{"scratch_url", "scratch_url_env", "scratch_url_file", ""}, /*required=*/true);
+    if (auto command = r.string_array("command")) {
+      if (command->empty()) {
+        errors_.add(*r.get("command"), path + ".command: must not be empty");
+      } else {
+        replay.command = *command;
+      }
+    }
+    if (auto timeout = r.duration("timeout")) replay.timeout = *timeout;
+    r.report_unknown();
+    return replay;
   }
 
   // Reads one family of URL keys; at most one may be set (exactly one when required).

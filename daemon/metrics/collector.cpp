@@ -26,6 +26,17 @@ const char* const kRisks[] = {
     risk::kNotNullViolation, risk::kUndefinedColumn, risk::kUndefinedTable, risk::kUndefinedObject,
     risk::kTypeMismatch,     risk::kUniqueViolation, risk::kNone,
 };
+const char* const kMigrationsProblems[] = {
+    migrations_problem::kParseError,     migrations_problem::kNoRevisions,
+    migrations_problem::kNoHeadSnapshot, migrations_problem::kReferenceUnreachable,
+    migrations_problem::kReplayFailed,
+};
+const char* const kDriftCauses[] = {
+    drift_cause::kStampedNotMigrated,
+    drift_cause::kPartiallyApplied,
+    drift_cause::kRemovedMigration,
+    drift_cause::kManualChange,
+};
 const char* const kReasons[] = {
     error_reason::kConfig,         error_reason::kConnect, error_reason::kAuth,
     error_reason::kPermission,     error_reason::kTimeout, error_reason::kMigrations,
@@ -74,6 +85,9 @@ enum Family : std::size_t {
   kReloadTimestamp,
   kShardInfo,
   kNotifications,
+  kMigrationsUp,
+  kMigrationsProblem,
+  kDriftCause,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -113,6 +127,18 @@ const FamilySpec kFamilies[kFamilyCount] = {
     {"shard_info", "Shard of this instance; the value is always 1.", MetricType::Gauge},
     {"alert_notifications_total", "Alert notifications sent, by receiver and outcome.",
      MetricType::Counter},
+    {"migrations_up",
+     "1 if the expected side of the migrations source can be had (migration files parse, "
+     "snapshots load, the reference database or the replay answers), 0 if not.",
+     MetricType::Gauge},
+    {"migrations_problem",
+     "Why the expected side of the migrations source cannot be had: 1 for the current reason, "
+     "0 for the others.",
+     MetricType::Gauge},
+    {"drift_cause",
+     "Diagnosed cause of the target's drift: 1 for the current cause, 0 for the others (all 0 "
+     "when there is nothing to explain).",
+     MetricType::Gauge},
 };
 
 std::vector<MetricFamily> empty_families() {
@@ -133,6 +159,30 @@ void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
     metric.gauge.value = value;
   }
   family.metric.push_back(std::move(metric));
+}
+
+// target_up is about reaching the target: a check that failed on the expected side (migration
+// files, snapshots, reference database, replay) did reach it, and the migrations source has its
+// own series (driftwatch_migrations_up) for that.
+bool target_reached(const TargetResult& r) {
+  if (r.status != check_status::kError || !r.error) return true;
+  return r.error->reason == error_reason::kMigrations ||
+         r.error->reason == error_reason::kExpectedSchema;
+}
+
+void add_drift_cause(std::vector<MetricFamily>& f, const std::string& name, const TargetResult& r) {
+  for (const char* cause : kDriftCauses) {
+    add(f[kDriftCause], {{"target", name}, {"cause", cause}},
+        r.diagnosis && r.diagnosis->cause == cause ? 1 : 0);
+  }
+}
+
+void add_migrations_health(std::vector<MetricFamily>& f, const MigrationsStatus& m) {
+  add(f[kMigrationsUp], {{"migrations", m.name}}, m.problem.empty() ? 1 : 0);
+  for (const char* problem : kMigrationsProblems) {
+    add(f[kMigrationsProblem], {{"migrations", m.name}, {"reason", problem}},
+        m.problem == problem ? 1 : 0);
+  }
 }
 
 // The series of one target.
@@ -157,7 +207,7 @@ void add_target(std::vector<MetricFamily>& f, const TargetStatus& t) {
   }
   const TargetResult& r = *t.last_result;
   const bool failed = r.status == check_status::kError;
-  add(f[kTargetUp], {{"target", name}}, failed ? 0 : 1);
+  add(f[kTargetUp], {{"target", name}}, target_reached(r) ? 1 : 0);
   add(f[kLastCheck], {{"target", name}}, seconds(r.checked_at));
   add(f[kDuration], {{"target", name}}, r.duration_seconds);
   // After a failed check nothing is known about drift: no stale "0" that would resolve
@@ -181,6 +231,7 @@ void add_target(std::vector<MetricFamily>& f, const TargetStatus& t) {
   for (const auto& [risk, n] : risks) {
     add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
   }
+  add_drift_cause(f, name, r);
   if (r.revision.state.empty()) {
     return;
   }
@@ -201,6 +252,7 @@ void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
   add(f[kBuildInfo], {{"version", s.version}}, 1);
   for (const auto& m : s.migrations) {
     add(f[kHeads], {{"migrations", m.name}}, static_cast<double>(m.heads.size()));
+    add_migrations_health(f, m);
   }
   add(f[kReloadSuccess], {}, s.config_reload_success ? 1 : 0);
   if (s.last_reload_success) {
