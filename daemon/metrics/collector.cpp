@@ -88,6 +88,7 @@ enum Family : std::size_t {
   kMigrationsUp,
   kMigrationsProblem,
   kDriftCause,
+  kPossiblyPending,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -139,6 +140,10 @@ const FamilySpec kFamilies[kFamilyCount] = {
      "Diagnosed cause of the target's drift: 1 for the current cause, 0 for the others (all 0 "
      "when there is nothing to explain).",
      MetricType::Gauge},
+    {"findings_possibly_pending",
+     "Findings of the last check that may only be pending migrations: the target was compared "
+     "with another revision's schema than its own (severity capped at warning).",
+     MetricType::Gauge},
 };
 
 std::vector<MetricFamily> empty_families() {
@@ -170,7 +175,11 @@ bool target_reached(const TargetResult& r) {
          r.error->reason == error_reason::kExpectedSchema;
 }
 
+// drift_cause and findings_possibly_pending: what explains the findings.
 void add_drift_cause(std::vector<MetricFamily>& f, const std::string& name, const TargetResult& r) {
+  std::size_t possibly_pending = 0;
+  for (const auto& finding : r.findings) possibly_pending += finding.possibly_pending ? 1 : 0;
+  add(f[kPossiblyPending], {{"target", name}}, static_cast<double>(possibly_pending));
   for (const char* cause : kDriftCauses) {
     add(f[kDriftCause], {{"target", name}, {"cause", cause}},
         r.diagnosis && r.diagnosis->cause == cause ? 1 : 0);
