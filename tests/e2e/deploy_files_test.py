@@ -54,6 +54,12 @@ DESIGN_METRICS = {
     "driftwatch_config_last_reload_success_timestamp_seconds",
     "driftwatch_shard_info",
     "driftwatch_alert_notifications_total",
+    "driftwatch_migrations_up",
+    # Companions (issue 12/13): the reason a migrations source is down; findings that may only
+    # be pending migrations (compared with head, not the target's own revision).
+    "driftwatch_migrations_problem",
+    "driftwatch_findings_possibly_pending",
+    "driftwatch_drift_cause",
 }
 ALLOWED_METRICS = DESIGN_METRICS | {"up"}
 REVISION_STATES = {
