@@ -783,9 +783,11 @@ TargetResult Engine::check(const TargetConfig& target,
     bool exact = false;
     std::string replay_status;
     std::string expected_revision;  // what `expected` is the schema of
-    const bool reference_mode = !source.reference_url.empty() ||
-                                !source.reference_url_env.empty() ||
-                                !source.reference_url_file.empty();
+    // Snapshots (and replay) first, as documented; a reference database only without them.
+    const bool reference_mode =
+        source.snapshots.empty() && !source.replay &&
+        (!source.reference_url.empty() || !source.reference_url_env.empty() ||
+         !source.reference_url_file.empty());
     if (!reference_mode) {
       if (!current.empty()) {
         expected = store_->snapshot(source_name, revision_key(own_tips), deadline);
