@@ -57,8 +57,12 @@ alembic warehouse_staging downgrade -1
 psql -q "$base/warehouse_prod" -c \
   "ALTER TABLE public.orders ADD COLUMN reviewed_by text NOT NULL"
 
-mkdir -p "$demo/snapshots"
-"$bin" snapshot --url "$base/warehouse_reference" --out "$demo/snapshots/head.json"
+# The expected schema of every revision, replayed with the project's own Alembic into scratch
+# databases on the demo cluster: staging (one behind) is compared with its own revision.
+"$bin" snapshot --all-revisions --versions "$root/tests/fixtures/warehouse/versions" \
+  --scratch-url "$admin_url" --out-dir "$demo/snapshots" --upgrade-command \
+  "/usr/bin/python3 -m alembic -c '$root/tests/fixtures/warehouse/alembic.ini' upgrade {revision}" \
+  >/dev/null
 port=${DEMO_PORT:-9731}
 cat > "$demo/driftwatch.toml" <<TOML
 [server]

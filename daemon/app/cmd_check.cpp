@@ -75,7 +75,9 @@ int run_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
     for (const auto& target : config.targets) selected.push_back(&target);
   }
 
-  Engine engine(config);
+  EngineOptions engine_options;
+  engine_options.wait_for_replay = true;  // one shot: no later check would see the replay
+  Engine engine(config, engine_options);
   std::vector<TargetResult> results(selected.size());
   std::atomic<size_t> next{0};
   // Each worker pulls the next target: a slow or unreachable target occupies one worker and

@@ -222,7 +222,7 @@ class ServeState : public AppStateView {
         config_(std::move(config)),
         shard_flags_(std::move(shard_flags)),
         shard_(std::move(shard)) {
-    engine_ = std::make_shared<Engine>(config_);
+    engine_ = make_engine(config_);
     token_ = read_token(config_.server.admin_token_file, *log_);
     last_reload_success_ = std::chrono::system_clock::now();
     // Alerts, like checks, only for owned targets: a target resharded away is treated as removed.
@@ -234,6 +234,8 @@ class ServeState : public AppStateView {
     scheduler_ = std::make_unique<Scheduler>(check_function(engine_), owned_config(config_, shard_),
                                              options);
     scheduler_->set_prepare_callback([this] { current_engine()->refresh_expected_state(); });
+    replay_triggers_->log = log_;
+    replay_triggers_->scheduler = scheduler_.get();
     scheduler_->set_result_callback([this](const TargetStatus& status) {
       if (!status.last_result) {
         return;
@@ -275,7 +277,7 @@ class ServeState : public AppStateView {
     }
     std::shared_ptr<Engine> engine;
     try {
-      engine = std::make_shared<Engine>(*loaded.config);
+      engine = make_engine(*loaded.config);
     } catch (const std::exception& e) {
       log_->error("configuration reload failed: {}; keeping the previous one", e.what());
       std::lock_guard<std::mutex> lock(mu_);
@@ -326,7 +328,12 @@ class ServeState : public AppStateView {
         describe_shard(*shard.assignment, owned.targets.size(), loaded.config->targets.size()));
   }
 
-  void begin_drain() { draining_ = true; }
+  ~ServeState() { close_replay_triggers(); }
+
+  void begin_drain() {
+    draining_ = true;
+    close_replay_triggers();
+  }
   // After the checks drained: deliver what is queued until the deadline, save alert state.
   void stop_alerts(std::chrono::steady_clock::time_point deadline) { alerts_->stop(deadline); }
 
@@ -361,8 +368,8 @@ class ServeState : public AppStateView {
   std::vector<MigrationsStatus> migrations() const override {
     std::vector<MigrationsStatus> out;
     for (const auto& m : current_engine()->migrations()) {
-      out.push_back(
-          {m.name, m.versions, m.heads, m.revisions, m.errors, m.warnings, m.snapshot_revisions});
+      out.push_back({m.name, m.versions, m.heads, m.revisions, m.errors, m.warnings,
+                     m.snapshot_revisions, m.problem, m.problem_message});
     }
     return out;
   }
@@ -474,6 +481,33 @@ class ServeState : public AppStateView {
   }
 
  private:
+  // Finished replays re-check the targets that waited for them. The callback runs on an
+  // engine's replay thread, and an engine may outlive this state (a stuck check holds it), so
+  // what it uses is shared and closed before the scheduler goes away.
+  struct ReplayTriggers {
+    std::mutex mutex;
+    Scheduler* scheduler = nullptr;  // null: closed
+    std::shared_ptr<spdlog::logger> log;
+  };
+  std::shared_ptr<Engine> make_engine(const Config& config) {
+    auto engine = std::make_shared<Engine>(config);
+    engine->set_replay_callback([triggers =
+                                     replay_triggers_](const std::vector<std::string>& names) {
+      std::lock_guard<std::mutex> lock(triggers->mutex);
+      if (triggers->scheduler == nullptr) return;
+      for (const auto& name : names) {
+        triggers->log->info("target '{}': expected schema of its revision built by replay", name);
+        triggers->scheduler->trigger(name);
+      }
+    });
+    return engine;
+  }
+  void close_replay_triggers() {
+    std::lock_guard<std::mutex> lock(replay_triggers_->mutex);
+    replay_triggers_->scheduler = nullptr;
+  }
+
+  std::shared_ptr<ReplayTriggers> replay_triggers_ = std::make_shared<ReplayTriggers>();
   std::shared_ptr<spdlog::logger> log_;
   mutable std::mutex mu_;
   Config config_;  // every configured target, owned or not

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,8 @@
 
 namespace driftwatch {
 
-class ExpectedStore;  // per migrations source: revision graph + snapshots, reloaded on change
+class ExpectedStore;
+class RevisionGraph;  // per migrations source: revision graph + snapshots, reloaded on change
 
 // The two schemas one check compared and how, for commands that derive more than the findings
 // from them (fix-forward diffs them the other way round).
@@ -35,11 +38,20 @@ struct MigrationsSummary {
   std::vector<std::string> errors;  // "file:line: message"
   std::vector<std::string> warnings;
   std::vector<std::string> snapshot_revisions;  // revisions that have a snapshot file
+  // Why no expected schema can be had ("" = it can): one of migrations_problem::*.
+  std::string problem;
+  std::string problem_message;
+};
+
+struct EngineOptions {
+  // `check`: a check waits for the replay of its revision. `serve`: it is queued, the check
+  // compares with head meanwhile and the target is checked again when it is built.
+  bool wait_for_replay = false;
 };
 
 class Engine {
  public:
-  explicit Engine(const Config& config);
+  explicit Engine(const Config& config, EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -58,7 +70,19 @@ class Engine {
 
   const Config& config() const { return config_; }
 
+  // Called (on the replay thread) with the targets that waited for a replay once it is built.
+  void set_replay_callback(std::function<void(const std::vector<std::string>& targets)> callback);
+
  private:
+  std::vector<Finding> compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
+                               const TargetConfig& target) const;
+  std::optional<Diagnosis> diagnose_findings(const std::string& source_name,
+                                             const RevisionGraph& graph,
+                                             const RevisionReport& revision,
+                                             const SchemaSnapshot& live, const TargetConfig& target,
+                                             const std::vector<Finding>& findings,
+                                             std::chrono::steady_clock::time_point deadline) const;
+
   Config config_;
   std::unique_ptr<ExpectedStore> store_;
 };

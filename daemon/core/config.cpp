@@ -568,6 +568,9 @@ class ConfigParser {
                                 ": reference_auth = \"rds-iam\" needs reference_host and "
                                 "reference_user (or a reference_url)");
       }
+      if (const Value* replay = r.table("replay")) {
+        source.replay = parse_replay(*replay, path + ".replay");
+      }
       r.report_unknown();
       out[name] = std::move(source);
     }
@@ -632,6 +635,23 @@ class ConfigParser {
       auth.ca_bundle = resolve_path(*bundle);
     }
     return auth;
+  }
+
+  ReplayConfig parse_replay(const Value& table, const std::string& path) {
+    ReplayConfig replay;
+    TableReader r(table, path, errors_);
+    replay.scratch_url = parse_url_source(
+        r, UrlKeys{"scratch_url", "scratch_url_env", "scratch_url_file", ""}, /*required=*/true);
+    if (auto command = r.string_array("command")) {
+      if (command->empty()) {
+        errors_.add(*r.get("command"), path + ".command: must not be empty");
+      } else {
+        replay.command = *command;
+      }
+    }
+    if (auto timeout = r.duration("timeout")) replay.timeout = *timeout;
+    r.report_unknown();
+    return replay;
   }
 
   // Reads one family of URL keys; at most one may be set (exactly one when required).

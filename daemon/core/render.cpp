@@ -29,6 +29,7 @@ Json finding_json(const Finding& f) {
   j["actual"] = optional_json(f.actual);
   j["message"] = f.message;
   j["fix_sql"] = optional_json(f.fix_sql);
+  if (f.possibly_pending) j["possibly_pending"] = true;
   return j;
 }
 
@@ -36,6 +37,13 @@ Json findings_json(const std::vector<Finding>& findings) {
   Json list = Json::array();
   for (const Finding& f : findings) list.push_back(finding_json(f));
   return list;
+}
+
+Json diagnosis_json(const std::optional<Diagnosis>& d) {
+  if (!d) return nullptr;
+  return Json{{"cause", d->cause},
+              {"matches_revision", optional_json(d->matches_revision)},
+              {"evidence", d->evidence}};
 }
 
 Json target_json(const TargetResult& r) {
@@ -55,6 +63,7 @@ Json target_json(const TargetResult& r) {
   revision["behind_by"] = r.revision.behind_by;
   j["revision"] = std::move(revision);
   j["findings"] = findings_json(r.findings);
+  j["diagnosis"] = diagnosis_json(r.diagnosis);
   j["compared_against"] = r.compared_against;
   j["checked_at"] = r.checked_at == std::chrono::system_clock::time_point{}
                         ? Json(nullptr)
@@ -222,6 +231,14 @@ std::string render_check_text(const std::vector<TargetResult>& results, bool col
              "\n";
     }
     if (!r.compared_against.empty()) out += "  compared against " + r.compared_against + "\n";
+    if (r.diagnosis) {
+      out += "  diagnosis: " + p.paint(r.diagnosis->cause, "1") +
+             (r.diagnosis->matches_revision
+                  ? " (schema matches revision " + *r.diagnosis->matches_revision + ")"
+                  : std::string()) +
+             "\n";
+      for (const std::string& e : r.diagnosis->evidence) out += "    - " + e + "\n";
+    }
     append_findings_text(out, r.findings, p, "  ");
     out += "\n";
   }

@@ -428,13 +428,18 @@ HttpResponse handle(const Match& m, const HttpRequest& request, const AppStateVi
     case Endpoint::kMigrations: {
       Json sources = Json::array();
       for (const auto& source : state.migrations()) {
-        sources.push_back({{"name", source.name},
-                           {"versions", source.versions},
-                           {"heads", source.heads},
-                           {"revisions", source.revisions},
-                           {"errors", source.errors},
-                           {"warnings", source.warnings},
-                           {"snapshot_revisions", source.snapshot_revisions}});
+        sources.push_back(
+            {{"name", source.name},
+             {"versions", source.versions},
+             {"heads", source.heads},
+             {"revisions", source.revisions},
+             {"errors", source.errors},
+             {"warnings", source.warnings},
+             {"snapshot_revisions", source.snapshot_revisions},
+             {"up", source.problem.empty()},
+             {"problem", source.problem.empty() ? Json(nullptr)
+                                                : Json{{"reason", source.problem},
+                                                       {"message", source.problem_message}}}});
       }
       return json_response(200, {{"sources", sources}});
     }

@@ -177,6 +177,24 @@ std::string describe_state(const TargetStatus& status) {
   return join(parts, "; ");
 }
 
+namespace {
+
+// The diagnosed cause, the revision the schema matches, and the evidence as a list.
+std::string diagnosis_html(const Diagnosis& d) {
+  std::string out = "<strong>" + html_escape(d.cause) + "</strong>";
+  if (d.matches_revision) {
+    out += " (schema matches revision <code>" + html_escape(*d.matches_revision) + "</code>)";
+  }
+  if (!d.evidence.empty()) {
+    out += "<ul>";
+    for (const auto& e : d.evidence) out += "<li>" + html_escape(e) + "</li>";
+    out += "</ul>";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string render_status_page(const std::vector<TargetStatus>& targets, bool ready, bool draining,
                                std::chrono::system_clock::time_point now) {
   std::ostringstream html;
@@ -267,6 +285,7 @@ std::string render_target_page(const TargetStatus& status,
     if (!r.compared_against.empty()) {
       row("Compared against", html_escape(r.compared_against));
     }
+    if (r.diagnosis) row("Diagnosis", diagnosis_html(*r.diagnosis));
   }
   row("JSON", "<a href=\"/api/v1/targets/" + url_encode_segment(name) + "\">/api/v1/targets/" +
                   html_escape(name) + "</a>");

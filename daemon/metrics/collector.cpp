@@ -27,6 +27,17 @@ const char* const kRisks[] = {
     risk::kNotNullViolation, risk::kUndefinedColumn, risk::kUndefinedTable, risk::kUndefinedObject,
     risk::kTypeMismatch,     risk::kUniqueViolation, risk::kNone,
 };
+const char* const kMigrationsProblems[] = {
+    migrations_problem::kParseError,     migrations_problem::kNoRevisions,
+    migrations_problem::kNoHeadSnapshot, migrations_problem::kReferenceUnreachable,
+    migrations_problem::kReplayFailed,
+};
+const char* const kDriftCauses[] = {
+    drift_cause::kStampedNotMigrated,
+    drift_cause::kPartiallyApplied,
+    drift_cause::kRemovedMigration,
+    drift_cause::kManualChange,
+};
 const char* const kReasons[] = {
     error_reason::kConfig,         error_reason::kConnect, error_reason::kAuth,
     error_reason::kPermission,     error_reason::kTimeout, error_reason::kMigrations,
@@ -78,6 +89,10 @@ enum Family : std::size_t {
   kUndelivered,
   kResultAge,
   kConnectionsRejected,
+  kMigrationsUp,
+  kMigrationsProblem,
+  kDriftCause,
+  kPossiblyPending,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -127,6 +142,22 @@ const FamilySpec kFamilies[kFamilyCount] = {
     {"http_connections_rejected_total",
      "HTTP client connections refused because server.max_connections were open.",
      MetricType::Counter},
+    {"migrations_up",
+     "1 if the expected side of the migrations source can be had (migration files parse, "
+     "snapshots load, the reference database or the replay answers), 0 if not.",
+     MetricType::Gauge},
+    {"migrations_problem",
+     "Why the expected side of the migrations source cannot be had: 1 for the current reason, "
+     "0 for the others.",
+     MetricType::Gauge},
+    {"drift_cause",
+     "Diagnosed cause of the target's drift: 1 for the current cause, 0 for the others (all 0 "
+     "when there is nothing to explain).",
+     MetricType::Gauge},
+    {"findings_possibly_pending",
+     "Findings of the last check that may only be pending migrations: the target was compared "
+     "with another revision's schema than its own (severity capped at warning).",
+     MetricType::Gauge},
 };
 
 std::vector<MetricFamily> empty_families() {
@@ -147,6 +178,34 @@ void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
     metric.gauge.value = value;
   }
   family.metric.push_back(std::move(metric));
+}
+
+// target_up is about reaching the target: a check that failed on the expected side (migration
+// files, snapshots, reference database, replay) did reach it, and the migrations source has its
+// own series (driftwatch_migrations_up) for that.
+bool target_reached(const TargetResult& r) {
+  if (r.status != check_status::kError || !r.error) return true;
+  return r.error->reason == error_reason::kMigrations ||
+         r.error->reason == error_reason::kExpectedSchema;
+}
+
+// drift_cause and findings_possibly_pending: what explains the findings.
+void add_drift_cause(std::vector<MetricFamily>& f, const std::string& name, const TargetResult& r) {
+  std::size_t possibly_pending = 0;
+  for (const auto& finding : r.findings) possibly_pending += finding.possibly_pending ? 1 : 0;
+  add(f[kPossiblyPending], {{"target", name}}, static_cast<double>(possibly_pending));
+  for (const char* cause : kDriftCauses) {
+    add(f[kDriftCause], {{"target", name}, {"cause", cause}},
+        r.diagnosis && r.diagnosis->cause == cause ? 1 : 0);
+  }
+}
+
+void add_migrations_health(std::vector<MetricFamily>& f, const MigrationsStatus& m) {
+  add(f[kMigrationsUp], {{"migrations", m.name}}, m.problem.empty() ? 1 : 0);
+  for (const char* problem : kMigrationsProblems) {
+    add(f[kMigrationsProblem], {{"migrations", m.name}, {"reason", problem}},
+        m.problem == problem ? 1 : 0);
+  }
 }
 
 // The drift, findings and revision series of a target: from its last check that said
@@ -183,6 +242,7 @@ void add_known_result(std::vector<MetricFamily>& f, const TargetStatus& t) {
   for (const auto& [risk, n] : risks) {
     add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
   }
+  add_drift_cause(f, name, r);
   if (r.revision.state.empty()) {
     return;
   }
@@ -236,8 +296,7 @@ void add_target(std::vector<MetricFamily>& f, const TargetStatus& t) {
     return;  // not checked yet: nothing known about it
   }
   const TargetResult& r = *t.last_result;
-  const bool failed = r.status == check_status::kError;
-  add(f[kTargetUp], {{"target", name}}, failed ? 0 : 1);
+  add(f[kTargetUp], {{"target", name}}, target_reached(r) ? 1 : 0);
   add(f[kLastCheck], {{"target", name}}, seconds(r.checked_at));
   add(f[kDuration], {{"target", name}}, r.duration_seconds);
   add_known_result(f, t);
@@ -248,6 +307,7 @@ void add_global(std::vector<MetricFamily>& f, const MetricsSnapshot& s) {
   add(f[kBuildInfo], {{"version", s.version}}, 1);
   for (const auto& m : s.migrations) {
     add(f[kHeads], {{"migrations", m.name}}, static_cast<double>(m.heads.size()));
+    add_migrations_health(f, m);
   }
   add(f[kReloadSuccess], {}, s.config_reload_success ? 1 : 0);
   if (s.last_reload_success) {

@@ -40,6 +40,24 @@ struct Finding {
   std::optional<std::string> actual;
   std::string message;                 // one human sentence
   std::optional<std::string> fix_sql;  // SQL that makes the database match, or null
+  // The comparison was with another revision's schema than the target's own (none could be
+  // had), so the finding may only be a pending (or removed) migration: severity is capped at
+  // warning. JSON: "possibly_pending": true, only when set.
+  bool possibly_pending = false;
+};
+
+// Why a target's schema differs from its revision's (DESIGN.md "Diagnosis causes").
+namespace drift_cause {
+inline constexpr const char* kStampedNotMigrated = "stamped_not_migrated";
+inline constexpr const char* kPartiallyApplied = "partially_applied";
+inline constexpr const char* kRemovedMigration = "removed_migration";
+inline constexpr const char* kManualChange = "manual_change";
+}  // namespace drift_cause
+
+struct Diagnosis {
+  std::string cause;                            // one of drift_cause::*
+  std::optional<std::string> matches_revision;  // the revision the schema is exactly (or nearly)
+  std::vector<std::string> evidence;            // human sentences, most telling first
 };
 
 // Revision states (DESIGN.md).
@@ -82,6 +100,16 @@ inline constexpr const char* kQuery = "query";                     // any other 
 inline constexpr const char* kInternal = "internal";
 }  // namespace error_reason
 
+// Why a migrations source's expected side cannot be had (driftwatch_migrations_problem reason):
+// the targets are fine, the source is not.
+namespace migrations_problem {
+inline constexpr const char* kParseError = "parse_error";    // a migration file has errors
+inline constexpr const char* kNoRevisions = "no_revisions";  // no migration files
+inline constexpr const char* kNoHeadSnapshot = "no_head_snapshot";
+inline constexpr const char* kReferenceUnreachable = "reference_unreachable";
+inline constexpr const char* kReplayFailed = "replay_failed";
+}  // namespace migrations_problem
+
 struct CheckError {
   std::string reason;   // one of error_reason::*
   std::string message;  // human sentence naming the target and the cause; never a secret
@@ -97,6 +125,8 @@ struct TargetResult {
   // "snapshot of revision abc (the target's own revision; it is behind head)",
   // "reference database postgresql://u@host/db". Empty when no comparison ran.
   std::string compared_against;
+  // Set when there are findings at the target's own revision (or it is unknown) to explain.
+  std::optional<Diagnosis> diagnosis;
   std::chrono::system_clock::time_point checked_at{};
   double duration_seconds = 0.0;
 };

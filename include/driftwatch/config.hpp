@@ -56,6 +56,25 @@ struct DbAuthConfig {
   bool rds_iam() const { return method == "rds-iam"; }
 };
 
+// Exactly one of url / url_env / url_file / url_command is set.
+struct UrlSource {
+  std::string url;
+  std::string env;
+  std::string file;
+  std::vector<std::string> command;
+  // Human description without secrets, e.g. "env PROD_DATABASE_URL", "file /run/x".
+  std::string describe() const;
+};
+
+// [migrations.NAME.replay]: build a missing revision's expected schema on demand by replaying
+// the migrations into a scratch database (created and dropped on the scratch server).
+struct ReplayConfig {
+  UrlSource scratch_url;  // scratch_url / scratch_url_env / scratch_url_file
+  // argv, run without a shell; "{revision}" is substituted; DATABASE_URL = the scratch database.
+  std::vector<std::string> command = {"alembic", "upgrade", "{revision}"};
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // per command run
+};
+
 struct MigrationsConfig {
   std::string name;
   std::vector<std::string> versions;  // directories, resolved relative to the config file
@@ -67,16 +86,7 @@ struct MigrationsConfig {
   std::string reference_url_env;
   std::string reference_url_file;
   DbAuthConfig reference_auth;  // reference_auth, reference_host, ... (rds-iam)
-};
-
-// Exactly one of url / url_env / url_file / url_command is set.
-struct UrlSource {
-  std::string url;
-  std::string env;
-  std::string file;
-  std::vector<std::string> command;
-  // Human description without secrets, e.g. "env PROD_DATABASE_URL", "file /run/x".
-  std::string describe() const;
+  std::optional<ReplayConfig> replay;  // [migrations.NAME.replay]
 };
 
 struct TargetConfig {

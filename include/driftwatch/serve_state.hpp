@@ -29,6 +29,10 @@ struct MigrationsStatus {
   std::vector<std::string> errors;  // "file:line: message"
   std::vector<std::string> warnings;
   std::vector<std::string> snapshot_revisions;
+  // Why no expected schema can be had ("" = fine): migrations_problem::* (check.hpp), with a
+  // message. driftwatch_migrations_up / driftwatch_migrations_problem.
+  std::string problem;
+  std::string problem_message;
 };
 
 // A response body; `gzip` when the bytes are gzip-compressed (Content-Encoding: gzip).

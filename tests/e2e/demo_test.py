@@ -67,7 +67,13 @@ class DemoTest(unittest.TestCase):
             self.assertTrue(any(f["kind"] == "extra" and "reviewed_by" in f["message"]
                                 for f in prod["findings"]), prod["findings"])
             self.assertEqual(targets["staging"]["revision"]["state"], "behind")
+            # Only behind: compared with its own revision's schema, so no findings at all (it
+            # used to show the pending migration as 2 critical findings and page).
+            staging = json.loads(http(port, "/api/v1/targets/staging")[2])
+            self.assertEqual(staging["findings"], [], staging)
+            self.assertIn("(the target's revision)", staging["compared_against"])
             metrics = http(port, "/metrics")[2]
+            self.assertIn('driftwatch_findings{target="staging",severity="critical"} 0', metrics)
             self.assertIn('driftwatch_drift_detected{target="prod"} 1', metrics)
             self.assertIn('driftwatch_drift_detected{target="reference"} 0', metrics)
             self.assertIn('driftwatch_revision_behind{target="staging"} 1', metrics)

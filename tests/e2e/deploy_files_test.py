@@ -56,6 +56,12 @@ DESIGN_METRICS = {
     "driftwatch_alert_notifications_total",
     "driftwatch_alert_undelivered",
     "driftwatch_last_result_age_seconds",
+    "driftwatch_migrations_up",
+    # Companions (issue 12/13): the reason a migrations source is down; findings that may only
+    # be pending migrations (compared with head, not the target's own revision).
+    "driftwatch_migrations_problem",
+    "driftwatch_findings_possibly_pending",
+    "driftwatch_drift_cause",
 }
 # Prometheus' own series: `up`, and ALERTS (a firing alert keeps firing through a migration).
 ALLOWED_METRICS = DESIGN_METRICS | {"up", "ALERTS"}

@@ -35,12 +35,14 @@ def get_json(url, timeout=10):
 class Prometheus:
     """Prometheus scraping one driftwatch every second, on a free port, with a temporary TSDB."""
 
-    def __init__(self, directory, scrape_port):
+    def __init__(self, directory, scrape_port, rule_files=()):
         config = (
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: driftwatch\n    static_configs:\n"
             "      - targets: ['127.0.0.1:%d']\n" % scrape_port
         )
+        if rule_files:  # paths relative to `directory`
+            config += "rule_files:\n" + "".join("  - %s\n" % f for f in rule_files)
         config_file = e2e.write_file(directory, "prometheus.yml", config)
         self.port = e2e.free_port()
         self.base = "http://127.0.0.1:%d" % self.port

@@ -106,7 +106,7 @@ TEST_CASE("check JSON document per DESIGN.md") {
   REQUIRE(doc["targets"].size() == 3);
   for (const Json& t : doc["targets"]) {
     CHECK(keys_of(t) == std::set<std::string>{"name", "status", "error", "revision", "findings",
-                                              "compared_against", "checked_at",
+                                              "diagnosis", "compared_against", "checked_at",
                                               "duration_seconds"});
     CHECK(keys_of(t["revision"]) ==
           std::set<std::string>{"state", "current", "expected_heads", "pending", "behind_by"});

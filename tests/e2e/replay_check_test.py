@@ -1,0 +1,144 @@
+"""Checks against the expected schema of each target's own revision (issue 12), real Alembic.
+
+- targets at three older revisions (one a branch tip) are `behind` with no findings;
+- each diagnosis is produced by doing the thing: `alembic stamp`, half a migration by hand,
+  a migration removed from the versions directory after it ran, a manual ALTER;
+- `serve` with [migrations.NAME.replay] builds a missing revision on demand, and the check
+  after it is clean.
+"""
+import json
+import os
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_support as e2e  # noqa: E402
+from replay_history_test import snapshot_args  # noqa: E402
+from serve_test import Daemon  # noqa: E402
+
+
+class ReplayCheckTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = e2e.TempDir()
+        cls.databases = []
+        cls.history = os.path.join(cls.tmp.path, "history")
+        build = e2e.run_driftwatch(snapshot_args(cls.history), timeout=600)
+        if build.returncode != 0:
+            raise AssertionError("history build failed: " + build.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in cls.databases:
+            e2e.drop_database(name)
+        cls.tmp.cleanup()
+
+    def database_at(self, revision, prefix="dw_rchk"):
+        name, url = e2e.create_database(prefix)
+        self.databases.append(name)
+        if revision:
+            e2e.alembic(url, "upgrade", revision)
+        return url
+
+    def config(self, name, targets, snapshots=None, versions=None):
+        sections = [e2e.migrations_section(versions=versions, snapshots=snapshots or self.history)]
+        sections += [e2e.target_section(t, url=u) for t, u in targets.items()]
+        return e2e.write_config(self.tmp.path, sections, name=name)
+
+    def test_older_revisions_are_behind_without_findings(self):
+        targets = {r: self.database_at(r) for r in ("0004_orders", "0005b_middleman",
+                                                    "0009_reporting")}
+        run = e2e.run_check(self.config("older.toml", targets))
+        self.assertEqual(run.returncode, 1, run.describe())
+        for revision in targets:
+            result = run.target(revision)
+            self.assertEqual(result["revision"]["state"], "behind", result)
+            self.assertEqual(result["findings"], [], result)
+            self.assertIsNone(result["diagnosis"])
+            self.assertIn("(the target's revision)", result["compared_against"])
+        # pending in the order Alembic applies it
+        self.assertEqual(run.target("0009_reporting")["revision"]["pending"],
+                         ["0010_movements", "0011_invoices"])
+
+    def test_diagnosis_of_what_was_done(self):
+        stamped = self.database_at("0009_reporting")
+        e2e.alembic(stamped, "stamp", "0010_movements")
+        partial = self.database_at("0010_movements")
+        # Half of 0011_invoices by hand (its sequence, not its table), then recorded as applied.
+        e2e.execute(partial, "CREATE SEQUENCE public.invoice_number_seq AS bigint START WITH 10000")
+        e2e.alembic(partial, "stamp", "0011_invoices")
+        manual = self.database_at("0011_invoices")
+        e2e.execute(manual, "ALTER TABLE public.orders ADD COLUMN approved_by text NOT NULL")
+        # A migration applied, then removed from the versions directory.
+        removed = self.database_at("0011_invoices")
+        e2e.execute(removed, "CREATE TABLE public.feature_flags (name text PRIMARY KEY)",
+                    "UPDATE alembic_version SET version_num = '0012_feature_flags'")
+        run = e2e.run_check(self.config("diagnosis.toml", {
+            "stamped": stamped, "partial": partial, "manual": manual, "removed": removed}))
+        self.assertEqual(run.returncode, 1, run.describe())
+
+        d = run.target("stamped")["diagnosis"]
+        self.assertEqual(d["cause"], "stamped_not_migrated", run.describe())
+        self.assertEqual(d["matches_revision"], "0009_reporting")
+
+        d = run.target("partial")["diagnosis"]
+        self.assertEqual(d["cause"], "partially_applied", run.describe())
+        self.assertIn("applied: sequence public.invoice_number_seq", d["evidence"])
+        self.assertIn("not applied: table public.invoice", d["evidence"])
+
+        d = run.target("manual")["diagnosis"]
+        self.assertEqual(d["cause"], "manual_change", run.describe())
+        self.assertIsNone(d["matches_revision"])
+
+        removed_result = run.target("removed")
+        self.assertEqual(removed_result["revision"]["state"], "unknown_revision")
+        d = removed_result["diagnosis"]
+        self.assertEqual(d["cause"], "removed_migration", run.describe())
+        self.assertEqual(d["matches_revision"], "0011_invoices")
+        self.assertIn("extra: table public.feature_flags", d["evidence"])
+        # Compared with head, not its own revision: possibly pending, never critical.
+        for finding in removed_result["findings"]:
+            self.assertTrue(finding.get("possibly_pending"), finding)
+            self.assertNotEqual(finding["severity"], "critical")
+
+    def test_serve_replays_a_missing_revision_on_demand(self):
+        snapshots = os.path.join(self.tmp.path, "head-only")
+        os.makedirs(snapshots, exist_ok=True)
+        shutil.copy(os.path.join(self.history, "0011_invoices.json"), snapshots)
+        state_dir = os.path.join(self.tmp.path, "state")
+        staging = self.database_at("0010_movements")
+        text = ('[server]\nlisten = "127.0.0.1:0"\n\n[check]\ninterval = "1h"\ntimeout = "20s"\n\n'
+                '[alerts]\nstate_dir = %s\n\n' % e2e.toml_string(state_dir))
+        text += e2e.migrations_section(snapshots=snapshots)
+        text += "[migrations.warehouse.replay]\nscratch_url = %s\n" % e2e.toml_string(
+            e2e.cluster_url())
+        text += "command = %s\ntimeout = \"5m\"\n\n" % json.dumps(
+            [e2e.PYTHON, "-m", "alembic", "-c", e2e.WAREHOUSE_INI, "upgrade", "{revision}"])
+        text += e2e.target_section("staging", url=staging)
+        config = e2e.write_file(self.tmp.path, "replay.toml", text)
+        daemon = Daemon(config)
+        try:
+            daemon.wait_until(lambda: daemon.get("/readyz")[0] == 200, timeout=60,
+                              what="first round")
+            # The first check compares with head (capped), then the replay re-checks the target.
+            daemon.wait_until(
+                lambda: "(the target's revision)" in daemon.json(
+                    "/api/v1/targets/staging").get("compared_against", ""),
+                timeout=90, what="a check against the replayed revision")
+            result = daemon.json("/api/v1/targets/staging")
+            self.assertEqual(result["revision"]["state"], "behind", result)
+            self.assertEqual(result["findings"], [], result)
+            self.assertTrue(os.path.exists(
+                os.path.join(state_dir, "replay", "warehouse", "0010_movements.json.gz")))
+            metrics = daemon.get("/metrics")[2]
+            self.assertIn('driftwatch_findings{target="staging",severity="critical"} 0', metrics)
+            self.assertIn('driftwatch_migrations_up{migrations="warehouse"} 1', metrics)
+            self.assertIn("built by replay", daemon.process.output())
+            self.assertNotIn(e2e.cluster_password(), daemon.process.output())
+        finally:
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    e2e.main()
