@@ -22,9 +22,12 @@ struct ServerConfig {
   bool json_logs = false;
 };
 
+// [check] timeout below this is a configuration error (a typo such as "1ms" for "1s").
+inline constexpr std::chrono::milliseconds kMinCheckTimeout{100};
+
 struct CheckConfig {
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
-  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // at least kMinCheckTimeout
   int concurrency = 8;
   bool privileges = false;  // compare GRANTs (object_type privilege)
   bool comments = false;    // compare COMMENTs (attribute comment)
