@@ -155,7 +155,7 @@ class DeadlineTest(unittest.TestCase):
             return daemon.json("/api/v1/targets/" + name)
 
         # Both hostile targets get a result, repeatedly: their workers come back.
-        for name in ("blackhole", "stalled"):
+        for name in ("stalled", "blackhole"):
             daemon.wait_until(lambda n=name: (result(n).get("error") or {}).get("reason")
                               == "timeout", timeout=40, what=name + " timing out")
             got = result(name)
