@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -200,15 +201,25 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
         break;
       }
       const auto now = Clock::now();
+      std::vector<std::function<void()>> abandoned;
+      for (auto& [name, entry] : entries) {
+        if (entry.run != 0 && entry.abandon_at <= now) {
+          abandoned.push_back(abandon(name, entry));
+        }
+      }
+      if (!abandoned.empty()) {
+        lock.unlock();
+        for (auto& notify : abandoned) {
+          notify();
+        }
+        lock.lock();
+        continue;
+      }
       bool any_due = false;
       std::optional<Clock::time_point> earliest;
       for (auto& [name, entry] : entries) {
-        if (entry.run != 0) {
-          if (entry.abandon_at <= now) {
-            abandon(name, entry);
-          } else if (!earliest || entry.abandon_at < *earliest) {
-            earliest = entry.abandon_at;
-          }
+        if (entry.run != 0 && (!earliest || entry.abandon_at < *earliest)) {
+          earliest = entry.abandon_at;
         }
         if (entry.pending) {
           continue;
@@ -278,7 +289,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   // A check past its deadline + grace: publish a timeout for it now and free its slot (a new
   // worker replaces the blocked one, which leaves when its check finally returns).
   // Caller (the scheduler thread) holds the lock.
-  void abandon(const std::string& name, Entry& entry) {
+  std::function<void()> abandon(const std::string& name, Entry& entry) {
     const milliseconds timeout = config.check.timeout;
     TargetResult result =
         error_result(name, error_reason::kTimeout,
@@ -296,16 +307,19 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     }
     cv_sched.notify_all();
     cv_idle.notify_all();
+    // Run without the lock (the callback may ask the scheduler for its targets).
     const ResultCallback callback = on_result;
-    if (promise) {
-      promise->set_value(result);
-    }
-    if (callback) {
-      try {
-        callback(status);
-      } catch (const std::exception&) {
+    return [promise, result, status, callback] {
+      if (promise) {
+        promise->set_value(result);
       }
-    }
+      if (callback) {
+        try {
+          callback(status);
+        } catch (const std::exception&) {
+        }
+      }
+    };
   }
 
   // By value on purpose: the worker owns a reference that keeps the core alive.
