@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -244,6 +245,10 @@ class DeadlineWatchdog {
 
  private:
   void run() {
+    // Check workers may run as SCHED_IDLE (serve's background workers); the watchdog must not
+    // wait for an idle CPU to fire. Best effort: RLIMIT_NICE may refuse it.
+    sched_param normal{};
+    sched_setscheduler(0, SCHED_OTHER, &normal);
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_until(lock, deadline_, [this] { return stopped_; })) {
       return;
