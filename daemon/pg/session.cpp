@@ -134,7 +134,7 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 }  // namespace
 
 std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options) {
-  return build_session_conninfo(url, options, /*server_options=*/true);
+  return build_session_conninfo(url, options, /*with_server_options=*/true);
 }
 
 std::string session_local_settings(const IntrospectOptions& options) {
