@@ -515,7 +515,17 @@ class ConfigParser {
   void parse_check(const Value& table, CheckConfig& check) {
     TableReader r(table, "check", errors_);
     if (auto interval = r.duration("interval")) check.interval = *interval;
-    if (auto timeout = r.duration("timeout")) check.timeout = *timeout;
+    if (auto timeout = r.duration("timeout")) {
+      // The deadline is enforced to the millisecond, but a smaller value is a typo ("1ms" for
+      // "1s"), not a check that could ever finish: refuse it instead of rounding it.
+      if (*timeout < kMinCheckTimeout) {
+        errors_.add(*r.get("timeout"), "check.timeout: " + std::to_string(timeout->count()) +
+                                           "ms is below the smallest supported check timeout (" +
+                                           std::to_string(kMinCheckTimeout.count()) + "ms)");
+      } else {
+        check.timeout = *timeout;
+      }
+    }
     if (auto concurrency = r.bounded_int("concurrency", 1, 1024)) check.concurrency = *concurrency;
     if (auto privileges = r.boolean("privileges")) check.privileges = *privileges;
     if (auto comments = r.boolean("comments")) check.comments = *comments;

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -137,7 +138,7 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 }  // namespace
 
 std::string build_session_conninfo(const std::string& url, const IntrospectOptions& options) {
-  return build_session_conninfo(url, options, /*server_options=*/true);
+  return build_session_conninfo(url, options, /*with_server_options=*/true);
 }
 
 std::string session_local_settings(const IntrospectOptions& options) {
@@ -248,6 +249,10 @@ class DeadlineWatchdog {
 
  private:
   void run() {
+    // Check workers may run as SCHED_IDLE (serve's background workers); the watchdog must not
+    // wait for an idle CPU to fire. Best effort: RLIMIT_NICE may refuse it.
+    sched_param normal{};
+    sched_setscheduler(0, SCHED_OTHER, &normal);
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_until(lock, deadline_, [this] { return stopped_; })) {
       return;

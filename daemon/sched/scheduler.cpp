@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -90,7 +91,12 @@ TargetResult error_result(const std::string& name, const std::string& reason,
 
 }  // namespace
 
-struct Scheduler::Core {
+// A check still running this long after its deadline is abandoned: its target gets a `timeout`
+// result and a new worker takes its place. The database adapter ends its own checks at the
+// deadline; this is the backstop for anything else a check may block in.
+constexpr milliseconds kAbandonGrace{1000};
+
+struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   struct Job {
     std::string name;
     std::uint64_t id = 0;
@@ -102,6 +108,10 @@ struct Scheduler::Core {
     Clock::time_point next_due;
     // Set from queueing until the result is stored: the check callers join.
     std::optional<std::shared_future<TargetResult>> pending;
+    // The running check (run != 0): abandoned at abandon_at, its job's promise set then.
+    std::uint64_t run = 0;
+    Clock::time_point abandon_at;
+    std::shared_ptr<std::promise<TargetResult>> running_promise;
   };
 
   mutable std::mutex mu;
@@ -123,6 +133,10 @@ struct Scheduler::Core {
   bool stopping = false;
   bool draining = false;
   int in_flight = 0;
+  std::uint64_t next_run = 1;
+  std::set<std::uint64_t> abandoned_runs;  // their workers discard the result when it comes
+  int live_workers = 0;                    // threads in worker_loop
+  int retiring = 0;  // workers to leave after their check: one per abandoned check
   std::set<std::string> initial_targets;
   mutable bool first_round_latched = false;
   ResultCallback on_result;
@@ -187,9 +201,26 @@ struct Scheduler::Core {
         break;
       }
       const auto now = Clock::now();
+      std::vector<std::function<void()>> abandoned;
+      for (auto& [name, entry] : entries) {
+        if (entry.run != 0 && entry.abandon_at <= now) {
+          abandoned.push_back(abandon(name, entry));
+        }
+      }
+      if (!abandoned.empty()) {
+        lock.unlock();
+        for (auto& notify : abandoned) {
+          notify();
+        }
+        lock.lock();
+        continue;
+      }
       bool any_due = false;
       std::optional<Clock::time_point> earliest;
       for (auto& [name, entry] : entries) {
+        if (entry.run != 0 && (!earliest || entry.abandon_at < *earliest)) {
+          earliest = entry.abandon_at;
+        }
         if (entry.pending) {
           continue;
         }
@@ -230,6 +261,70 @@ struct Scheduler::Core {
     }
   }
 
+  // Records a finished (or abandoned) check of `entry`. Caller holds the lock.
+  TargetStatus store_result(Entry& entry, const TargetResult& result) {
+    TargetStatus& status = entry.status;
+    status.running = false;
+    ++status.checks_total;
+    if (result.status == check_status::kError) {
+      ++status.consecutive_failures;
+      const std::string reason = result.error ? result.error->reason : error_reason::kInternal;
+      ++status.errors_by_reason[reason];
+    } else {
+      status.consecutive_failures = 0;
+      status.last_success = result.checked_at;
+    }
+    status.last_result = std::make_shared<const TargetResult>(result);
+    if (result.status == check_status::kOk || result.status == check_status::kDrift) {
+      status.last_known = status.last_result;
+    }
+    entry.pending.reset();
+    entry.run = 0;
+    entry.running_promise.reset();
+    status.revision = ++version;
+    const milliseconds base = sched_timing::retry_base_with(
+        status.interval, status.consecutive_failures, options.backoff_base);
+    entry.next_due = Clock::now() + sched_timing::jittered(base, rng);
+    compute_first_round();
+    return status;
+  }
+
+  // A check past its deadline + grace: publish a timeout for it now and free its slot (a new
+  // worker replaces the blocked one, which leaves when its check finally returns).
+  // Caller (the scheduler thread) holds the lock.
+  std::function<void()> abandon(const std::string& name, Entry& entry) {
+    const milliseconds timeout = config.check.timeout;
+    TargetResult result =
+        error_result(name, error_reason::kTimeout,
+                     "check of target " + name + " did not finish within its timeout of " +
+                         std::to_string(timeout.count()) + "ms; abandoned");
+    result.duration_seconds = std::chrono::duration<double>(timeout + kAbandonGrace).count();
+    abandoned_runs.insert(entry.run);
+    const auto promise = entry.running_promise;
+    const TargetStatus status = store_result(entry, result);
+    --in_flight;
+    ++retiring;
+    if (!stopping && !draining) {
+      ++live_workers;
+      workers.emplace_back(&Core::worker_loop, shared_from_this());
+    }
+    cv_sched.notify_all();
+    cv_idle.notify_all();
+    // Run without the lock (the callback may ask the scheduler for its targets).
+    const ResultCallback callback = on_result;
+    return [promise, result, status, callback] {
+      if (promise) {
+        promise->set_value(result);
+      }
+      if (callback) {
+        try {
+          callback(status);
+        } catch (const std::exception&) {
+        }
+      }
+    };
+  }
+
   // By value on purpose: the worker owns a reference that keeps the core alive.
   static void worker_loop(
       std::shared_ptr<Core> self) {  // NOLINT(performance-unnecessary-value-param)
@@ -262,9 +357,14 @@ struct Scheduler::Core {
       const CheckFunction check = core.check;
       const milliseconds timeout = core.config.check.timeout;
       ++core.in_flight;
+      const auto started = Clock::now();
+      const std::uint64_t run = core.next_run++;
+      it->second.run = run;
+      it->second.abandon_at = started + timeout + kAbandonGrace;
+      it->second.running_promise = job.promise;
+      core.cv_sched.notify_all();  // the scheduler thread now also waits for abandon_at
       lock.unlock();
 
-      const auto started = Clock::now();
       TargetResult result;
       try {
         result = check(target, started + timeout);
@@ -283,33 +383,20 @@ struct Scheduler::Core {
       }
 
       lock.lock();
+      if (core.abandoned_runs.erase(run) > 0) {
+        // Its timeout result is published already; this worker was replaced.
+        if (core.retiring > 0) {
+          --core.retiring;
+          core.retire(std::this_thread::get_id());
+          return;
+        }
+        continue;
+      }
       --core.in_flight;
       std::optional<TargetStatus> snapshot;
       it = core.entries.find(job.name);
       if (it != core.entries.end() && it->second.id == job.id) {
-        Entry& entry = it->second;
-        TargetStatus& status = entry.status;
-        status.running = false;
-        ++status.checks_total;
-        if (result.status == check_status::kError) {
-          ++status.consecutive_failures;
-          const std::string reason = result.error ? result.error->reason : error_reason::kInternal;
-          ++status.errors_by_reason[reason];
-        } else {
-          status.consecutive_failures = 0;
-          status.last_success = result.checked_at;
-        }
-        status.last_result = std::make_shared<const TargetResult>(result);
-        if (result.status == check_status::kOk || result.status == check_status::kDrift) {
-          status.last_known = status.last_result;
-        }
-        entry.pending.reset();
-        status.revision = ++core.version;
-        const milliseconds base = sched_timing::retry_base_with(
-            status.interval, status.consecutive_failures, core.options.backoff_base);
-        entry.next_due = Clock::now() + sched_timing::jittered(base, core.rng);
-        snapshot = status;
-        core.compute_first_round();
+        snapshot = core.store_result(it->second, result);
       }
       core.cv_sched.notify_all();
       core.cv_idle.notify_all();
@@ -341,9 +428,22 @@ struct Scheduler::Core {
   }
 
   void grow_workers(const std::shared_ptr<Core>& self) {
-    const std::size_t wanted = static_cast<std::size_t>(std::max(1, config.check.concurrency));
-    while (workers.size() < wanted) {
+    const int wanted = std::max(1, config.check.concurrency);
+    while (live_workers < wanted) {
+      ++live_workers;
       workers.emplace_back(&Core::worker_loop, self);
+    }
+  }
+
+  // The calling worker leaves the pool for good. Caller holds the lock.
+  void retire(std::thread::id self) {
+    --live_workers;
+    for (auto it = workers.begin(); it != workers.end(); ++it) {
+      if (it->get_id() == self) {
+        it->detach();
+        workers.erase(it);
+        break;
+      }
     }
   }
 };
@@ -368,7 +468,7 @@ Scheduler::~Scheduler() {
     core_->stopping = true;
     core_->draining = true;
     core_->drop_queue("driftwatch is shutting down");
-    idle = core_->in_flight == 0;
+    idle = core_->in_flight == 0 && core_->abandoned_runs.empty();
     core_->cv_sched.notify_all();
     core_->cv_work.notify_all();
   }

@@ -31,9 +31,12 @@ struct ServerConfig {
   std::chrono::milliseconds post_timeout{std::chrono::seconds(120)};
 };
 
+// [check] timeout below this is a configuration error (a typo such as "1ms" for "1s").
+inline constexpr std::chrono::milliseconds kMinCheckTimeout{100};
+
 struct CheckConfig {
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
-  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // at least kMinCheckTimeout
   int concurrency = 8;
   bool privileges = false;  // compare GRANTs (object_type privilege)
   bool comments = false;    // compare COMMENTs (attribute comment)

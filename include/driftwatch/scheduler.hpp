@@ -8,7 +8,9 @@
 // - after n >= 1 consecutive errors: min(interval, 30 s * 2^(n-1)) ± 10 %, so a target that
 //   just went down is retried soon, and a long outage is polled no more often than the interval;
 // - a target is never checked twice at once; an on-demand check joins a running one;
-// - every check gets a deadline of now + check.timeout, passed to the check function.
+// - every check gets a deadline of now + check.timeout, passed to the check function; a check
+//   still running 1 s after it is abandoned: its target gets a `timeout` result at once, a new
+//   worker takes its place, and the late result is discarded when the check returns.
 #pragma once
 
 #include <chrono>

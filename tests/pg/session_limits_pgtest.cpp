@@ -212,6 +212,7 @@ TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-t
   IntrospectOptions options;
   options.timeout = std::chrono::seconds(60);
   std::atomic<bool> done{false};
+  const auto check_started = std::chrono::steady_clock::now();
   auto check = std::async(std::launch::async, [&] {
     LiveRead read = read_live_schema(db.url(), options, "big");
     done = true;
@@ -244,6 +245,7 @@ TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-t
   CHECK_MESSAGE(held.empty(), "the check holds: " << held);
   // A migration's ALTER (no lock_timeout: it would queue, and the application behind it) ...
   pqxx::connection migration(db.url());
+  const auto alter_started = std::chrono::steady_clock::now();
   {
     pqxx::work tx(migration);
     tx.exec("SET lock_timeout = 0");
@@ -251,6 +253,8 @@ TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-t
     tx.exec("ALTER TABLE public.alembic_version ALTER COLUMN version_num TYPE varchar(64)");
     tx.commit();
   }
+  const auto alter_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - alter_started).count();
   // ... went through while the check's transaction is still open.
   int open = 0;
   {
@@ -264,6 +268,10 @@ TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-t
   CHECK_MESSAGE(!finished_first, "the ALTER had to wait until the check was over");
   CHECK(open >= 1);
   const LiveRead read = check.get();
+  const auto check_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - check_started).count();
+  MESSAGE("the ALTERs took " << alter_seconds << " s (lock wait included) during a check of "
+                             << check_seconds << " s");
   CHECK(read.snapshot.find(ObjectType::kView, "public.hot_view") != nullptr);
   CHECK(read.snapshot.objects.size() > 50000);
 }

@@ -317,6 +317,21 @@ TEST_CASE("conninfo keeps the caller's parameters and adds the read-only session
   CHECK(conninfo.find("-c statement_timeout=2500") != std::string::npos);
   CHECK(conninfo.find("-c lock_timeout=2000") != std::string::npos);
   CHECK(conninfo.find("-c search_path=") != std::string::npos);
+  // Keepalives and tcp_user_timeout from the timeout: a dead peer is noticed in about 2.5 s.
+  CHECK(conninfo.find("keepalives=1") != std::string::npos);
+  CHECK(conninfo.find("keepalives_idle=1 ") != std::string::npos);
+  CHECK(conninfo.find("keepalives_interval=1 ") != std::string::npos);
+  CHECK(conninfo.find("keepalives_count=2") != std::string::npos);
+  CHECK(conninfo.find("tcp_user_timeout=2500") != std::string::npos);
+  // Without the server options (PgBouncer refuses them): the settings go in SET LOCAL instead.
+  const std::string bare = build_session_conninfo("postgresql://u@h/app", options, false);
+  CHECK(bare.find("options=") == std::string::npos);
+  CHECK(bare.find("tcp_user_timeout=2500") != std::string::npos);
+  CHECK(session_local_settings(options).find("'statement_timeout', '2500', true") !=
+        std::string::npos);
+  // The URL's own transport settings win.
+  CHECK(build_session_conninfo("postgresql://u@h/app?tcp_user_timeout=9000", options)
+            .find("tcp_user_timeout=2500") == std::string::npos);
 
   const std::string from_keywords =
       build_session_conninfo("host=/tmp dbname=app options='-c work_mem=64MB'", options);

@@ -554,6 +554,28 @@ TEST_CASE("run_validate_config checks the world: paths, variables, programs, sna
   CHECK(run_validate_config({"--config", good}, out3, err3) == 0);
   CHECK(err3.str().empty());
   fs::remove_all(dir);
+TEST_CASE("check.timeout below 100ms is an error, not silently rounded") {
+  auto parse_with_timeout = [](const std::string& timeout) {
+    return parse_config(R"(
+[check]
+timeout = ")" + timeout + R"("
+[migrations.a]
+versions = ["v"]
+[[targets]]
+name = "t"
+migrations = "a"
+url = "postgresql://localhost/t"
+)",
+                        "");
+  };
+  const ConfigParseResult tiny = parse_with_timeout("1ms");
+  REQUIRE_FALSE(tiny.config.has_value());
+  CHECK(contains(all_errors(tiny),
+                 "check.timeout: 1ms is below the smallest supported check timeout (100ms)"));
+  const ConfigParseResult small = parse_with_timeout("100ms");
+  INFO(all_errors(small));
+  REQUIRE(small.config.has_value());
+  CHECK(small.config->check.timeout == std::chrono::milliseconds(100));
 }
 
 }  // namespace

@@ -416,3 +416,49 @@ TEST_CASE("background workers run checks under SCHED_IDLE, others under the defa
   // The test thread itself is untouched.
   CHECK(sched_getscheduler(0) == SCHED_OTHER);
 }
+
+TEST_CASE("a check stuck past its deadline is abandoned: timeout result, worker slot freed") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  auto check = [&](const TargetConfig& t, Clock::time_point) {
+    if (t.name == "stuck") {  // blocks in something no deadline reaches
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }
+    return ok_result(t.name);
+  };
+  Config config = make_config({"stuck", "other"}, 1h, /*concurrency=*/1);
+  config.check.timeout = 200ms;
+  {
+    Scheduler scheduler(check, config, quiet_options());
+    scheduler.start();
+    auto stuck = scheduler.trigger("stuck");
+    REQUIRE(stuck);
+    // Published at deadline + grace, while the check is still blocked.
+    REQUIRE(stuck->wait_for(10s) == std::future_status::ready);
+    const TargetResult result = stuck->get();
+    CHECK(result.status == "error");
+    REQUIRE(result.error);
+    CHECK(result.error->reason == "timeout");
+    CHECK(scheduler.target("stuck")->errors_by_reason.at("timeout") == 1);
+    CHECK_FALSE(scheduler.target("stuck")->running);
+    CHECK(scheduler.in_flight() == 0);
+    // The only worker is blocked, yet another target is checked: a new worker took its place.
+    auto other = scheduler.trigger("other");
+    REQUIRE(other);
+    REQUIRE(other->wait_for(10s) == std::future_status::ready);
+    CHECK(other->get().status == "ok");
+    // When the stuck check finally returns, its late result is discarded.
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+    auto again = scheduler.trigger("stuck");
+    REQUIRE(again);
+    REQUIRE(again->wait_for(10s) == std::future_status::ready);
+    CHECK(again->get().status == "ok");
+    CHECK(scheduler.target("stuck")->checks_total == 2);
+  }
+}

@@ -1,0 +1,187 @@
+"""`driftwatch serve`: no target can hold a worker past `[check] timeout`.
+
+Two hostile targets among 20 healthy ones, [check] timeout = 2s:
+- blackhole: a TCP listener that accepts and never answers (not even the SSL/startup reply);
+- stalled: a proxy to the real test cluster that forwards the connection startup and then stops
+  forwarding in both directions, like a server that stops answering mid-query (the server's own
+  statement_timeout cannot help: its answer never arrives).
+Both must end with reason `timeout` within timeout + 2 s (their duration_seconds), again and
+again, while the 20 healthy targets keep being checked on their 2 s schedule.
+"""
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_support as e2e  # noqa: E402
+from serve_test import Daemon  # noqa: E402
+
+TIMEOUT_S = 2.0
+HEALTHY = 20
+
+
+class Blackhole:
+    """Accepts connections and never sends a byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        self.closed = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)  # kept open, never read or answered
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
+
+
+class StallingProxy:
+    """Forwards to PostgreSQL until the server's first ReadyForQuery (the connection is up), then
+    forwards nothing more on that connection, in either direction; sockets stay open."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.sockets = []
+        self.closed = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.sockets += [client, server]
+            state = {"stalled": False}
+            threading.Thread(target=self.pump, args=(client, server, state, False),
+                             daemon=True).start()
+            threading.Thread(target=self.pump, args=(server, client, state, True),
+                             daemon=True).start()
+
+    @staticmethod
+    def pump(source, sink, state, from_server):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    sink.shutdown(socket.SHUT_WR)
+                    return
+                if state["stalled"]:
+                    continue  # swallowed: the peer waits forever
+                sink.sendall(data)
+                if from_server and READY_FOR_QUERY in data:
+                    state["stalled"] = True
+        except OSError:
+            return
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def metric(metrics, name, target):
+    prefix = '%s{target="%s"} ' % (name, target)
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix):])
+    return None
+
+
+class DeadlineTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.reference = e2e.MigratedTemplate("head", prefix="dw_deadline_ref")
+        cls.db_name, cls.db_url = cls.reference.copy(prefix="dw_deadline")
+        cls.tmp = e2e.TempDir()
+
+    @classmethod
+    def tearDownClass(cls):
+        e2e.drop_database(cls.db_name)
+        cls.reference.drop()
+        cls.tmp.cleanup()
+
+    def test_hung_targets_time_out_and_the_rest_keep_their_schedule(self):
+        blackhole = Blackhole()
+        self.addCleanup(blackhole.close)
+        cluster_port = urllib.parse.urlsplit(e2e.cluster_url()).port
+        proxy = StallingProxy(cluster_port)
+        self.addCleanup(proxy.close)
+        password = e2e.cluster_password()
+        targets = [
+            e2e.target_section("blackhole", url=e2e.url_for(self.db_name, port=blackhole.port)),
+            e2e.target_section("stalled", url=e2e.url_for(self.db_name, port=proxy.port)),
+        ]
+        healthy = ["healthy%02d" % i for i in range(HEALTHY)]
+        targets += [e2e.target_section(name, url=self.db_url) for name in healthy]
+        text = ('[server]\nlisten = "127.0.0.1:0"\n\n'
+                '[check]\ninterval = "2s"\ntimeout = "%ds"\nconcurrency = 4\n\n' % TIMEOUT_S)
+        text += e2e.migrations_section(reference_url=self.reference.url) + "\n"
+        text += "\n".join(targets)
+        config = e2e.write_file(self.tmp.path, "deadline.toml", text)
+
+        daemon = Daemon(config)
+        self.addCleanup(daemon.stop)
+
+        def result(name):
+            return daemon.json("/api/v1/targets/" + name)
+
+        # Both hostile targets get a result, repeatedly: their workers come back.
+        for name in ("stalled", "blackhole"):
+            daemon.wait_until(lambda n=name: (result(n).get("error") or {}).get("reason")
+                              == "timeout", timeout=40, what=name + " timing out")
+            got = result(name)
+            self.assertLessEqual(got["duration_seconds"], TIMEOUT_S + 2.0, got)
+            self.assertIn("timeout", got["error"]["message"])
+
+        # The healthy targets keep their schedule meanwhile: every one is checked again and
+        # again while the hostile ones keep timing out (a check every 2 s, 4 workers).
+        def checks(name):
+            metrics = daemon.get("/metrics")[2]
+            return metric(metrics, "driftwatch_checks_total", name) or 0
+
+        before = {name: checks(name) for name in healthy + ["blackhole", "stalled"]}
+        daemon.wait_until(
+            lambda: all(checks(name) >= before[name] + 3 for name in healthy)
+            and checks("blackhole") >= before["blackhole"] + 1
+            and checks("stalled") >= before["stalled"] + 1,
+            timeout=40, what="three more checks of every healthy target")
+        for name in healthy:
+            self.assertEqual(result(name)["status"], "ok", result(name))
+        for name in ("blackhole", "stalled"):
+            got = result(name)
+            self.assertEqual(got["error"]["reason"], "timeout", got)
+            self.assertLessEqual(got["duration_seconds"], TIMEOUT_S + 2.0, got)
+        self.assertNotIn(password, daemon.process.output())
+
+
+if __name__ == "__main__":
+    e2e.main()
