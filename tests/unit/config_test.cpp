@@ -508,6 +508,7 @@ TEST_CASE("[alerts] retry_initial and retry_max: defaults, values, order") {
   CHECK_FALSE(result.config.has_value());
   CHECK(contains(all_errors(result), "alerts.retry_max: must not be shorter"));
 }
+
 // Issue 15: "validate-config only parses: a wrong versions path passes CI and then fails every
 // target." Without --offline it checks the machine and lists every problem.
 TEST_CASE("run_validate_config checks the world: paths, variables, programs, snapshots") {
@@ -554,6 +555,8 @@ TEST_CASE("run_validate_config checks the world: paths, variables, programs, sna
   CHECK(run_validate_config({"--config", good}, out3, err3) == 0);
   CHECK(err3.str().empty());
   fs::remove_all(dir);
+}
+
 TEST_CASE("check.timeout below 100ms is an error, not silently rounded") {
   auto parse_with_timeout = [](const std::string& timeout) {
     return parse_config(R"(
