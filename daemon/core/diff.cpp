@@ -220,13 +220,14 @@ std::string children_summary(const Children& c) {
 Finding missing_finding(const SchemaObject& e, const Children* children,
                         const DiffOptions& options) {
   const KindRules& rules = rules_for(e.type);
-  Finding f = make_finding("missing", e, rules.missing_risk(e));
+  const Verdict verdict = rules.missing_risk(e);
+  Finding f = make_finding("missing", e, verdict);
   const std::string phrase = rules.missing_phrase != nullptr
                                  ? rules.missing_phrase
                                  : "is expected by the migrations but missing from the database";
   f.message = with_consequence(capitalized(rules.label) + " " + e.name + " " + phrase +
                                    (children ? children_summary(*children) : ""),
-                               rules.missing_risk(e).consequence);
+                               verdict.consequence);
   f.fix_sql = rules.missing_fix(e, children ? *children : Children{}, options);
   f.expected = rules.describe(e);
   return f;

@@ -1032,6 +1032,32 @@ TEST_CASE("model 2 attributes and kinds") {
                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS eval_name_key ON "
                            "public.eval USING btree (name);"));
   }
+  SUBCASE("table attributes of model 2: fixes") {
+    SchemaSnapshot expected = base_schema();
+    auto* table = find_mut(expected, ObjectType::kTable, "public.eval");
+    table->attrs["replica_identity"] = "index eval_Name_key";
+    table->attrs["reloptions"] = R"(["fillfactor=70"])";
+    table->attrs["inherits"] = R"(["public.base"])";
+    auto findings = diff_schemas(expected, base_schema(), all_on());
+    REQUIRE(findings.size() == 3);
+    CHECK(findings[0].attribute == "inherits");
+    CHECK(findings[0].fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval INHERIT public.base;"));
+    CHECK(findings[1].attribute == "reloptions");
+    CHECK(findings[1].fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval SET (fillfactor=70);"));
+    CHECK(findings[2].attribute == "replica_identity");
+    CHECK(findings[2].fix_sql ==
+          std::optional<std::string>("ALTER TABLE public.eval REPLICA IDENTITY USING INDEX "
+                                     "\"eval_Name_key\";"));
+    // Storage parameters are a set: their order is no drift.
+    SchemaSnapshot reordered = expected;
+    find_mut(expected, ObjectType::kTable, "public.eval")->attrs["reloptions"] =
+        R"(["fillfactor=70","autovacuum_enabled=false"])";
+    find_mut(reordered, ObjectType::kTable, "public.eval")->attrs["reloptions"] =
+        R"(["autovacuum_enabled=false", "fillfactor=70"])";
+    CHECK(diff_schemas(expected, reordered, all_on()).empty());
+  }
   SUBCASE("a missing partition is a warning; its parent is quoted in the fix") {
     SchemaSnapshot expected = base_schema();
     add(expected,
