@@ -629,7 +629,8 @@ TEST_CASE("diff sources load at once and give what they give one by one") {
   CHECK(loaded[1].snapshot->find(ObjectType::kColumn, "app.item.extra") != nullptr);
   REQUIRE(loaded[2].error.has_value());
   CHECK(loaded[2].error->reason() == error_reason::kExpectedSchema);
-  CHECK(std::string(loaded[2].error->what()) == "cannot read snapshot file /no/such/snapshot.json");
+  CHECK(std::string(loaded[2].error->what()) ==
+        "cannot read snapshot file /no/such/snapshot.json: No such file or directory");
 }
 
 TEST_CASE("schema scope: listed schemas, or all but system and temporary ones") {
