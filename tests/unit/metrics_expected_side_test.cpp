@@ -63,6 +63,7 @@ TEST_CASE("drift_cause: 1 for the diagnosed cause, 0 for the others") {
   r.revision.state = revision_state::kBehind;
   r.diagnosis = Diagnosis{drift_cause::kStampedNotMigrated, std::string("r1"), {}};
   s.last_result = std::make_shared<const TargetResult>(r);
+  s.last_known = s.last_result;  // the scheduler keeps a drift result as the last known one
   snap.targets.push_back(s);
   const std::string text = render_metrics(snap);
   CHECK(has_line(text, "driftwatch_drift_cause{target=\"dev\",cause=\"stamped_not_migrated\"} 1"));
