@@ -60,6 +60,7 @@ DESIGN_METRICS = {
     "driftwatch_migrations_problem",
     "driftwatch_findings_possibly_pending",
     "driftwatch_drift_cause",
+    "driftwatch_migrating_since_timestamp_seconds",
 }
 ALLOWED_METRICS = DESIGN_METRICS | {"up"}
 REVISION_STATES = {
