@@ -65,6 +65,7 @@ Json target_json(const TargetResult& r) {
   j["findings"] = findings_json(r.findings);
   j["diagnosis"] = diagnosis_json(r.diagnosis);
   j["migrating"] = r.migrating ? Json{{"since", format_rfc3339(r.migrating->since)},
+                                      {"by_migration", r.migrating->by_migration},
                                       {"evidence", r.migrating->evidence}}
                                : Json(nullptr);
   j["compared_against"] = r.compared_against;
