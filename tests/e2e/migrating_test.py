@@ -74,7 +74,9 @@ class MigratingTest(unittest.TestCase):
                        'def upgrade():\n'
                        '    op.execute("ALTER TABLE public.orders ADD COLUMN slow_col integer")\n'
                        '    op.execute("SELECT pg_sleep(60)")\n\n\ndef downgrade():\n    pass\n')
-        ini = e2e.write_file(self.tmp.path, "slow.ini", open(e2e.WAREHOUSE_INI).read().replace(
+        with open(e2e.WAREHOUSE_INI) as f:
+            ini_text = f.read()
+        ini = e2e.write_file(self.tmp.path, "slow.ini", ini_text.replace(
             "%(here)s/versions", versions).replace("script_location = %(here)s",
                                                    "script_location = " + e2e.WAREHOUSE_DIR))
         alembic = subprocess.Popen(
