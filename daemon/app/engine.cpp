@@ -165,6 +165,21 @@ std::atomic<std::uint64_t> g_expected_state_version{0};
 std::mutex g_replay_build_mutex;
 
 constexpr std::size_t kSnapshotCacheEntries = 8;
+constexpr auto kMigratingRecheck = std::chrono::seconds(10);
+constexpr auto kMigratingPoll = std::chrono::seconds(1);
+
+// Since when each target has been migrating without interruption (survives a reload: keyed by
+// target name). `migrating` false ends the streak.
+std::chrono::system_clock::time_point migrating_since(const std::string& target, bool migrating) {
+  static std::mutex mutex;
+  static std::map<std::string, std::chrono::system_clock::time_point> since;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!migrating) {
+    since.erase(target);
+    return {};
+  }
+  return since.emplace(target, std::chrono::system_clock::now()).first->second;
+}
 constexpr auto kReferenceTtl = std::chrono::seconds(30);
 constexpr auto kReplayRetryAfter = std::chrono::minutes(10);
 
@@ -754,8 +769,19 @@ TargetResult Engine::check(const TargetConfig& target,
     options.deadline = deadline;
 
     std::string url = resolve_connection_url(target.url, target.auth);
-    PgSession session(url, options, target.name);
-    VersionTableRead version = read_version_table(session, options);
+    auto session = std::make_unique<PgSession>(url, options, target.name);
+    VersionTableRead version = read_version_table(*session, options);
+    // Another session holds the locks (a migration, an ETL's TRUNCATE): defer the verdict and
+    // look again shortly (most are over in seconds) instead of discarding it; only when the lock
+    // lasts through the whole window is the target reported `migrating`.
+    const auto recheck_until = std::min(deadline - std::chrono::seconds(2),
+                                        std::chrono::steady_clock::now() + kMigratingRecheck);
+    while (version.locked && std::chrono::steady_clock::now() + kMigratingPoll < recheck_until) {
+      session.reset();
+      std::this_thread::sleep_for(kMigratingPoll);
+      session = std::make_unique<PgSession>(url, options, target.name);
+      version = read_version_table(*session, options);
+    }
     if (!graph_problem.empty()) {
       result.revision.current = version.rows;
       std::sort(result.revision.current.begin(), result.revision.current.end());
@@ -766,10 +792,13 @@ TargetResult Engine::check(const TargetConfig& target,
     if (version.locked) {
       result.status = check_status::kMigrating;
       result.revision.state = revision_state::kMigrating;
+      result.migrating = MigratingInfo{migrating_since(target.name, true), version.by_migration,
+                                       version.lock_evidence};
       return finish();
     }
-    SchemaSnapshot live = introspect_schema(session, options, version);
-    session.end_transaction();
+    migrating_since(target.name, false);
+    SchemaSnapshot live = introspect_schema(*session, options, version);
+    session->end_transaction();
 
     // The expected schema of the target's own revision set when one can be had (a snapshot
     // file, an earlier or a new replay, the reference database at that revision); else the

@@ -64,6 +64,10 @@ Json target_json(const TargetResult& r) {
   j["revision"] = std::move(revision);
   j["findings"] = findings_json(r.findings);
   j["diagnosis"] = diagnosis_json(r.diagnosis);
+  j["migrating"] = r.migrating ? Json{{"since", format_rfc3339(r.migrating->since)},
+                                      {"by_migration", r.migrating->by_migration},
+                                      {"evidence", r.migrating->evidence}}
+                               : Json(nullptr);
   j["compared_against"] = r.compared_against;
   j["checked_at"] = r.checked_at == std::chrono::system_clock::time_point{}
                         ? Json(nullptr)
@@ -231,6 +235,10 @@ std::string render_check_text(const std::vector<TargetResult>& results, bool col
              "\n";
     }
     if (!r.compared_against.empty()) out += "  compared against " + r.compared_against + "\n";
+    if (r.migrating) {
+      out += "  migrating since " + format_rfc3339(r.migrating->since) + "\n";
+      for (const std::string& e : r.migrating->evidence) out += "    - " + e + "\n";
+    }
     if (r.diagnosis) {
       out += "  diagnosis: " + p.paint(r.diagnosis->cause, "1") +
              (r.diagnosis->matches_revision

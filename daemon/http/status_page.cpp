@@ -286,6 +286,11 @@ std::string render_target_page(const TargetStatus& status,
       row("Compared against", html_escape(r.compared_against));
     }
     if (r.diagnosis) row("Diagnosis", diagnosis_html(*r.diagnosis));
+    if (r.migrating) {
+      std::string evidence = "since " + html_escape(format_rfc3339(r.migrating->since)) + "<ul>";
+      for (const auto& e : r.migrating->evidence) evidence += "<li>" + html_escape(e) + "</li>";
+      row("Migrating", evidence + "</ul>");
+    }
   }
   row("JSON", "<a href=\"/api/v1/targets/" + url_encode_segment(name) + "\">/api/v1/targets/" +
                   html_escape(name) + "</a>");

@@ -93,6 +93,7 @@ enum Family : std::size_t {
   kMigrationsProblem,
   kDriftCause,
   kPossiblyPending,
+  kMigratingSince,
   kFamilyCount,
 };
 const FamilySpec kFamilies[kFamilyCount] = {
@@ -157,6 +158,10 @@ const FamilySpec kFamilies[kFamilyCount] = {
     {"findings_possibly_pending",
      "Findings of the last check that may only be pending migrations: the target was compared "
      "with another revision's schema than its own (severity capped at warning).",
+     MetricType::Gauge},
+    {"migrating_since_timestamp_seconds",
+     "Unix time since which a lock held by another session that is not a migration (an ETL's "
+     "TRUNCATE, VACUUM FULL) has deferred every check of the target; absent otherwise.",
      MetricType::Gauge},
 };
 
@@ -243,6 +248,10 @@ void add_known_result(std::vector<MetricFamily>& f, const TargetStatus& t) {
     add(f[kByRisk], {{"target", name}, {"risk", risk}}, n);
   }
   add_drift_cause(f, name, r);
+  // A running migration is never alerted on; a check deferred by any other lock holder is.
+  if (r.migrating && !r.migrating->by_migration) {
+    add(f[kMigratingSince], {{"target", name}}, seconds(r.migrating->since));
+  }
   if (r.revision.state.empty()) {
     return;
   }

@@ -115,6 +115,17 @@ struct CheckError {
   std::string message;  // human sentence naming the target and the cause; never a secret
 };
 
+// Another session held the target's locks through the whole check (status "migrating"; the
+// verdict is deferred): since when, as far as this process has seen it without interruption,
+// whether the holder is a migration (it has the version table open, as Alembic has), and what
+// was seen. A deferral by anything but a migration is exported as
+// driftwatch_migrating_since_timestamp_seconds and alerted when it lasts.
+struct MigratingInfo {
+  std::chrono::system_clock::time_point since{};
+  bool by_migration = false;
+  std::vector<std::string> evidence;  // lock holders: pid, application_name, mode, statement
+};
+
 struct TargetResult {
   std::string name;
   std::string status = check_status::kOk;  // one of check_status::*
@@ -127,6 +138,7 @@ struct TargetResult {
   std::string compared_against;
   // Set when there are findings at the target's own revision (or it is unknown) to explain.
   std::optional<Diagnosis> diagnosis;
+  std::optional<MigratingInfo> migrating;  // set when status is "migrating"
   std::chrono::system_clock::time_point checked_at{};
   double duration_seconds = 0.0;
 };

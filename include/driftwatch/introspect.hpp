@@ -32,7 +32,15 @@ struct IntrospectOptions {
 struct VersionTableRead {
   bool exists = false;
   std::vector<std::string> rows;  // version_num values, sorted
-  bool locked = false;  // another session holds a lock on it or on watched tables (migrating)
+  // Another session holds a write lock on the version table or an ACCESS EXCLUSIVE lock in a
+  // watched schema: a check now would see a schema in flux (or block on it).
+  bool locked = false;
+  // The lock holder also has the version table open, as a running Alembic migration has; an
+  // ETL's TRUNCATE, REFRESH MATERIALIZED VIEW or VACUUM FULL has not.
+  bool by_migration = false;
+  // When locked: what was seen, e.g. "pid 4242 (application_name 'alembic') holds
+  // RowExclusiveLock on the version table public.alembic_version; its statement: UPDATE ...".
+  std::vector<std::string> lock_evidence;
 };
 
 }  // namespace driftwatch

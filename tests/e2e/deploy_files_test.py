@@ -62,6 +62,7 @@ DESIGN_METRICS = {
     "driftwatch_migrations_problem",
     "driftwatch_findings_possibly_pending",
     "driftwatch_drift_cause",
+    "driftwatch_migrating_since_timestamp_seconds",
 }
 # Prometheus' own series: `up`, and ALERTS (a firing alert keeps firing through a migration).
 ALLOWED_METRICS = DESIGN_METRICS | {"up", "ALERTS"}

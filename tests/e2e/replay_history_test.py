@@ -109,7 +109,9 @@ class ReplayHistoryTest(unittest.TestCase):
         out = os.path.join(self.tmp.path, "failing-out")
         shutil.copytree(self.history, out)
         # The fixture's alembic.ini names its own versions directory: point it at the copy.
-        ini = e2e.write_file(self.tmp.path, "failing.ini", open(e2e.WAREHOUSE_INI).read().replace(
+        with open(e2e.WAREHOUSE_INI) as f:
+            ini_text = f.read()
+        ini = e2e.write_file(self.tmp.path, "failing.ini", ini_text.replace(
             "%(here)s/versions", versions).replace("script_location = %(here)s",
                                                    "script_location = " + e2e.WAREHOUSE_DIR))
         proc = e2e.run_driftwatch(

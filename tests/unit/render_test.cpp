@@ -106,8 +106,8 @@ TEST_CASE("check JSON document per DESIGN.md") {
   REQUIRE(doc["targets"].size() == 3);
   for (const Json& t : doc["targets"]) {
     CHECK(keys_of(t) == std::set<std::string>{"name", "status", "error", "revision", "findings",
-                                              "diagnosis", "compared_against", "checked_at",
-                                              "duration_seconds"});
+                                              "diagnosis", "migrating", "compared_against",
+                                              "checked_at", "duration_seconds"});
     CHECK(keys_of(t["revision"]) ==
           std::set<std::string>{"state", "current", "expected_heads", "pending", "behind_by"});
   }
