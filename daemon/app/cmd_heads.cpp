@@ -155,15 +155,21 @@ int run_heads(const std::vector<std::string>& args, std::ostream& out, std::ostr
   BehindRequest behind;
   const bool want_behind = parsed.has("behind");
   if (want_behind) {
-    behind.from = parsed.all("behind");
-    std::sort(behind.from.begin(), behind.from.end());
-    behind.from.erase(std::unique(behind.from.begin(), behind.from.end()), behind.from.end());
     std::vector<std::string> unknown;
-    for (const std::string& rev : behind.from) {
-      if (!graph.resolve(rev)) {
+    // Revision ids, branch labels, or unique prefixes of ids, as Alembic accepts them.
+    for (const std::string& rev : parsed.all("behind")) {
+      std::string error;
+      if (auto resolved = graph.resolve_prefix(rev, &error)) {
+        behind.from.push_back(graph.resolve(rev) ? rev : *resolved);
+      } else if (error.find("ambiguous") != std::string::npos) {
+        err << "driftwatch heads: --behind: " << error << "\n";
+        return kExitUsage;
+      } else {
         unknown.push_back(rev);
       }
     }
+    std::sort(behind.from.begin(), behind.from.end());
+    behind.from.erase(std::unique(behind.from.begin(), behind.from.end()), behind.from.end());
     if (!unknown.empty()) {
       err << "driftwatch heads: --behind " << join(unknown, ", ")
           << (unknown.size() == 1 ? " is" : " are")

@@ -818,7 +818,10 @@ TargetResult Engine::check(const TargetConfig& target,
         source.snapshots.empty() && !source.replay &&
         (!source.reference_url.empty() || !source.reference_url_env.empty() ||
          !source.reference_url_file.empty());
-    if (!reference_mode) {
+    const bool revision_only = source.snapshots.empty() && !source.replay && !reference_mode;
+    if (revision_only) {
+      // No expected schema configured: the revision state is the whole check.
+    } else if (!reference_mode) {
       if (!current.empty()) {
         expected = store_->snapshot(source_name, revision_key(own_tips), deadline);
       }
@@ -866,6 +869,10 @@ TargetResult Engine::check(const TargetConfig& target,
                                                             : join(expected->alembic_version, ",");
       exact = !current.empty() && graph->tips(expected->alembic_version) == own_tips;
       result.compared_against = "reference database at revision " + expected_revision;
+    }
+    if (revision_only) {
+      result.status = state == revision_state::kAtHead ? check_status::kOk : check_status::kDrift;
+      return finish();
     }
     if (exact && !result.compared_against.empty() &&
         result.compared_against.find("(the target's revision)") == std::string::npos &&

@@ -1,9 +1,12 @@
 // Upgrade order of pending revisions, revision-set tips (depends_on) and unique prefixes.
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "app/cmd_heads.hpp"
 #include "driftwatch/revision_graph.hpp"
 
 namespace driftwatch {
@@ -72,6 +75,18 @@ TEST_CASE("revision arguments accept unique prefixes and labels, like Alembic") 
   CHECK(ambiguous.resolve_prefix("ab3", &error) == std::optional<std::string>("ab34"));
   RevisionGraph labels = load_fixture("multibase_labels");
   CHECK(labels.resolve_prefix("core", &error) == std::optional<std::string>("core_base"));
+}
+
+TEST_CASE("heads --behind accepts a unique prefix and refuses an ambiguous one") {
+  const std::string dir = std::string(DRIFTWATCH_FIXTURES_DIR) + "/revisions/merge_two";
+  std::ostringstream out, err;
+  CHECK(run_heads({"--versions", dir, "--behind", "ccc", "--format", "json"}, out, err) == 0);
+  const auto j = nlohmann::json::parse(out.str());
+  CHECK(j["behind"][0]["from"] == nlohmann::json::array({"cccc0003"}));
+  CHECK(j["behind"][0]["pending"] == nlohmann::json::array({"bbbb0002", "dddd0004", "eeee0005"}));
+  std::ostringstream out2, err2;
+  // A prefix that matches nothing is a usage error.
+  CHECK(run_heads({"--versions", dir, "--behind", "zz"}, out2, err2) == 2);
 }
 
 }  // namespace driftwatch
