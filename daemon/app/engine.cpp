@@ -660,7 +660,7 @@ std::vector<std::string> intersect(const std::vector<std::string>& a,
 }  // namespace
 
 std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
-                                     const TargetConfig& target) const {
+                                     const TargetConfig& target, ComparedSchemas* compared) const {
   DiffOptions diff_options;
   diff_options.compare_privileges = config_.check.privileges;
   diff_options.compare_comments = config_.check.comments;
@@ -671,13 +671,25 @@ std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const Schem
   if (!target.schemas.empty()) schemas = intersect(schemas, target.schemas);
   if (!expected.schemas.empty()) schemas = intersect(schemas, expected.schemas);
   if (schemas == expected.schemas && schemas == live.schemas) {
+    if (compared != nullptr) {
+      compared->expected = std::make_shared<const SchemaSnapshot>(expected);
+      compared->live = std::make_shared<const SchemaSnapshot>(live);
+      compared->diff_options = diff_options;
+    }
     return diff_schemas(expected, live, diff_options);
   }
   SchemaSnapshot e = expected;
   SchemaSnapshot l = live;
   restrict_to_schemas(e, schemas);
   restrict_to_schemas(l, schemas);
-  return diff_schemas(e, l, diff_options);
+  std::vector<Finding> findings = diff_schemas(e, l, diff_options);
+  if (compared != nullptr) {
+    // What was compared: both sides over the schemas they share (fix-forward diffs them again).
+    compared->expected = std::make_shared<const SchemaSnapshot>(std::move(e));
+    compared->live = std::make_shared<const SchemaSnapshot>(std::move(l));
+    compared->diff_options = diff_options;
+  }
+  return findings;
 }
 
 // Explains findings at the target's own revision (or an unknown one) from the expected schemas
@@ -814,10 +826,7 @@ TargetResult Engine::check(const TargetConfig& target,
     std::string replay_status;
     std::string expected_revision;  // what `expected` is the schema of
     // Snapshots (and replay) first, as documented; a reference database only without them.
-    const bool reference_mode =
-        source.snapshots.empty() && !source.replay &&
-        (!source.reference_url.empty() || !source.reference_url_env.empty() ||
-         !source.reference_url_file.empty());
+    const bool reference_mode = source.snapshots.empty() && !source.replay && source.has_reference();
     const bool revision_only = source.snapshots.empty() && !source.replay && !reference_mode;
     if (revision_only) {
       // No expected schema configured: the revision state is the whole check.
@@ -887,7 +896,7 @@ TargetResult Engine::check(const TargetConfig& target,
       if (!replay_status.empty()) result.compared_against += "; " + replay_status;
     }
 
-    result.findings = compare(*expected, live, target);
+    result.findings = compare(*expected, live, target, compared);
     if (!exact) {
       for (Finding& f : result.findings) {
         f.possibly_pending = true;

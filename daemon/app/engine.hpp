@@ -75,7 +75,8 @@ class Engine {
 
  private:
   std::vector<Finding> compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
-                               const TargetConfig& target) const;
+                               const TargetConfig& target,
+                               ComparedSchemas* compared = nullptr) const;
   std::optional<Diagnosis> diagnose_findings(const std::string& source_name,
                                              const RevisionGraph& graph,
                                              const RevisionReport& revision,

@@ -90,6 +90,11 @@ struct MigrationsConfig {
   std::string reference_url_file;
   DbAuthConfig reference_auth;  // reference_auth, reference_host, ... (rds-iam)
   std::optional<ReplayConfig> replay;  // [migrations.NAME.replay]
+  // A reference database is named: by a URL source, or by rds-iam host and user alone.
+  bool has_reference() const {
+    return !reference_url.empty() || !reference_url_env.empty() || !reference_url_file.empty() ||
+           reference_auth.rds_iam();
+  }
 };
 
 struct TargetConfig {
