@@ -62,4 +62,76 @@ scratch = "x"
   CHECK(all.find("scratch") != std::string::npos);
 }
 
+TEST_CASE("replay table: scratch server with rds-iam, scratch_* auth keys") {
+  auto result = parse_config(std::string(kBase) + R"([migrations.warehouse.replay]
+scratch_auth = "rds-iam"
+scratch_host = "scratch.abc.eu-west-1.rds.amazonaws.com"
+scratch_port = 5433
+scratch_user = "driftwatch_replay"
+scratch_database = "postgres"
+scratch_region = "eu-west-1"
+scratch_role_arn = "arn:aws:iam::123456789012:role/driftwatch-replay"
+scratch_ca_bundle = "rds-ca.pem"
+)",
+                             "/etc/dw/driftwatch.toml");
+  std::string all;
+  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  REQUIRE_MESSAGE(result.errors.empty(), all);
+  const auto& replay = result.config->migrations.at("warehouse").replay;
+  REQUIRE(replay.has_value());
+  const DbAuthConfig& auth = replay->scratch_auth;
+  CHECK(auth.rds_iam());
+  CHECK(auth.host == "scratch.abc.eu-west-1.rds.amazonaws.com");
+  CHECK(auth.port == 5433);
+  CHECK(auth.user == "driftwatch_replay");
+  CHECK(auth.database == "postgres");
+  CHECK(auth.region == "eu-west-1");
+  CHECK(auth.role_arn == "arn:aws:iam::123456789012:role/driftwatch-replay");
+  CHECK(auth.ca_bundle == "/etc/dw/rds-ca.pem");
+  // No URL needed with host and user; the default stays the password in the URL.
+  CHECK(replay->scratch_url.url.empty());
+  CHECK(replay->scratch_url.env.empty());
+  auto plain = parse_config(std::string(kBase) +
+                                "[migrations.warehouse.replay]\n"
+                                "scratch_url_env = \"S\"\n",
+                            "x.toml");
+  REQUIRE(plain.errors.empty());
+  CHECK_FALSE(plain.config->migrations.at("warehouse").replay->scratch_auth.rds_iam());
+}
+
+TEST_CASE("replay table: scratch_* auth errors") {
+  auto result = parse_config(std::string(kBase) + R"([migrations.warehouse.replay]
+scratch_auth = "rds-iam"
+scratch_host = "h"
+scratch_region = "EU West"
+)",
+                             "x.toml");
+  std::string all;
+  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  CHECK(all.find("x.toml:7: migrations.warehouse.replay: scratch_auth = \"rds-iam\" needs "
+                 "scratch_host and scratch_user") != std::string::npos);
+  CHECK(all.find("x.toml:10: migrations.warehouse.replay.scratch_region: invalid AWS region") !=
+        std::string::npos);
+
+  result = parse_config(std::string(kBase) + R"([migrations.warehouse.replay]
+scratch_url_env = "S"
+scratch_user = "u"
+)",
+                        "x.toml");
+  all.clear();
+  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  CHECK(all.find("migrations.warehouse.replay.scratch_user: only valid with scratch_auth = "
+                 "\"rds-iam\"") != std::string::npos);
+
+  result = parse_config(std::string(kBase) + R"([migrations.warehouse.replay]
+scratch_auth = "rds-iam"
+scratch_url = "postgresql://u:hunter2@h/postgres"
+)",
+                        "x.toml");
+  all.clear();
+  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  CHECK(all.find("replay.scratch_url: must not contain a password") != std::string::npos);
+  CHECK(all.find("hunter2") == std::string::npos);
+}
+
 }  // namespace driftwatch
