@@ -15,6 +15,13 @@ name = "prod"
 url = "postgresql://u@h/db"
 )";
 
+// Every error of a parse, one per line.
+std::string all_errors(const ConfigParseResult& result) {
+  std::string all;
+  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  return all;
+}
+
 }  // namespace
 
 TEST_CASE("replay table: scratch URL source, command argv, timeout") {
@@ -56,8 +63,7 @@ scratch = "x"
 )",
                              "x.toml");
   REQUIRE(result.errors.size() == 3);  // no scratch URL source, empty command, unknown key
-  std::string all;
-  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  const std::string all = all_errors(result);
   CHECK(all.find("migrations.warehouse.replay.command: must not be empty") != std::string::npos);
   CHECK(all.find("scratch") != std::string::npos);
 }
@@ -74,9 +80,7 @@ scratch_role_arn = "arn:aws:iam::123456789012:role/driftwatch-replay"
 scratch_ca_bundle = "rds-ca.pem"
 )",
                              "/etc/dw/driftwatch.toml");
-  std::string all;
-  for (const auto& e : result.errors) all += e.to_string() + "\n";
-  REQUIRE_MESSAGE(result.errors.empty(), all);
+  REQUIRE_MESSAGE(result.errors.empty(), all_errors(result));
   const auto& replay = result.config->migrations.at("warehouse").replay;
   REQUIRE(replay.has_value());
   const DbAuthConfig& auth = replay->scratch_auth;
@@ -106,8 +110,7 @@ scratch_host = "h"
 scratch_region = "EU West"
 )",
                              "x.toml");
-  std::string all;
-  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  std::string all = all_errors(result);
   CHECK(all.find("x.toml:7: migrations.warehouse.replay: scratch_auth = \"rds-iam\" needs "
                  "scratch_host and scratch_user") != std::string::npos);
   CHECK(all.find("x.toml:10: migrations.warehouse.replay.scratch_region: invalid AWS region") !=
@@ -118,8 +121,7 @@ scratch_url_env = "S"
 scratch_user = "u"
 )",
                         "x.toml");
-  all.clear();
-  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  all = all_errors(result);
   CHECK(all.find("migrations.warehouse.replay.scratch_user: only valid with scratch_auth = "
                  "\"rds-iam\"") != std::string::npos);
 
@@ -128,8 +130,7 @@ scratch_auth = "rds-iam"
 scratch_url = "postgresql://u:hunter2@h/postgres"
 )",
                         "x.toml");
-  all.clear();
-  for (const auto& e : result.errors) all += e.to_string() + "\n";
+  all = all_errors(result);
   CHECK(all.find("replay.scratch_url: must not contain a password") != std::string::npos);
   CHECK(all.find("hunter2") == std::string::npos);
 }
