@@ -1,6 +1,12 @@
 // [migrations.NAME.replay]: parsing, defaults and errors.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "app/cmd_validate_config.hpp"
 #include "driftwatch/config.hpp"
 
 namespace driftwatch {
@@ -133,6 +139,29 @@ scratch_url = "postgresql://u:hunter2@h/postgres"
   all = all_errors(result);
   CHECK(all.find("replay.scratch_url: must not contain a password") != std::string::npos);
   CHECK(all.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("validate-config checks the replay scratch URL source and the scratch CA bundle") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("dw-replay-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "versions");
+  std::ofstream(dir / "versions" / "a1.py") << "revision = 'a1'\ndown_revision = None\n";
+  std::ofstream(dir / "url") << "postgresql://app@db/x\n";
+  std::ofstream(dir / "dw.toml")
+      << "[migrations.w]\nversions = [\"versions\"]\n"
+      << "[migrations.w.replay]\nscratch_url_env = \"DW_SURELY_UNSET_S\"\n"
+      << "scratch_auth = \"rds-iam\"\nscratch_ca_bundle = \"no-ca.pem\"\n"
+      << "[[targets]]\nname = \"t\"\nurl_file = \"url\"\n";
+  std::ostringstream out, err;
+  CHECK(run_validate_config({"--config", (dir / "dw.toml").string()}, out, err) == 2);
+  const std::string text = err.str();
+  CAPTURE(text);
+  CHECK(text.find("migrations.w.replay: environment variable DW_SURELY_UNSET_S is not set") !=
+        std::string::npos);
+  CHECK(text.find("migrations.w.replay.scratch_ca_bundle: cannot read " +
+                  (dir / "no-ca.pem").string()) != std::string::npos);
+  fs::remove_all(dir);
 }
 
 }  // namespace driftwatch
