@@ -7,7 +7,7 @@ packages=(
   libpqxx-dev libboost-dev libboost-system-dev prometheus-cpp-dev libspdlog-dev libtoml11-dev
   doctest-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-client-15
-  python3 python3-alembic python3-sqlalchemy python3-psycopg2 python3-yaml
+  python3 python3-alembic python3-sqlalchemy python3-psycopg2 python3-yaml python3-botocore
   prometheus prometheus-alertmanager curl
   clang-14 libclang-rt-14-dev
   pgbouncer locales

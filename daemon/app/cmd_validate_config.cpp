@@ -40,6 +40,7 @@ class WorldCheck {
     for (const auto& [name, source] : config_.migrations) migrations(name, source);
     for (const TargetConfig& target : config_.targets) {
       url_source(target.url, "targets." + target.name);
+      db_auth(target.auth, "targets." + target.name + ".ca_bundle");
     }
     for (std::size_t i = 0; i < config_.alerts.slack.size(); ++i) {
       url_source(config_.alerts.slack[i].webhook_url, "alerts.slack[" + std::to_string(i) + "]");
@@ -103,6 +104,16 @@ class WorldCheck {
     if (!source.reference_url_file.empty()) {
       url_source(UrlSource{"", "", source.reference_url_file, {}}, where + ".reference_url_file");
     }
+    db_auth(source.reference_auth, where + ".reference_ca_bundle");
+    if (source.replay) {
+      url_source(source.replay->scratch_url, where + ".replay");
+      db_auth(source.replay->scratch_auth, where + ".replay.scratch_ca_bundle");
+    }
+  }
+
+  // The RDS CA bundle a server's login names must be readable.
+  void db_auth(const DbAuthConfig& auth, const std::string& where) {
+    if (!auth.ca_bundle.empty()) readable_file(auth.ca_bundle, where);
   }
 
   void snapshots(const std::string& directory, const std::string& where) {

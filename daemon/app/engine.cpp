@@ -457,7 +457,8 @@ class ExpectedStore {
                                               const std::vector<std::string>& tips,
                                               std::string& path) {
     ReplaySettings settings;
-    settings.scratch_url = resolve_url_source(source.replay->scratch_url);
+    settings.scratch_url =
+        resolve_connection_url(source.replay->scratch_url, source.replay->scratch_auth);
     settings.command = source.replay->command;
     settings.timeout = source.replay->timeout;
     settings.introspect.version_table = source.version_table;

@@ -20,11 +20,13 @@ constexpr const char* kUsage =
 
 usage:
   driftwatch check    --config FILE [--target NAME]... [--format text|json]
-  driftwatch serve    --config FILE [--json-logs]
+  driftwatch serve    --config FILE [--json-logs] [--shard-index N|auto] [--shard-count M]
   driftwatch heads    --versions DIR [--versions DIR]... [--behind REV]... [--format text|json]
   driftwatch snapshot --url URL [--schema NAME]... [--out FILE]
+  driftwatch snapshot --all-revisions --versions DIR [--versions DIR]... --scratch-url URL
+                      --out-dir DIR [--upgrade-command CMD] [--gzip]
   driftwatch diff     --expected SNAPSHOT|URL --actual SNAPSHOT|URL [--format text|json]
-  driftwatch validate-config --config FILE
+  driftwatch validate-config --config FILE [--offline]
   driftwatch rds-token --host H [--port P] --user U [--region R] [--role-arn ARN]
   driftwatch check    --config FILE [--target NAME]... --fix-script
   driftwatch fix-forward --config FILE --target NAME [--out-dir DIR] [--revert GLOB]...

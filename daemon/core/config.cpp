@@ -650,8 +650,26 @@ class ConfigParser {
   ReplayConfig parse_replay(const Value& table, const std::string& path) {
     ReplayConfig replay;
     TableReader r(table, path, errors_);
-    replay.scratch_url = parse_url_source(
-        r, UrlKeys{"scratch_url", "scratch_url_env", "scratch_url_file", ""}, /*required=*/true);
+    replay.scratch_auth = parse_db_auth(r, "scratch_");
+    replay.scratch_url =
+        parse_url_source(r, UrlKeys{"scratch_url", "scratch_url_env", "scratch_url_file", ""},
+                         /*required=*/!replay.scratch_auth.rds_iam());
+    if (replay.scratch_auth.rds_iam() && !replay.scratch_url.url.empty() &&
+        redact_url(replay.scratch_url.url) != replay.scratch_url.url) {
+      errors_.add(*r.get("scratch_url"), path +
+                                             ".scratch_url: must not contain a password with "
+                                             "scratch_auth = \"rds-iam\" (the token is the "
+                                             "password)");
+    }
+    // With RDS IAM, scratch_host and scratch_user may replace the URL entirely.
+    const bool has_url =
+        r.get("scratch_url") || r.get("scratch_url_env") || r.get("scratch_url_file");
+    if (replay.scratch_auth.rds_iam() && !has_url &&
+        (replay.scratch_auth.host.empty() || replay.scratch_auth.user.empty())) {
+      errors_.add(table, path +
+                             ": scratch_auth = \"rds-iam\" needs scratch_host and scratch_user "
+                             "(or one of scratch_url, scratch_url_env or scratch_url_file)");
+    }
     if (auto command = r.string_array("command")) {
       if (command->empty()) {
         errors_.add(*r.get("command"), path + ".command: must not be empty");

@@ -42,7 +42,7 @@ struct CheckConfig {
   bool comments = false;    // compare COMMENTs (attribute comment)
 };
 
-// How driftwatch logs in to a PostgreSQL server (a target, the reference database, later a
+// How driftwatch logs in to a PostgreSQL server (a target, the reference database, a replay
 // scratch server). Default: the password in the URL. With method "rds-iam" the password is an
 // Amazon RDS IAM token signed with AWS credentials, and the connection uses sslmode=verify-full.
 // The keys (with an optional prefix, e.g. "reference_") are read by one parser function in
@@ -72,7 +72,8 @@ struct UrlSource {
 // [migrations.NAME.replay]: build a missing revision's expected schema on demand by replaying
 // the migrations into a scratch database (created and dropped on the scratch server).
 struct ReplayConfig {
-  UrlSource scratch_url;  // scratch_url / scratch_url_env / scratch_url_file
+  UrlSource scratch_url;      // scratch_url / scratch_url_env / scratch_url_file
+  DbAuthConfig scratch_auth;  // scratch_auth, scratch_host, ... (rds-iam)
   // argv, run without a shell; "{revision}" is substituted; DATABASE_URL = the scratch database.
   std::vector<std::string> command = {"alembic", "upgrade", "{revision}"};
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // per command run
@@ -88,7 +89,7 @@ struct MigrationsConfig {
   std::string reference_url;  // secret-bearing URL source for a reference DB
   std::string reference_url_env;
   std::string reference_url_file;
-  DbAuthConfig reference_auth;  // reference_auth, reference_host, ... (rds-iam)
+  DbAuthConfig reference_auth;         // reference_auth, reference_host, ... (rds-iam)
   std::optional<ReplayConfig> replay;  // [migrations.NAME.replay]
   // A reference database is named: by a URL source, or by rds-iam host and user alone.
   bool has_reference() const {
