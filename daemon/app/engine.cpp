@@ -659,13 +659,18 @@ std::vector<std::string> intersect(const std::vector<std::string>& a,
 
 }  // namespace
 
-std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
-                                     const TargetConfig& target) const {
+DiffOptions Engine::diff_options_for(const TargetConfig& target) const {
   DiffOptions diff_options;
   diff_options.compare_privileges = config_.check.privileges;
   diff_options.compare_comments = config_.check.comments;
   diff_options.ignore = config_.ignore;
   diff_options.ignore.merge(target.ignore);
+  return diff_options;
+}
+
+std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
+                                     const TargetConfig& target) const {
+  const DiffOptions diff_options = diff_options_for(target);
   // Only the schemas both sides cover: what the target watches and what the expected side read.
   std::vector<std::string> schemas = live.schemas;
   if (!target.schemas.empty()) schemas = intersect(schemas, target.schemas);
@@ -888,6 +893,11 @@ TargetResult Engine::check(const TargetConfig& target,
     }
 
     result.findings = compare(*expected, live, target);
+    if (compared != nullptr) {
+      compared->expected = expected;
+      compared->live = std::make_shared<const SchemaSnapshot>(live);
+      compared->diff_options = diff_options_for(target);
+    }
     if (!exact) {
       for (Finding& f : result.findings) {
         f.possibly_pending = true;

@@ -198,7 +198,7 @@ const DropKind kDrops[] = {
     {"DROP SCHEMA ", FixRank::kSchema, "drops the schema"},
     {"DROP EXTENSION ", FixRank::kExtension, "drops the extension and the objects it provides"},
     {"DROP TYPE ", FixRank::kType, "drops the type"},
-    {"DROP DOMAIN ", FixRank::kType, "drops the domain"},
+    {"DROP DOMAIN ", FixRank::kDomain, "drops the domain"},
     {"DROP SEQUENCE ", FixRank::kSequence, "drops the sequence and its current value"},
     {"DROP TABLE ", FixRank::kTable, "drops the table and its rows"},
     {"DROP FOREIGN TABLE ", FixRank::kTable, "drops the foreign table"},
@@ -226,8 +226,8 @@ const CreateKind kCreates[] = {
     {"ALTER EXTENSION ", FixRank::kExtension},
     {"CREATE TYPE ", FixRank::kType},
     {"ALTER TYPE ", FixRank::kType},
-    {"CREATE DOMAIN ", FixRank::kType},
-    {"ALTER DOMAIN ", FixRank::kType},
+    {"CREATE DOMAIN ", FixRank::kDomain},
+    {"ALTER DOMAIN ", FixRank::kDomain},
     {"CREATE SEQUENCE ", FixRank::kSequence},
     {"ALTER SEQUENCE ", FixRank::kSequence},
     {"CREATE TABLE ", FixRank::kTable},
@@ -398,6 +398,10 @@ FixRank rank_of(ObjectType type) {
       return FixRank::kExtension;
     case ObjectType::kEnum:
       return FixRank::kType;
+    case ObjectType::kDomain:
+      return FixRank::kDomain;
+    case ObjectType::kType:
+      return FixRank::kCompositeType;
     case ObjectType::kSequence:
       return FixRank::kSequence;
     case ObjectType::kTable:
@@ -419,6 +423,8 @@ FixRank rank_of(ObjectType type) {
       return FixRank::kPolicy;
     case ObjectType::kPrivilege:
       return FixRank::kPrivilege;
+    case ObjectType::kServer:
+      return FixRank::kComment;  // never has fix SQL
   }
   return FixRank::kTable;
 }
@@ -487,6 +493,19 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
       s.rank = FixRank::kTrigger;
     } else {
       s.rank = FixRank::kTable;
+    }
+  } else if (starts_with(skel, "CREATE TYPE ") || starts_with(skel, "ALTER TYPE ") ||
+             starts_with(skel, "DROP TYPE ")) {
+    // Enum and range types come before domains, composite types after them: CREATE TYPE x AS
+    // (...) and its attribute changes say so in the text; a DROP TYPE only through the finding.
+    if (contains(skel, " ATTRIBUTE ") ||
+        (starts_with(skel, "CREATE TYPE ") && contains(skel, " AS (")) ||
+        (starts_with(skel, "DROP TYPE ") && fallback == FixRank::kCompositeType)) {
+      s.rank = FixRank::kCompositeType;
+    }
+    if (starts_with(skel, "ALTER TYPE ") && contains(skel, " DROP ATTRIBUTE ")) {
+      s.destructive = true;
+      s.destructive_reason = "drops the attribute and its values";
     }
   } else if (starts_with(skel, "ALTER SEQUENCE ") && contains(skel, " OWNED BY ")) {
     s.rank = FixRank::kColumn;  // needs the column it names

@@ -23,11 +23,14 @@ std::vector<std::string> split_sql_statements(const std::string& sql);
 
 // Dependency order of object kinds (the order in which a fix script creates them; drops run in
 // the reverse order). Indexes come after views and functions: an index may be on a materialized
-// view or call a function.
+// view or call a function. Enum and range types come before domains (a domain may be over an
+// enum), domains before composite types (an attribute may use either), all before tables.
 enum class FixRank {
   kSchema = 0,
   kExtension,
-  kType,
+  kType,           // enum and range types
+  kDomain,         // domains
+  kCompositeType,  // composite types
   kSequence,
   kTable,
   kColumn,
