@@ -289,8 +289,10 @@ bool compared_at(const KindRules& rules, const std::string& attr, int model) {
   return true;
 }
 
+using IndexesByParent = std::unordered_map<std::string, Objects>;
+
 void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options, int model,
-               std::vector<Finding>& out) {
+               std::vector<Finding>& out, const IndexesByParent* indexes = nullptr) {
   // Union of attribute keys: both maps are sorted, so walk them together.
   std::vector<const std::string*> keys;
   auto ei = e.attrs.begin();
@@ -324,7 +326,13 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
     if (same_value(e.type, attr, ev, av)) continue;
     std::optional<std::string> eo = ev ? std::optional<std::string>(*ev) : std::nullopt;
     std::optional<std::string> ao = av ? std::optional<std::string>(*av) : std::nullopt;
-    out.push_back(changed_finding(Change{e, a, attr, eo, ao}, options));
+    const Objects* on_object = nullptr;
+    if (indexes != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
+                               e.type == ObjectType::kMaterializedView)) {
+      auto it = indexes->find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
+      if (it != indexes->end()) on_object = &it->second;
+    }
+    out.push_back(changed_finding(Change{e, a, attr, eo, ao, on_object}, options));
   }
 }
 
@@ -433,6 +441,10 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
   Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
   std::vector<Finding> findings;
+  IndexesByParent indexes;
+  for (const SchemaObject* o : exp) {
+    if (o->type == ObjectType::kIndex) indexes[parent_of(*o)].push_back(o);
+  }
   size_t i = 0, j = 0;
   while (i < exp.size() || j < act.size()) {
     if (j == act.size() || (i < exp.size() && key_less(exp[i], act[j]))) {
@@ -440,7 +452,7 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], options, model, findings);
+      diff_pair(*exp[i++], *act[j++], options, model, findings, &indexes);
     }
   }
   diff_server_versions(expected, actual, options, findings);

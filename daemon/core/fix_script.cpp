@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstring>
 #include <sstream>
+#include <unordered_map>
 
 namespace driftwatch {
 
@@ -489,6 +490,7 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
     } else if (contains(skel, " ADD ") || contains(skel, " ALTER COLUMN ") ||
                contains(skel, " ALTER ")) {
       s.rank = FixRank::kColumn;
+      s.changes_column_type = contains(skel, " TYPE ");
     } else if (contains(skel, " TRIGGER ")) {
       s.rank = FixRank::kTrigger;
     } else {
@@ -582,8 +584,21 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
                    [&](const FixStatement& a, const FixStatement& b) {
                      const int pa = phase(a), pb = phase(b);
                      if (pa != pb) return pa < pb;
-                     return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
+                     if (a.rank != b.rank) return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
+                     return pa == 1 && a.changes_column_type && !b.changes_column_type;
                    });
+  // A statement two fixes share (the same command) runs once, where it first appears.
+  std::vector<FixStatement> unique;
+  std::unordered_map<std::string, size_t> seen;  // phase + command -> index in `unique`
+  for (FixStatement& s : statements) {
+    auto [it, inserted] = seen.emplace(std::to_string(phase(s)) + s.command, unique.size());
+    if (!inserted) {
+      unique[it->second].also.push_back(s.finding);
+      continue;
+    }
+    unique.push_back(std::move(s));
+  }
+  statements = std::move(unique);
   // Adjacent drops of one kind become one statement: PostgreSQL resolves the dependencies among
   // the objects one DROP removes (a foreign key between two dropped tables, a view on a dropped
   // view), which no order of separate statements could know from their text.

@@ -780,7 +780,17 @@ Fix fix_changed_column(const Change& c) {
   std::string alter = "ALTER TABLE " + parent_sql(e) + " ALTER COLUMN " + quote_ident(local_of(e));
   if (attr == "type") {
     if (!ev) return std::nullopt;
-    return alter + " TYPE " + *ev + " USING " + quote_ident(local_of(e)) + "::" + *ev + ";";
+    std::string change = alter + " TYPE " + *ev + " USING " + quote_ident(local_of(e)) + "::" + *ev;
+    if (!attr_of(c.actual, "default")) return change + ";";
+    // The current default may not cast to the new type (PostgreSQL refuses "default cannot be
+    // cast automatically"): drop it, change the type, then set the expected default, in one
+    // statement; the column's own default fix (sorted after type changes) then changes nothing.
+    const std::string* expected_default = attr_of(e, "default");
+    return alter + " DROP DEFAULT,\n  " + change.substr(change.find("ALTER COLUMN ")) +
+           (expected_default ? ",\n  ALTER COLUMN " + quote_ident(local_of(e)) + " SET DEFAULT " +
+                                   *expected_default
+                             : std::string()) +
+           ";";
   }
   if (attr == "nullable") {
     return alter + (ev && *ev == "true" ? " DROP NOT NULL;" : " SET NOT NULL;");
@@ -901,12 +911,20 @@ Fix fix_extra_materialized_view(const SchemaObject& a) {
                      "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(a) + ";");
 }
 
+// DROP + CREATE (a materialized view has no CREATE OR REPLACE); the drop takes the view's
+// indexes along, so the expected ones are built again (on the new, not yet used view: no need
+// for CONCURRENTLY, which a REFRESH ... CONCURRENTLY's unique index would otherwise lack).
 Fix fix_changed_materialized_view(const Change& c) {
   const SchemaObject& e = c.expected;
-  return destructive("drops the materialized view and rebuilds its rows",
-                     "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) +
-                         ";\nCREATE MATERIALIZED VIEW " + object_sql(e) + " AS\n" + view_body(e) +
-                         ";");
+  std::string sql = "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) +
+                    ";\nCREATE MATERIALIZED VIEW " + object_sql(e) + " AS\n" + view_body(e) + ";";
+  if (c.expected_indexes != nullptr) {
+    for (const SchemaObject* index : *c.expected_indexes) {
+      std::string create = index_create_sql(*index, /*concurrently=*/false);
+      if (!create.empty()) sql += "\n" + create;
+    }
+  }
+  return destructive("drops the materialized view and rebuilds its rows", sql);
 }
 
 // ---- function -------------------------------------------------------------------------------

@@ -58,12 +58,6 @@ inline bool documented_leftover(const Finding& after, const std::vector<Finding>
 // silently).
 inline const std::vector<std::pair<std::string, std::string>>& known_divergent() {
   static const std::vector<std::pair<std::string, std::string>> known = {
-      {"RENAME VALUE 'cancelled' TO 'canceled'",
-       "the changed materialized view's fix (DROP + CREATE MATERIALIZED VIEW) loses its unique "
-       "index daily_sales_day_key, which was no finding before the fix"},
-      {"GROUP BY 1 WITH NO DATA; CREATE UNIQUE INDEX daily_sales_day_key",
-       "the changed materialized view's fix (DROP + CREATE MATERIALIZED VIEW) loses its unique "
-       "index daily_sales_day_key"},
       {"RENAME TO order_state",
        "a renamed enum type is fixed attribute by attribute (CREATE TYPE of the old name, the "
        "column's default and type, DROP TYPE of the new name): the new default does not fit the "
@@ -131,12 +125,6 @@ void check_convergence(const std::string& scenario, const std::string& url,
 // of their drift SQL and the reason. Listed ones must still not converge.
 inline const std::vector<std::pair<std::string, std::string>>& known_not_adoptable() {
   static const std::vector<std::pair<std::string, std::string>> known = {
-      {"RENAME VALUE 'cancelled' TO 'canceled'",
-       "the changed materialized view is recreated (DROP + CREATE) and loses its unique index "
-       "daily_sales_day_key, also in the drifted database"},
-      {"GROUP BY 1 WITH NO DATA; CREATE UNIQUE INDEX daily_sales_day_key",
-       "the changed materialized view is recreated (DROP + CREATE) and loses its unique index "
-       "daily_sales_day_key, also in the drifted database"},
       {"RENAME TO order_state",
        "a renamed enum type becomes CREATE TYPE + a column type change, which PostgreSQL refuses "
        "while a view uses the column; it needs ALTER TYPE ... RENAME TO"},

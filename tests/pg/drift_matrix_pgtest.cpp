@@ -225,6 +225,13 @@ TEST_CASE("drift matrix: column") {
   CHECK(findings_after(
             "ALTER TABLE public.warehouse ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP") ==
         lines({"changed column public.warehouse.created_at [default] warning none"}));
+  // Type and default both changed: the fix changes the type first (dropping the default that
+  // does not cast, then setting the expected one); SET DEFAULT now() first, then TYPE
+  // timestamptz, would fail ("default cannot be cast automatically"). Convergence checks it.
+  CHECK(findings_after("ALTER TABLE public.warehouse ALTER COLUMN created_at TYPE text, "
+                       "ALTER COLUMN created_at SET DEFAULT 'never'") ==
+        lines({"changed column public.warehouse.created_at [type] warning type_mismatch",
+               "changed column public.warehouse.created_at [default] warning none"}));
   // The application relies on the server default of a NOT NULL column.
   CHECK(findings_after("ALTER TABLE public.orders ALTER COLUMN created_at DROP DEFAULT") ==
         lines({"changed column public.orders.created_at [default] critical not_null_violation"}));

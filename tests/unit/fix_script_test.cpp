@@ -245,6 +245,40 @@ TEST_CASE("order_fix_statements: enums, domains, composite types before tables; 
   CHECK(script.find("-- destructive: drops the domain") == std::string::npos);
 }
 
+TEST_CASE(
+    "order_fix_statements: a column's type change before its default; shared statements once") {
+  std::vector<Finding> findings = {
+      finding("changed", ObjectType::kColumn, "public.t.c",
+              "ALTER TABLE public.t ALTER COLUMN c SET DEFAULT now();", "default"),
+      finding("changed", ObjectType::kColumn, "public.t.c",
+              "ALTER TABLE public.t ALTER COLUMN c DROP DEFAULT,\n"
+              "  ALTER COLUMN c TYPE timestamptz USING c::timestamptz,\n"
+              "  ALTER COLUMN c SET DEFAULT now();",
+              "type"),
+      finding("changed", ObjectType::kIndex, "public.i",
+              "DROP INDEX CONCURRENTLY IF EXISTS public.i;\n"
+              "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+              "definition"),
+      finding("changed", ObjectType::kIndex, "public.i",
+              "DROP INDEX CONCURRENTLY IF EXISTS public.i;\n"
+              "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+              "valid"),
+  };
+  const std::vector<FixStatement> ordered = order_fix_statements(findings);
+  Strings got;
+  for (const auto& s : ordered) got.push_back(s.command);
+  CHECK(got == Strings{
+                   "DROP INDEX CONCURRENTLY IF EXISTS public.i;",
+                   "ALTER TABLE public.t ALTER COLUMN c DROP DEFAULT, ALTER COLUMN c TYPE "
+                   "timestamptz USING c::timestamptz, ALTER COLUMN c SET DEFAULT now();",
+                   "ALTER TABLE public.t ALTER COLUMN c SET DEFAULT now();",
+                   "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+               });
+  REQUIRE(ordered.size() == 4);
+  CHECK(ordered[0].also == std::vector<int>{3});
+  CHECK(ordered[3].also == std::vector<int>{3});
+}
+
 TEST_CASE("order_fix_statements: adjacent drops of one kind become one statement") {
   // supplier_feed has a foreign key to supplier: separate DROPs fail in either order.
   std::vector<Finding> findings = {
