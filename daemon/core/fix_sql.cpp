@@ -809,7 +809,24 @@ Fix fix_changed_column(const Change& c) {
   }
   if (attr == "generated") {
     if (!ev) return alter + " DROP EXPRESSION IF EXISTS;";
-    return std::nullopt;
+    if (av) return std::nullopt;  // another expression: PostgreSQL 15 cannot change it in place
+    // The expression was dropped (the column became a plain one). PostgreSQL cannot make an
+    // existing column generated again: the column is dropped and added back generated, its
+    // values recomputed from the expression. Indexes on it go with the drop and are rebuilt
+    // (IF NOT EXISTS: the table's other indexes stay as they are); a view or a foreign key
+    // using the column makes the DROP fail, which is better than CASCADE deleting them.
+    std::string sql = "ALTER TABLE " + parent_sql(e) + " DROP COLUMN " + quote_ident(local_of(e)) +
+                      ",\n  ADD COLUMN " + column_definition(e, true) + ";";
+    if (c.expected_indexes != nullptr) {
+      for (const SchemaObject* index : *c.expected_indexes) {
+        std::string create = index_create_sql(*index, /*concurrently=*/false);
+        if (!create.empty()) sql += "\n" + create;
+      }
+    }
+    return destructive(
+        "drops and re-adds the column as generated: values written since the expression was "
+        "dropped are replaced by computed ones; fails while views or foreign keys use it",
+        sql);
   }
   if (attr == "collation") {
     std::string coll = ev ? collation_sql(*ev) : "\"default\"";

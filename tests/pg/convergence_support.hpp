@@ -31,8 +31,8 @@ inline std::string finding_line(const Finding& f) {
 }
 
 // Leftovers allowed after a scenario's fix:
-// - a finding without fix SQL (the script lists it under "handle by hand"), e.g. a generated
-//   column whose expression was dropped, an extra enum label;
+// - a finding without fix SQL (the script lists it under "handle by hand"), e.g. an extra enum
+//   label;
 // - an extra NOT NULL column without default, fixed by DROP NOT NULL (the column and its data are
 //   kept), stays as an extra nullable column (info);
 // - an enum with a missing label and an extra one: the fix adds the missing label, PostgreSQL
