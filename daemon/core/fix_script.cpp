@@ -750,6 +750,12 @@ std::string idempotent_statement(const FixStatement& statement) {
     insert_after(command, skel, " ADD VALUE ", "IF NOT EXISTS ", true);
     return command;
   }
+  if (starts_with(skel, "ALTER TYPE ") && contains(skel, " RENAME TO ")) {
+    // Done already: the old name is gone (undefined_object) or the new one exists.
+    const std::string tag = dollar_tag_for(command);
+    return "DO " + tag + " BEGIN\n  " + command +
+           "\nEXCEPTION WHEN undefined_object OR duplicate_object THEN NULL;\nEND " + tag + ";";
+  }
   if (starts_with(skel, "ALTER TABLE ")) {
     insert_after(command, skel, " ADD COLUMN ", "IF NOT EXISTS ");
     insert_after(command, skel, " DROP COLUMN ", "IF EXISTS ");

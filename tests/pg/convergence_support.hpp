@@ -57,12 +57,7 @@ inline bool documented_leftover(const Finding& after, const std::vector<Finding>
 // and the reason. A scenario listed here must still not converge (the list cannot go stale
 // silently).
 inline const std::vector<std::pair<std::string, std::string>>& known_divergent() {
-  static const std::vector<std::pair<std::string, std::string>> known = {
-      {"RENAME TO order_state",
-       "a renamed enum type is fixed attribute by attribute (CREATE TYPE of the old name, the "
-       "column's default and type, DROP TYPE of the new name): the new default does not fit the "
-       "old column type, and views use the column; it needs ALTER TYPE ... RENAME TO"},
-  };
+  static const std::vector<std::pair<std::string, std::string>> known = {};
   return known;
 }
 
@@ -125,9 +120,6 @@ void check_convergence(const std::string& scenario, const std::string& url,
 // of their drift SQL and the reason. Listed ones must still not converge.
 inline const std::vector<std::pair<std::string, std::string>>& known_not_adoptable() {
   static const std::vector<std::pair<std::string, std::string>> known = {
-      {"RENAME TO order_state",
-       "a renamed enum type becomes CREATE TYPE + a column type change, which PostgreSQL refuses "
-       "while a view uses the column; it needs ALTER TYPE ... RENAME TO"},
       {"CREATE EXTENSION pg_trgm VERSION '1.5'",
        "adopting an older extension version: pg_trgm has no downgrade path from 1.6 to 1.5"},
   };

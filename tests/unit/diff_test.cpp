@@ -991,6 +991,26 @@ TEST_CASE("model 2 attributes and kinds") {
                               "created_at::timestamp with time zone,\n"
                               "  ALTER COLUMN created_at SET DEFAULT now();"));
   }
+  SUBCASE("a renamed enum type: every finding it causes is fixed by renaming it back") {
+    SchemaSnapshot actual = base_schema();
+    SchemaObject* type = find_mut(actual, ObjectType::kEnum, "public.eval_status");
+    type->name = "public.eval_state";
+    type->info["local_name"] = "eval_state";
+    find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs["type"] =
+        "public.eval_state";
+    std::vector<Finding> findings = diff_schemas(base_schema(), actual, all_on());
+    REQUIRE(findings.size() == 3);  // missing and extra enum, changed column type
+    for (const Finding& f : findings) {
+      CHECK(f.fix_sql ==
+            std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
+    }
+    // Different labels: not a rename.
+    type->attrs["labels"] = R"(["pending"])";
+    for (const Finding& f : diff_schemas(base_schema(), actual, all_on())) {
+      CHECK(f.fix_sql !=
+            std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
+    }
+  }
   SUBCASE("an older snapshot file (model 1) does not report what it could not record") {
     SchemaSnapshot expected = base_schema();
     expected.model = 1;

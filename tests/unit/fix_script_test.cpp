@@ -357,6 +357,10 @@ TEST_CASE("render_fix_script: transactions, destructive marks, findings without 
 }
 
 TEST_CASE("idempotent_statement: every statement can run twice") {
+  CHECK(idempotent_statement(
+            classify_statement("ALTER TYPE public.a RENAME TO b;", FixRank::kType)) ==
+        "DO $dw$ BEGIN\n  ALTER TYPE public.a RENAME TO b;\nEXCEPTION WHEN undefined_object OR "
+        "duplicate_object THEN NULL;\nEND $dw$;");
   auto idem = [](const std::string& sql) {
     return idempotent_statement(classify_statement(sql, FixRank::kTable));
   };
