@@ -94,17 +94,22 @@ inline int run_psql_script(const std::string& url, const std::string& script, st
 
 // Applies the fix script of `findings` to the drifted database at `url`, re-reads it with
 // `reread` and diffs it against `expected`; CHECKs that nothing but documented leftovers remain.
+// Returns true when the database is then exactly at `expected` (no finding at all), so that a
+// caller may use it as a clean copy.
 template <typename Reread>
-void check_convergence(const std::string& scenario, const std::string& url,
+bool check_convergence(const std::string& scenario, const std::string& url,
                        const SchemaSnapshot& expected, const std::vector<Finding>& findings,
                        const DiffOptions& diff_options, Reread reread) {
-  if (findings.empty()) return;
+  if (findings.empty()) return true;
   const std::string script = render_fix_script("scenario", findings);
   std::string errors;
   const int rc = run_psql_script(url, script, errors);
   std::vector<std::string> remaining;
+  bool exact = false;
   if (rc == 0) {
-    for (const Finding& f : diff_schemas(expected, reread(), diff_options)) {
+    const std::vector<Finding> after = diff_schemas(expected, reread(), diff_options);
+    exact = after.empty();
+    for (const Finding& f : after) {
       if (!documented_leftover(f, findings)) remaining.push_back(finding_line(f));
     }
   }
@@ -116,11 +121,12 @@ void check_convergence(const std::string& scenario, const std::string& url,
     CHECK_MESSAGE(!converged,
                   "scenario now converges, remove it from known_divergent(): " << scenario);
     MESSAGE("known not to converge (" << reason << "): " << scenario << "\n" << why);
-    return;
+    return false;
   }
   CHECK_MESSAGE(converged, "fix script did not converge for drift `" << scenario << "`:\n"
                                                                      << why << "script:\n"
                                                                      << script);
+  return exact;
 }
 
 // Scenarios whose adoption (fix-forward's default) is known not to converge: a distinctive part
@@ -137,12 +143,15 @@ inline const std::vector<std::pair<std::string, std::string>>& known_not_adoptab
 // drifted one (the fixes of the reversed comparison, in idempotent form and dependency order, as
 // `driftwatch fix-forward` writes them) is run statement by statement in autocommit mode on the
 // drifted database, where it must change nothing, and on a clean copy at head, which must end up
-// equal to the drifted one (up to documented leftovers).
-template <typename RereadDrifted, typename RereadClean>
-void check_adoption(const std::string& scenario, const std::string& drifted_url,
-                    const std::string& clean_url, const SchemaSnapshot& drifted,
-                    const SchemaSnapshot& expected, const DiffOptions& diff_options,
-                    RereadDrifted reread_drifted, RereadClean reread_clean) {
+// equal to the drifted one (up to documented leftovers). `clean_url()` is called once the
+// drifted side is checked and returns that clean copy's URL (drift_matrix_pgtest.cpp first
+// converges the drifted database with its fix script and reuses it when it is exactly at head,
+// which saves a database copy per scenario); `reread_clean()` reads it.
+template <typename RereadDrifted, typename CleanUrl, typename RereadClean>
+void check_adoption(const std::string& scenario, const std::string& drifted_url, CleanUrl clean_url,
+                    const SchemaSnapshot& drifted, const SchemaSnapshot& expected,
+                    const DiffOptions& diff_options, RereadDrifted reread_drifted,
+                    RereadClean reread_clean) {
   const std::vector<Finding> adopt = diff_schemas(drifted, expected, diff_options);
   if (adopt.empty()) return;
   const std::vector<FixStatement> statements = order_fix_statements(adopt);
@@ -166,7 +175,7 @@ void check_adoption(const std::string& scenario, const std::string& drifted_url,
       converged = false;
     }
   }
-  if (converged && apply(clean_url, "clean")) {
+  if (converged && apply(clean_url(), "clean")) {
     for (const Finding& f : diff_schemas(drifted, reread_clean(), diff_options)) {
       if (documented_leftover(f, adopt)) continue;
       why += "clean database still: " + finding_line(f) + "\n";
