@@ -660,13 +660,18 @@ std::vector<std::string> intersect(const std::vector<std::string>& a,
 
 }  // namespace
 
-std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
-                                     const TargetConfig& target, ComparedSchemas* compared) const {
+DiffOptions Engine::diff_options_for(const TargetConfig& target) const {
   DiffOptions diff_options;
   diff_options.compare_privileges = config_.check.privileges;
   diff_options.compare_comments = config_.check.comments;
   diff_options.ignore = config_.ignore;
   diff_options.ignore.merge(target.ignore);
+  return diff_options;
+}
+
+std::vector<Finding> Engine::compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
+                                     const TargetConfig& target, ComparedSchemas* compared) const {
+  const DiffOptions diff_options = diff_options_for(target);
   // Only the schemas both sides cover: what the target watches and what the expected side read.
   std::vector<std::string> schemas = live.schemas;
   if (!target.schemas.empty()) schemas = intersect(schemas, target.schemas);

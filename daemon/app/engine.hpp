@@ -74,6 +74,7 @@ class Engine {
   void set_replay_callback(std::function<void(const std::vector<std::string>& targets)> callback);
 
  private:
+  DiffOptions diff_options_for(const TargetConfig& target) const;
   std::vector<Finding> compare(const SchemaSnapshot& expected, const SchemaSnapshot& live,
                                const TargetConfig& target,
                                ComparedSchemas* compared = nullptr) const;

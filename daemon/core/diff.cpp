@@ -289,8 +289,10 @@ bool compared_at(const KindRules& rules, const std::string& attr, int model) {
   return true;
 }
 
+using IndexesByParent = std::unordered_map<std::string, Objects>;
+
 void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options, int model,
-               std::vector<Finding>& out) {
+               std::vector<Finding>& out, const IndexesByParent* indexes = nullptr) {
   // Union of attribute keys: both maps are sorted, so walk them together.
   std::vector<const std::string*> keys;
   auto ei = e.attrs.begin();
@@ -324,7 +326,13 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
     if (same_value(e.type, attr, ev, av)) continue;
     std::optional<std::string> eo = ev ? std::optional<std::string>(*ev) : std::nullopt;
     std::optional<std::string> ao = av ? std::optional<std::string>(*av) : std::nullopt;
-    out.push_back(changed_finding(Change{e, a, attr, eo, ao}, options));
+    const Objects* on_object = nullptr;
+    if (indexes != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
+                               e.type == ObjectType::kMaterializedView)) {
+      auto it = indexes->find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
+      if (it != indexes->end()) on_object = &it->second;
+    }
+    out.push_back(changed_finding(Change{e, a, attr, eo, ao, on_object}, options));
   }
 }
 
@@ -415,6 +423,63 @@ void diff_server_versions(const SchemaSnapshot& expected, const SchemaSnapshot& 
   diff_pair(expected_server, actual_server, options, kSchemaModel, out);
 }
 
+// `text` with every whole-word occurrence of `from` (an identifier as quote_ident prints it)
+// replaced by `to`.
+std::string replace_identifier(const std::string& text, const std::string& from,
+                               const std::string& to) {
+  auto ident_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
+           static_cast<unsigned char>(c) >= 0x80;
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t at = text.find(from, i);
+    if (at == std::string::npos) break;
+    const bool starts = at == 0 || !ident_char(text[at - 1]) || from[0] == '"';
+    const size_t end = at + from.size();
+    const bool ends = end == text.size() || !ident_char(text[end]) || from.back() == '"';
+    out += text.substr(i, at - i) + (starts && ends ? to : from);
+    i = end;
+  }
+  return out + text.substr(i);
+}
+
+// An enum type renamed in the database (ALTER TYPE ... RENAME TO) reads as a missing type, an
+// extra one with the same labels in the same schema, and every column, default, index and view
+// that names it as changed. Fixed one by one, the column type change fails (views use the
+// column) and the new type's values do not cast to the old one; so each of these findings gets
+// the one fix that undoes the rename, which the fix script runs once for all of them.
+void fix_renamed_enums(const Objects& missing, const Objects& extra,
+                       std::vector<Finding>& findings) {
+  for (const SchemaObject* e : missing) {
+    if (e->type != ObjectType::kEnum) continue;
+    for (const SchemaObject* a : extra) {
+      if (a->type != ObjectType::kEnum || schema_of(*a) != schema_of(*e) ||
+          attr_or(*a, "labels", "") != attr_or(*e, "labels", "")) {
+        continue;
+      }
+      const std::string fix =
+          "ALTER TYPE " + object_sql(*a) + " RENAME TO " + quote_ident(local_of(*e)) + ";";
+      const std::string from = quote_ident(local_of(*a));
+      const std::string to = quote_ident(local_of(*e));
+      for (Finding& f : findings) {
+        const bool pair =
+            f.object_type == ObjectType::kEnum && ((f.kind == "missing" && f.object == e->name) ||
+                                                   (f.kind == "extra" && f.object == a->name));
+        bool consequence = false;
+        if (f.kind == "changed" && f.expected && f.actual) {
+          const std::string renamed = replace_identifier(*f.actual, from, to);
+          consequence = renamed != *f.actual &&
+                        same_value(f.object_type, f.attribute, &*f.expected, &renamed);
+        }
+        if (pair || consequence) f.fix_sql = fix;
+      }
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 void sort_findings(std::vector<Finding>& findings) {
@@ -433,6 +498,10 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
   Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
   std::vector<Finding> findings;
+  IndexesByParent indexes;
+  for (const SchemaObject* o : exp) {
+    if (o->type == ObjectType::kIndex) indexes[parent_of(*o)].push_back(o);
+  }
   size_t i = 0, j = 0;
   while (i < exp.size() || j < act.size()) {
     if (j == act.size() || (i < exp.size() && key_less(exp[i], act[j]))) {
@@ -440,12 +509,13 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], options, model, findings);
+      diff_pair(*exp[i++], *act[j++], options, model, findings, &indexes);
     }
   }
   diff_server_versions(expected, actual, options, findings);
   emit_one_sided(missing, /*missing=*/true, options, findings);
   emit_one_sided(extra, /*missing=*/false, options, findings);
+  fix_renamed_enums(missing, extra, findings);
   if (!options.ignore.rules.empty()) {
     findings.erase(std::remove_if(findings.begin(), findings.end(),
                                   [&](const Finding& f) { return options.ignore.matches(f); }),

@@ -57,6 +57,9 @@ struct Change {
   const std::string& attr;
   const std::optional<std::string>& ev;  // expected value (null = absent)
   const std::optional<std::string>& av;  // actual value
+  // The expected side's indexes on the object (a table or materialized view; null when none):
+  // a fix that drops and recreates the object recreates them too.
+  const Objects* expected_indexes = nullptr;
 };
 
 // How the application fails (risk.cpp): severity, risk name and the consequence clause of the

@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstring>
 #include <sstream>
+#include <unordered_map>
 
 namespace driftwatch {
 
@@ -198,7 +199,7 @@ const DropKind kDrops[] = {
     {"DROP SCHEMA ", FixRank::kSchema, "drops the schema"},
     {"DROP EXTENSION ", FixRank::kExtension, "drops the extension and the objects it provides"},
     {"DROP TYPE ", FixRank::kType, "drops the type"},
-    {"DROP DOMAIN ", FixRank::kType, "drops the domain"},
+    {"DROP DOMAIN ", FixRank::kDomain, "drops the domain"},
     {"DROP SEQUENCE ", FixRank::kSequence, "drops the sequence and its current value"},
     {"DROP TABLE ", FixRank::kTable, "drops the table and its rows"},
     {"DROP FOREIGN TABLE ", FixRank::kTable, "drops the foreign table"},
@@ -226,8 +227,8 @@ const CreateKind kCreates[] = {
     {"ALTER EXTENSION ", FixRank::kExtension},
     {"CREATE TYPE ", FixRank::kType},
     {"ALTER TYPE ", FixRank::kType},
-    {"CREATE DOMAIN ", FixRank::kType},
-    {"ALTER DOMAIN ", FixRank::kType},
+    {"CREATE DOMAIN ", FixRank::kDomain},
+    {"ALTER DOMAIN ", FixRank::kDomain},
     {"CREATE SEQUENCE ", FixRank::kSequence},
     {"ALTER SEQUENCE ", FixRank::kSequence},
     {"CREATE TABLE ", FixRank::kTable},
@@ -398,6 +399,10 @@ FixRank rank_of(ObjectType type) {
       return FixRank::kExtension;
     case ObjectType::kEnum:
       return FixRank::kType;
+    case ObjectType::kDomain:
+      return FixRank::kDomain;
+    case ObjectType::kType:
+      return FixRank::kCompositeType;
     case ObjectType::kSequence:
       return FixRank::kSequence;
     case ObjectType::kTable:
@@ -419,6 +424,8 @@ FixRank rank_of(ObjectType type) {
       return FixRank::kPolicy;
     case ObjectType::kPrivilege:
       return FixRank::kPrivilege;
+    case ObjectType::kServer:
+      return FixRank::kComment;  // never has fix SQL
   }
   return FixRank::kTable;
 }
@@ -483,10 +490,24 @@ FixStatement classify_statement(const std::string& statement, FixRank fallback) 
     } else if (contains(skel, " ADD ") || contains(skel, " ALTER COLUMN ") ||
                contains(skel, " ALTER ")) {
       s.rank = FixRank::kColumn;
+      s.changes_column_type = contains(skel, " TYPE ");
     } else if (contains(skel, " TRIGGER ")) {
       s.rank = FixRank::kTrigger;
     } else {
       s.rank = FixRank::kTable;
+    }
+  } else if (starts_with(skel, "CREATE TYPE ") || starts_with(skel, "ALTER TYPE ") ||
+             starts_with(skel, "DROP TYPE ")) {
+    // Enum and range types come before domains, composite types after them: CREATE TYPE x AS
+    // (...) and its attribute changes say so in the text; a DROP TYPE only through the finding.
+    if (contains(skel, " ATTRIBUTE ") ||
+        (starts_with(skel, "CREATE TYPE ") && contains(skel, " AS (")) ||
+        (starts_with(skel, "DROP TYPE ") && fallback == FixRank::kCompositeType)) {
+      s.rank = FixRank::kCompositeType;
+    }
+    if (starts_with(skel, "ALTER TYPE ") && contains(skel, " DROP ATTRIBUTE ")) {
+      s.destructive = true;
+      s.destructive_reason = "drops the attribute and its values";
     }
   } else if (starts_with(skel, "ALTER SEQUENCE ") && contains(skel, " OWNED BY ")) {
     s.rank = FixRank::kColumn;  // needs the column it names
@@ -563,8 +584,21 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
                    [&](const FixStatement& a, const FixStatement& b) {
                      const int pa = phase(a), pb = phase(b);
                      if (pa != pb) return pa < pb;
-                     return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
+                     if (a.rank != b.rank) return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
+                     return pa == 1 && a.changes_column_type && !b.changes_column_type;
                    });
+  // A statement two fixes share (the same command) runs once, where it first appears.
+  std::vector<FixStatement> unique;
+  std::unordered_map<std::string, size_t> seen;  // phase + command -> index in `unique`
+  for (FixStatement& s : statements) {
+    auto [it, inserted] = seen.emplace(std::to_string(phase(s)) + s.command, unique.size());
+    if (!inserted) {
+      unique[it->second].also.push_back(s.finding);
+      continue;
+    }
+    unique.push_back(std::move(s));
+  }
+  statements = std::move(unique);
   // Adjacent drops of one kind become one statement: PostgreSQL resolves the dependencies among
   // the objects one DROP removes (a foreign key between two dropped tables, a view on a dropped
   // view), which no order of separate statements could know from their text.
@@ -715,6 +749,12 @@ std::string idempotent_statement(const FixStatement& statement) {
   if (starts_with(skel, "ALTER TYPE ") && contains(skel, " ADD VALUE ")) {
     insert_after(command, skel, " ADD VALUE ", "IF NOT EXISTS ", true);
     return command;
+  }
+  if (starts_with(skel, "ALTER TYPE ") && contains(skel, " RENAME TO ")) {
+    // Done already: the old name is gone (undefined_object) or the new one exists.
+    const std::string tag = dollar_tag_for(command);
+    return "DO " + tag + " BEGIN\n  " + command +
+           "\nEXCEPTION WHEN undefined_object OR duplicate_object THEN NULL;\nEND " + tag + ";";
   }
   if (starts_with(skel, "ALTER TABLE ")) {
     insert_after(command, skel, " ADD COLUMN ", "IF NOT EXISTS ");

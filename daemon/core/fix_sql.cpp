@@ -780,7 +780,17 @@ Fix fix_changed_column(const Change& c) {
   std::string alter = "ALTER TABLE " + parent_sql(e) + " ALTER COLUMN " + quote_ident(local_of(e));
   if (attr == "type") {
     if (!ev) return std::nullopt;
-    return alter + " TYPE " + *ev + " USING " + quote_ident(local_of(e)) + "::" + *ev + ";";
+    std::string change = alter + " TYPE " + *ev + " USING " + quote_ident(local_of(e)) + "::" + *ev;
+    if (!attr_of(c.actual, "default")) return change + ";";
+    // The current default may not cast to the new type (PostgreSQL refuses "default cannot be
+    // cast automatically"): drop it, change the type, then set the expected default, in one
+    // statement; the column's own default fix (sorted after type changes) then changes nothing.
+    const std::string* expected_default = attr_of(e, "default");
+    return alter + " DROP DEFAULT,\n  " + change.substr(change.find("ALTER COLUMN ")) +
+           (expected_default ? ",\n  ALTER COLUMN " + quote_ident(local_of(e)) + " SET DEFAULT " +
+                                   *expected_default
+                             : std::string()) +
+           ";";
   }
   if (attr == "nullable") {
     return alter + (ev && *ev == "true" ? " DROP NOT NULL;" : " SET NOT NULL;");
@@ -799,7 +809,24 @@ Fix fix_changed_column(const Change& c) {
   }
   if (attr == "generated") {
     if (!ev) return alter + " DROP EXPRESSION IF EXISTS;";
-    return std::nullopt;
+    if (av) return std::nullopt;  // another expression: PostgreSQL 15 cannot change it in place
+    // The expression was dropped (the column became a plain one). PostgreSQL cannot make an
+    // existing column generated again: the column is dropped and added back generated, its
+    // values recomputed from the expression. Indexes on it go with the drop and are rebuilt
+    // (IF NOT EXISTS: the table's other indexes stay as they are); a view or a foreign key
+    // using the column makes the DROP fail, which is better than CASCADE deleting them.
+    std::string sql = "ALTER TABLE " + parent_sql(e) + " DROP COLUMN " + quote_ident(local_of(e)) +
+                      ",\n  ADD COLUMN " + column_definition(e, true) + ";";
+    if (c.expected_indexes != nullptr) {
+      for (const SchemaObject* index : *c.expected_indexes) {
+        std::string create = index_create_sql(*index, /*concurrently=*/false);
+        if (!create.empty()) sql += "\n" + create;
+      }
+    }
+    return destructive(
+        "drops and re-adds the column as generated: values written since the expression was "
+        "dropped are replaced by computed ones; fails while views or foreign keys use it",
+        sql);
   }
   if (attr == "collation") {
     std::string coll = ev ? collation_sql(*ev) : "\"default\"";
@@ -901,12 +928,20 @@ Fix fix_extra_materialized_view(const SchemaObject& a) {
                      "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(a) + ";");
 }
 
+// DROP + CREATE (a materialized view has no CREATE OR REPLACE); the drop takes the view's
+// indexes along, so the expected ones are built again (on the new, not yet used view: no need
+// for CONCURRENTLY, which a REFRESH ... CONCURRENTLY's unique index would otherwise lack).
 Fix fix_changed_materialized_view(const Change& c) {
   const SchemaObject& e = c.expected;
-  return destructive("drops the materialized view and rebuilds its rows",
-                     "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) +
-                         ";\nCREATE MATERIALIZED VIEW " + object_sql(e) + " AS\n" + view_body(e) +
-                         ";");
+  std::string sql = "DROP MATERIALIZED VIEW IF EXISTS " + object_sql(e) +
+                    ";\nCREATE MATERIALIZED VIEW " + object_sql(e) + " AS\n" + view_body(e) + ";";
+  if (c.expected_indexes != nullptr) {
+    for (const SchemaObject* index : *c.expected_indexes) {
+      std::string create = index_create_sql(*index, /*concurrently=*/false);
+      if (!create.empty()) sql += "\n" + create;
+    }
+  }
+  return destructive("drops the materialized view and rebuilds its rows", sql);
 }
 
 // ---- function -------------------------------------------------------------------------------

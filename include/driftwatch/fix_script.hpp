@@ -23,11 +23,14 @@ std::vector<std::string> split_sql_statements(const std::string& sql);
 
 // Dependency order of object kinds (the order in which a fix script creates them; drops run in
 // the reverse order). Indexes come after views and functions: an index may be on a materialized
-// view or call a function.
+// view or call a function. Enum and range types come before domains (a domain may be over an
+// enum), domains before composite types (an attribute may use either), all before tables.
 enum class FixRank {
   kSchema = 0,
   kExtension,
-  kType,
+  kType,           // enum and range types
+  kDomain,         // domains
+  kCompositeType,  // composite types
   kSequence,
   kTable,
   kColumn,
@@ -45,13 +48,14 @@ struct FixStatement {
   std::string sql;      // as split: leading comments + the statement, ending in ';'
   std::string command;  // the statement without comments, whitespace collapsed
   FixRank rank = FixRank::kTable;
-  bool removal = false;            // DROP ..., ALTER TABLE ... DROP COLUMN/CONSTRAINT, REVOKE
-  bool destructive = false;        // loses data or objects (marked `-- destructive: ...`)
-  std::string destructive_reason;  // why, e.g. "drops the column and its data"
-  bool transactional = true;       // false: CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM, ...
-  std::string outside_reason;      // why it runs outside a transaction
-  int finding = -1;                // index of the finding it came from, -1 when none
-  std::vector<int> also;           // further findings merged into this statement
+  bool removal = false;              // DROP ..., ALTER TABLE ... DROP COLUMN/CONSTRAINT, REVOKE
+  bool destructive = false;          // loses data or objects (marked `-- destructive: ...`)
+  std::string destructive_reason;    // why, e.g. "drops the column and its data"
+  bool transactional = true;         // false: CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM, ...
+  std::string outside_reason;        // why it runs outside a transaction
+  bool changes_column_type = false;  // ALTER TABLE ... ALTER COLUMN ... TYPE: first of its rank
+  int finding = -1;                  // index of the finding it came from, -1 when none
+  std::vector<int> also;             // further findings merged into this statement
 };
 
 // Classifies one statement (as returned by split_sql_statements) by its text; `fallback` is the
@@ -65,9 +69,11 @@ FixRank rank_of(ObjectType type);
 // columns, constraints, views, functions, indexes, triggers, policies, privileges, comments),
 // then removals of what others depend on (tables, sequences, types, extensions, schemas), after
 // the changes that move uses away from them. A fix that also creates something (drop and
-// recreate) has its removals in the first phase. Within one rank the findings' order and each
-// fix's own statement order are kept. Adjacent drops of the same kind are merged into one
-// statement (DROP TABLE IF EXISTS a, b), so PostgreSQL resolves the dependencies among them.
+// recreate) has its removals in the first phase. Within one rank column type changes come first
+// (a column's new default may not fit its old type), otherwise the findings' order and each
+// fix's own statement order are kept; a statement several fixes share runs once. Adjacent drops of
+// the same kind are merged into one statement (DROP TABLE IF EXISTS a, b), so PostgreSQL resolves
+// the dependencies among them.
 std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findings);
 
 // The fix script of one target: a header, the findings without fix SQL listed as comments,

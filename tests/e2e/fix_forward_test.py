@@ -171,11 +171,13 @@ class FixForwardTest(unittest.TestCase):
         script = proc.stdout
         self.assertTrue(script.startswith("-- driftwatch fix script for target t\n"), script)
         self.assertIn("BEGIN;", script)
-        # Index fixes never lock the table: CONCURRENTLY, outside the transaction blocks.
-        self.assertIn("-- outside a transaction: CONCURRENTLY cannot run inside a transaction "
-                      "block\n-- fixes extra index public.orders_note_idx\n-- destructive: drops "
-                      "the index\nDROP INDEX CONCURRENTLY IF EXISTS public.orders_note_idx;\n",
-                      script)
+        self.assertIn(
+            "-- outside a transaction: CONCURRENTLY cannot run inside a transaction block\n"
+            "-- fixes extra index public.orders_note_idx\n"
+            "-- destructive: drops the index\n"
+            "DROP INDEX CONCURRENTLY IF EXISTS public.orders_note_idx;\n",
+            script,
+        )
         parts = urllib.parse.urlsplit(drifted)
         env = dict(os.environ, PGPASSWORD=parts.password or "")
         psql = subprocess.run(

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "convergence_support.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/diff.hpp"
 #include "pg/introspect.hpp"
@@ -134,6 +135,17 @@ Drift drift(const std::vector<std::string>& statements) {
   d.db = std::make_unique<ScratchDatabase>("dw_depth", depth_template().name());
   d.db->exec(statements);
   d.findings = diff_schemas(expected_schema(), introspect(d.db->url()), diff_options());
+  // Every scenario: the fix script `check --fix-script` prints, run by psql on a second drifted
+  // copy (the cases below apply the fixes to the first one themselves), converges
+  // (convergence_support.hpp; scenarios known not to converge are listed there with why).
+  std::string scenario;
+  for (const auto& statement : statements) scenario += (scenario.empty() ? "" : "; ") + statement;
+  if (!d.findings.empty()) {
+    ScratchDatabase copy("dw_depth_fix", depth_template().name());
+    copy.exec(statements);
+    pgtest::check_convergence(scenario, copy.url(), expected_schema(), d.findings, diff_options(),
+                              [&] { return introspect(copy.url()); });
+  }
   return d;
 }
 

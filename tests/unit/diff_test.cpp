@@ -960,6 +960,57 @@ TEST_CASE("model 2 attributes and kinds") {
     Finding changed = only_finding(stored, actual);
     CHECK(changed.attribute == "generated_kind");
   }
+  SUBCASE("a dropped generation expression: drop and re-add the column, rebuild its indexes") {
+    SchemaSnapshot expected = base_schema();
+    find_mut(expected, ObjectType::kColumn, "public.eval.created_at")->attrs = {
+        {"type", "timestamp with time zone"}, {"nullable", "false"}, {"generated", "now_ts(id)"}};
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.created_at")->attrs.erase("default");
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "generated");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "-- destructive: drops and re-adds the column as generated: values "
+                           "written since the expression was dropped are replaced by computed "
+                           "ones; fails while views or foreign keys use it\n"
+                           "ALTER TABLE public.eval DROP COLUMN created_at,\n"
+                           "  ADD COLUMN created_at timestamp with time zone GENERATED ALWAYS AS "
+                           "(now_ts(id)) STORED NOT NULL;\n"
+                           "CREATE INDEX IF NOT EXISTS eval__created_at_idx ON public.eval USING "
+                           "btree (created_at);"));
+  }
+  SUBCASE("type and default changed: the type fix drops the default, changes type, sets it") {
+    SchemaSnapshot actual = base_schema();
+    find_mut(actual, ObjectType::kColumn, "public.eval.created_at")->attrs = {
+        {"type", "text"}, {"nullable", "false"}, {"default", "'never'::text"}};
+    std::vector<Finding> findings = diff_schemas(base_schema(), actual, all_on());
+    REQUIRE(findings.size() == 2);
+    const Finding& type = findings[0].attribute == "type" ? findings[0] : findings[1];
+    CHECK(type.fix_sql == std::optional<std::string>(
+                              "ALTER TABLE public.eval ALTER COLUMN created_at DROP DEFAULT,\n"
+                              "  ALTER COLUMN created_at TYPE timestamp with time zone USING "
+                              "created_at::timestamp with time zone,\n"
+                              "  ALTER COLUMN created_at SET DEFAULT now();"));
+  }
+  SUBCASE("a renamed enum type: every finding it causes is fixed by renaming it back") {
+    SchemaSnapshot actual = base_schema();
+    SchemaObject* type = find_mut(actual, ObjectType::kEnum, "public.eval_status");
+    type->name = "public.eval_state";
+    type->info["local_name"] = "eval_state";
+    find_mut(actual, ObjectType::kColumn, "public.eval.status")->attrs["type"] =
+        "public.eval_state";
+    std::vector<Finding> findings = diff_schemas(base_schema(), actual, all_on());
+    REQUIRE(findings.size() == 3);  // missing and extra enum, changed column type
+    for (const Finding& f : findings) {
+      CHECK(f.fix_sql ==
+            std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
+    }
+    // Different labels: not a rename.
+    type->attrs["labels"] = R"(["pending"])";
+    for (const Finding& f : diff_schemas(base_schema(), actual, all_on())) {
+      CHECK(f.fix_sql !=
+            std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
+    }
+  }
   SUBCASE("an older snapshot file (model 1) does not report what it could not record") {
     SchemaSnapshot expected = base_schema();
     expected.model = 1;

@@ -101,7 +101,18 @@ TEST_CASE("classify_statement: rank, removal, destructive, outside a transaction
   CHECK_FALSE(c("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY;").transactional);
   CHECK(c("ALTER TABLE t SET UNLOGGED;").rank == FixRank::kTable);
   CHECK_FALSE(c("ALTER TABLE t SET UNLOGGED;").destructive);
-  CHECK(c("ALTER DOMAIN public.d SET NOT NULL;").rank == FixRank::kType);
+  CHECK(c("ALTER DOMAIN public.d SET NOT NULL;").rank == FixRank::kDomain);
+  CHECK(c("CREATE TYPE public.p AS (x integer);").rank == FixRank::kCompositeType);
+  CHECK(c("CREATE TYPE public.r AS RANGE (SUBTYPE = integer);").rank == FixRank::kType);
+  CHECK(c("ALTER TYPE public.p ADD ATTRIBUTE y text;").rank == FixRank::kCompositeType);
+  CHECK(c("ALTER TYPE public.p DROP ATTRIBUTE IF EXISTS y;").destructive);
+  CHECK_FALSE(c("ALTER TYPE public.p DROP ATTRIBUTE IF EXISTS y;").removal);
+  CHECK(classify_statement("DROP TYPE IF EXISTS public.p;", FixRank::kCompositeType).rank ==
+        FixRank::kCompositeType);
+  CHECK(c("DROP TYPE IF EXISTS public.e;").rank == FixRank::kType);
+  CHECK(c("DROP DOMAIN IF EXISTS public.d;").rank == FixRank::kDomain);
+  CHECK(rank_of(ObjectType::kDomain) == FixRank::kDomain);
+  CHECK(rank_of(ObjectType::kType) == FixRank::kCompositeType);
   CHECK(c("ALTER TABLE t ENABLE ROW LEVEL SECURITY;").rank == FixRank::kTable);
   CHECK(c("ALTER SEQUENCE s OWNED BY t.id;").rank == FixRank::kColumn);
   CHECK(c("ALTER SEQUENCE s INCREMENT BY 1;").rank == FixRank::kSequence);
@@ -191,6 +202,83 @@ TEST_CASE("order_fix_statements: a dropped and recreated type is dropped first")
                               });
 }
 
+TEST_CASE("order_fix_statements: enums, domains, composite types before tables; dropped after") {
+  // Sorted as check sorts (by object type): table < enum < domain < type.
+  std::vector<Finding> findings = {
+      finding("missing", ObjectType::kTable, "public.parcel",
+              "CREATE TABLE IF NOT EXISTS public.parcel (w public.weight, a public.address);"),
+      finding("extra", ObjectType::kTable, "public.old",
+              "-- destructive: drops the table and its rows\nDROP TABLE IF EXISTS public.old;"),
+      finding("missing", ObjectType::kEnum, "public.unit",
+              "CREATE TYPE public.unit AS ENUM ('kg', 'lb');"),
+      finding("extra", ObjectType::kEnum, "public.old_unit",
+              "-- destructive: fails while columns use the type\n"
+              "DROP TYPE IF EXISTS public.old_unit;"),
+      finding("missing", ObjectType::kDomain, "public.weight",
+              "CREATE DOMAIN public.weight AS numeric CONSTRAINT w CHECK (VALUE > 0);"),
+      finding("extra", ObjectType::kDomain, "public.old_weight",
+              "-- destructive: fails while columns use the domain\n"
+              "DROP DOMAIN IF EXISTS public.old_weight;"),
+      finding("missing", ObjectType::kType, "public.address",
+              "CREATE TYPE public.address AS (street text, w public.weight, u public.unit);"),
+      finding("extra", ObjectType::kType, "public.old_address",
+              "-- destructive: fails while columns or functions use the type\n"
+              "DROP TYPE IF EXISTS public.old_address;"),
+  };
+  CHECK(commands(findings) ==
+        Strings{
+            "CREATE TYPE public.unit AS ENUM ('kg', 'lb');",
+            "CREATE DOMAIN public.weight AS numeric CONSTRAINT w CHECK (VALUE > 0);",
+            "CREATE TYPE public.address AS (street text, w public.weight, u public.unit);",
+            "CREATE TABLE IF NOT EXISTS public.parcel (w public.weight, a public.address);",
+            // Removals last, tables first (they use the types), composite types before the
+            // domains and enums they may use.
+            "DROP TABLE IF EXISTS public.old;",
+            "DROP TYPE IF EXISTS public.old_address;",
+            "DROP DOMAIN IF EXISTS public.old_weight;",
+            "DROP TYPE IF EXISTS public.old_unit;",
+        });
+  const std::string script = render_fix_script("t", findings);
+  // The fixes' own markers are kept, once, with their reasons.
+  CHECK(script.find("-- destructive: fails while columns use the domain\n"
+                    "DROP DOMAIN IF EXISTS public.old_weight;") != std::string::npos);
+  CHECK(script.find("-- destructive: drops the domain") == std::string::npos);
+}
+
+TEST_CASE(
+    "order_fix_statements: a column's type change before its default; shared statements once") {
+  std::vector<Finding> findings = {
+      finding("changed", ObjectType::kColumn, "public.t.c",
+              "ALTER TABLE public.t ALTER COLUMN c SET DEFAULT now();", "default"),
+      finding("changed", ObjectType::kColumn, "public.t.c",
+              "ALTER TABLE public.t ALTER COLUMN c DROP DEFAULT,\n"
+              "  ALTER COLUMN c TYPE timestamptz USING c::timestamptz,\n"
+              "  ALTER COLUMN c SET DEFAULT now();",
+              "type"),
+      finding("changed", ObjectType::kIndex, "public.i",
+              "DROP INDEX CONCURRENTLY IF EXISTS public.i;\n"
+              "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+              "definition"),
+      finding("changed", ObjectType::kIndex, "public.i",
+              "DROP INDEX CONCURRENTLY IF EXISTS public.i;\n"
+              "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+              "valid"),
+  };
+  const std::vector<FixStatement> ordered = order_fix_statements(findings);
+  Strings got;
+  for (const auto& s : ordered) got.push_back(s.command);
+  CHECK(got == Strings{
+                   "DROP INDEX CONCURRENTLY IF EXISTS public.i;",
+                   "ALTER TABLE public.t ALTER COLUMN c DROP DEFAULT, ALTER COLUMN c TYPE "
+                   "timestamptz USING c::timestamptz, ALTER COLUMN c SET DEFAULT now();",
+                   "ALTER TABLE public.t ALTER COLUMN c SET DEFAULT now();",
+                   "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (c);",
+               });
+  REQUIRE(ordered.size() == 4);
+  CHECK(ordered[0].also == std::vector<int>{3});
+  CHECK(ordered[3].also == std::vector<int>{3});
+}
+
 TEST_CASE("order_fix_statements: adjacent drops of one kind become one statement") {
   // supplier_feed has a foreign key to supplier: separate DROPs fail in either order.
   std::vector<Finding> findings = {
@@ -269,6 +357,10 @@ TEST_CASE("render_fix_script: transactions, destructive marks, findings without 
 }
 
 TEST_CASE("idempotent_statement: every statement can run twice") {
+  CHECK(idempotent_statement(
+            classify_statement("ALTER TYPE public.a RENAME TO b;", FixRank::kType)) ==
+        "DO $dw$ BEGIN\n  ALTER TYPE public.a RENAME TO b;\nEXCEPTION WHEN undefined_object OR "
+        "duplicate_object THEN NULL;\nEND $dw$;");
   auto idem = [](const std::string& sql) {
     return idempotent_statement(classify_statement(sql, FixRank::kTable));
   };
