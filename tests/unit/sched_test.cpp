@@ -417,6 +417,49 @@ TEST_CASE("background workers run checks under SCHED_IDLE, others under the defa
   CHECK(sched_getscheduler(0) == SCHED_OTHER);
 }
 
+TEST_CASE("a hung check of a target a reload removed is still abandoned: its worker is freed") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<bool> stuck_running{false};
+  auto check = [&](const TargetConfig& t, Clock::time_point) {
+    if (t.name == "stuck") {
+      stuck_running = true;
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }
+    return ok_result(t.name);
+  };
+  Config config = make_config({"stuck", "other"}, 1h, /*concurrency=*/1);
+  config.check.timeout = 200ms;
+  {
+    Scheduler scheduler(check, config, quiet_options());
+    scheduler.start();
+    auto stuck = scheduler.trigger("stuck");
+    REQUIRE(stuck);
+    REQUIRE(wait_for([&] { return stuck_running.load(); }));
+    Config reloaded = make_config({"other"}, 1h, /*concurrency=*/1);
+    reloaded.check.timeout = 200ms;
+    scheduler.apply(reloaded);
+    // The waiter gets a timeout at deadline + grace, and the slot of the only worker is free.
+    REQUIRE(stuck->wait_for(10s) == std::future_status::ready);
+    const TargetResult result = stuck->get();
+    REQUIRE(result.error);
+    CHECK(result.error->reason == "timeout");
+    CHECK(wait_for([&] { return scheduler.in_flight() == 0; }));
+    auto other = scheduler.trigger("other");
+    REQUIRE(other);
+    REQUIRE(other->wait_for(10s) == std::future_status::ready);
+    CHECK(other->get().status == "ok");
+    CHECK_FALSE(scheduler.target("stuck"));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }
+}
+
 TEST_CASE("a check stuck past its deadline is abandoned: timeout result, worker slot freed") {
   std::mutex mu;
   std::condition_variable cv;
