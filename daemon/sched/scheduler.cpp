@@ -293,6 +293,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       ++status.errors_by_reason[reason];
     } else {
       status.consecutive_failures = 0;
+    }
+    // Like driftwatch_target_up: a failure on the expected side still reached the target.
+    if (target_reached(result)) {
       status.last_success = result.checked_at;
     }
     status.last_result = std::make_shared<const TargetResult>(result);

@@ -258,6 +258,24 @@ TEST_CASE("a success resets the failure count and records the last success") {
   CHECK(status->last_success);
 }
 
+TEST_CASE("a failure on the expected side reached the target: it records the last success") {
+  auto check = [&](const TargetConfig& t, Clock::time_point) {
+    return err_result(t.name, t.name == "broken_migrations" ? error_reason::kMigrations
+                              : t.name == "no_snapshot"     ? error_reason::kExpectedSchema
+                                                            : error_reason::kConnect);
+  };
+  Scheduler scheduler(check, make_config({"broken_migrations", "no_snapshot", "down"}, 1h),
+                      quiet_options());
+  scheduler.start();
+  for (const char* name : {"broken_migrations", "no_snapshot", "down"}) {
+    CHECK(scheduler.trigger(name)->get().status == "error");
+    const auto status = scheduler.target(name);
+    REQUIRE(status);
+    CHECK(status->consecutive_failures == 1);  // still a failed check (backoff, for_checks)
+    CHECK_MESSAGE(status->last_success.has_value() == (std::string(name) != "down"), name);
+  }
+}
+
 TEST_CASE("an on-demand check joins the running one") {
   std::mutex mu;
   std::condition_variable cv;
