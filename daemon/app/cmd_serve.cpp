@@ -475,7 +475,7 @@ class ServeState : public AppStateView {
     return ShardLocation{shard_owner(name, shard_.count), shard_.count};
   }
 
-  std::chrono::seconds drain_timeout() const {
+  std::chrono::milliseconds drain_timeout() const {
     std::lock_guard<std::mutex> lock(mu_);
     return config_.server.drain_timeout;
   }
@@ -647,7 +647,8 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
         } else if (stop_signals++ == 0) {
           const auto timeout = state.drain_timeout();
           log->info("{}: draining (up to {} s for in-flight checks)",
-                    signal == SIGTERM ? "SIGTERM" : "SIGINT", timeout.count());
+                    signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                    std::chrono::duration<double>(timeout).count());
           state.begin_drain();
           drainer = std::thread([&, timeout] {
             const bool idle = state.scheduler().drain(std::chrono::steady_clock::now() + timeout);

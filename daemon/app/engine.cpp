@@ -183,18 +183,22 @@ std::chrono::system_clock::time_point migrating_since(const std::string& target,
 constexpr auto kReferenceTtl = std::chrono::seconds(30);
 constexpr auto kReplayRetryAfter = std::chrono::minutes(10);
 
-class ExpectedStore {
+// Shared with its replay thread (which holds a reference), so that an engine replaced by a
+// reload never waits for a running replay: stop() fails the queued builds, the running one
+// finishes on the detached thread (its snapshot still lands in the replay cache under
+// state_dir) and the store goes away with the thread's reference.
+class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
  public:
   ExpectedStore(const Config& config, bool wait_for_replay)
       : config_(config), wait_for_replay_(wait_for_replay) {}
 
-  ~ExpectedStore() {
+  void stop() {
     {
       std::lock_guard<std::mutex> lock(replay_mutex_);
       stopping_ = true;
+      replay_callback_ = nullptr;  // the engine's owner is going away
     }
     replay_wakeup_.notify_all();
-    if (replay_thread_.joinable()) replay_thread_.join();
   }
 
   void set_replay_callback(std::function<void(const std::vector<std::string>&)> callback) {
@@ -281,11 +285,14 @@ class ExpectedStore {
         job = ReplayJob{};
         job.queued = true;
         job.source_name = name;
-        job.source = &source;
+        job.source = source;
         job.tips = tips;
         job.done = job.promise.get_future().share();
         queue_.push_back(key);
-        if (!replay_thread_.joinable()) replay_thread_ = std::thread([this] { replay_loop(); });
+        if (!replay_started_) {
+          replay_started_ = true;
+          std::thread([self = shared_from_this()] { self->replay_loop(); }).detach();
+        }
         replay_wakeup_.notify_all();
       }
       job.waiting_targets.insert(target);
@@ -358,7 +365,7 @@ class ExpectedStore {
   struct ReplayJob {
     bool queued = false;
     std::string source_name;
-    const MigrationsConfig* source = nullptr;
+    MigrationsConfig source;
     std::vector<std::string> tips;
     std::set<std::string> waiting_targets;
     std::promise<void> promise;
@@ -408,7 +415,7 @@ class ExpectedStore {
       queue_.pop_front();
       ReplayJob& job = jobs_[key];
       const std::string name = job.source_name;
-      const MigrationsConfig source = *job.source;
+      const MigrationsConfig source = job.source;
       const std::vector<std::string> tips = job.tips;
       lock.unlock();
       std::shared_ptr<const SchemaSnapshot> built;
@@ -552,7 +559,7 @@ class ExpectedStore {
     }
   }
 
-  const Config& config_;
+  const Config config_;  // a copy: the replay thread may outlive the engine
   const bool wait_for_replay_;
   std::mutex mutex_;
   std::map<std::string, SourceState> states_;
@@ -570,15 +577,15 @@ class ExpectedStore {
   std::map<std::string, ReplayJob> jobs_;
   std::map<std::string, std::shared_ptr<const SchemaSnapshot>> replayed_;  // source|key
   std::function<void(const std::vector<std::string>&)> replay_callback_;
-  std::thread replay_thread_;
+  bool replay_started_ = false;  // the detached replay thread (under replay_mutex_)
 };
 
 Engine::Engine(const Config& config, EngineOptions options)
-    : config_(config), store_(std::make_unique<ExpectedStore>(config_, options.wait_for_replay)) {
+    : config_(config), store_(std::make_shared<ExpectedStore>(config_, options.wait_for_replay)) {
   store_->refresh();
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() { store_->stop(); }
 
 void Engine::refresh_expected_state() const { store_->refresh(); }
 

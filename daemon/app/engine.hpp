@@ -86,7 +86,7 @@ class Engine {
                                              std::chrono::steady_clock::time_point deadline) const;
 
   Config config_;
-  std::unique_ptr<ExpectedStore> store_;
+  std::shared_ptr<ExpectedStore> store_;  // shared with its replay thread
 };
 
 }  // namespace driftwatch

@@ -484,7 +484,7 @@ class ConfigParser {
                   "server.shard_count: shard_index is required when shard_count > 1");
     }
     if (auto drain = r.duration("drain_timeout", /*allow_zero=*/true)) {
-      server.drain_timeout = std::chrono::ceil<std::chrono::seconds>(*drain);
+      server.drain_timeout = *drain;
     }
     if (auto json = r.boolean("json_logs")) server.json_logs = *json;
     if (auto max = r.bounded_int("max_connections", 1, 1000000)) server.max_connections = *max;

@@ -119,7 +119,9 @@ const FamilySpec kFamilies[kFamilyCount] = {
     {"last_check_timestamp_seconds", "Unix time of the last check of the target.",
      MetricType::Gauge},
     {"last_success_timestamp_seconds",
-     "Unix time of the last check of the target that did not fail.", MetricType::Gauge},
+     "Unix time of the last check that reached the target (did not fail, or failed only on the "
+     "expected side: reason migrations or expected_schema).",
+     MetricType::Gauge},
     {"check_duration_seconds", "Duration of the last check of the target.", MetricType::Gauge},
     {"checks_total", "Checks of the target run since start.", MetricType::Counter},
     {"check_errors_total", "Failed checks of the target since start, by reason.",
@@ -188,12 +190,6 @@ void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
 // target_up is about reaching the target: a check that failed on the expected side (migration
 // files, snapshots, reference database, replay) did reach it, and the migrations source has its
 // own series (driftwatch_migrations_up) for that.
-bool target_reached(const TargetResult& r) {
-  if (r.status != check_status::kError || !r.error) return true;
-  return r.error->reason == error_reason::kMigrations ||
-         r.error->reason == error_reason::kExpectedSchema;
-}
-
 // drift_cause and findings_possibly_pending: what explains the findings.
 void add_drift_cause(std::vector<MetricFamily>& f, const std::string& name, const TargetResult& r) {
   std::size_t possibly_pending = 0;

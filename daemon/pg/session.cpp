@@ -1,6 +1,8 @@
 #include "pg/session.hpp"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -286,6 +288,97 @@ struct ConnectFailed : std::runtime_error {
   bool timed_out;        // the deadline passed before the connection was up
 };
 
+// libpq resolves the host name inside PQconnectStart, with no timeout of its own (a stalled
+// resolver would hold the check past its deadline). So a single host name is resolved here on
+// a helper thread the check waits for until its deadline, and libpq gets the addresses as
+// hostaddr, with host kept for TLS verification (verify-full, SNI) and the password file.
+// Returns the conninfo to use: unchanged when there is nothing to resolve (an address, a
+// socket directory, a host list, hostaddr given) or resolution failed (libpq then reports it).
+// Throws ConnectFailed(timed_out) when the deadline passes first.
+std::string with_resolved_host(const std::string& conninfo,
+                               std::chrono::steady_clock::time_point deadline) {
+  std::string host;
+  std::string port;
+  bool has_hostaddr = false;
+  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), nullptr);
+  if (parsed == nullptr) {
+    return conninfo;
+  }
+  for (PQconninfoOption* option = parsed; option->keyword != nullptr; ++option) {
+    const std::string keyword = option->keyword;
+    const std::string value = option->val != nullptr ? option->val : "";
+    if (keyword == "host") {
+      host = value;
+    } else if (keyword == "port") {
+      port = value;
+    } else if (keyword == "hostaddr") {
+      has_hostaddr = !value.empty();
+    }
+  }
+  PQconninfoFree(parsed);
+  if (host.empty() || has_hostaddr || host[0] == '/' || host[0] == '@' ||
+      host.find(',') != std::string::npos || port.find(',') != std::string::npos) {
+    return conninfo;
+  }
+  unsigned char buffer[sizeof(in6_addr)];
+  if (::inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+      ::inet_pton(AF_INET6, host.c_str(), buffer) == 1) {
+    return conninfo;
+  }
+  struct Lookup {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<std::string> addresses;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host] {  // detached: a stalled resolver keeps only this thread
+    std::vector<std::string> addresses;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* result = nullptr;
+    if (::getaddrinfo(host.c_str(), nullptr, &hints, &result) == 0) {
+      for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {0};
+        const void* address =
+            ai->ai_family == AF_INET
+                ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                : static_cast<const void*>(
+                      &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+            ::inet_ntop(ai->ai_family, address, text, sizeof text) != nullptr &&
+            std::find(addresses.begin(), addresses.end(), text) == addresses.end()) {
+          addresses.emplace_back(text);
+        }
+      }
+      ::freeaddrinfo(result);
+    }
+    std::lock_guard<std::mutex> lock(lookup->mu);
+    lookup->addresses = std::move(addresses);
+    lookup->done = true;
+    lookup->cv.notify_all();
+  })
+      .detach();
+  std::unique_lock<std::mutex> lock(lookup->mu);
+  if (!lookup->cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
+    throw ConnectFailed("", "", true);
+  }
+  if (lookup->addresses.empty()) {
+    return conninfo;  // libpq resolves again and reports the failure in its words
+  }
+  // Later keywords win; one entry of host per address (libpq pairs the lists), one port for
+  // all.
+  std::string hosts;
+  std::string addresses;
+  for (const auto& address : lookup->addresses) {
+    hosts += (hosts.empty() ? "" : ",") + host;
+    addresses += (addresses.empty() ? "" : ",") + address;
+  }
+  return conninfo + " host=" + quote_conninfo_value(hosts) +
+         " hostaddr=" + quote_conninfo_value(addresses);
+}
+
 class DeadlineConnectPolicy : public pqxx::connectionpolicy {
  public:
   DeadlineConnectPolicy(const std::string& conninfo, std::chrono::steady_clock::time_point deadline)
@@ -295,7 +388,7 @@ class DeadlineConnectPolicy : public pqxx::connectionpolicy {
     if (orig != nullptr) {
       return orig;
     }
-    PGconn* conn = PQconnectStart(options().c_str());
+    PGconn* conn = PQconnectStart(with_resolved_host(options(), deadline_).c_str());
     if (conn == nullptr) {
       throw std::bad_alloc();
     }

@@ -135,8 +135,16 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   int in_flight = 0;
   std::uint64_t next_run = 1;
   std::set<std::uint64_t> abandoned_runs;  // their workers discard the result when it comes
-  int live_workers = 0;                    // threads in worker_loop
-  int retiring = 0;  // workers to leave after their check: one per abandoned check
+  // Running checks of targets a reload removed, by run: abandoned at abandon_at like any other
+  // (their entry is gone, so nothing is stored or reported for them).
+  struct Orphan {
+    std::string name;
+    Clock::time_point abandon_at;
+    std::shared_ptr<std::promise<TargetResult>> promise;
+  };
+  std::map<std::uint64_t, Orphan> orphans;
+  int live_workers = 0;  // threads in worker_loop
+  int retiring = 0;      // workers to leave after their check: one per abandoned check
   std::set<std::string> initial_targets;
   mutable bool first_round_latched = false;
   ResultCallback on_result;
@@ -207,6 +215,14 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
           abandoned.push_back(abandon(name, entry));
         }
       }
+      for (auto it = orphans.begin(); it != orphans.end();) {
+        if (it->second.abandon_at <= now) {
+          abandoned.push_back(abandon_orphan(it->first, it->second));
+          it = orphans.erase(it);
+        } else {
+          ++it;
+        }
+      }
       if (!abandoned.empty()) {
         lock.unlock();
         for (auto& notify : abandoned) {
@@ -217,6 +233,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       }
       bool any_due = false;
       std::optional<Clock::time_point> earliest;
+      for (const auto& [run, orphan] : orphans) {
+        if (!earliest || orphan.abandon_at < *earliest) {
+          earliest = orphan.abandon_at;
+        }
+      }
       for (auto& [name, entry] : entries) {
         if (entry.run != 0 && (!earliest || entry.abandon_at < *earliest)) {
           earliest = entry.abandon_at;
@@ -272,6 +293,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       ++status.errors_by_reason[reason];
     } else {
       status.consecutive_failures = 0;
+    }
+    // Like driftwatch_target_up: a failure on the expected side still reached the target.
+    if (target_reached(result)) {
       status.last_success = result.checked_at;
     }
     status.last_result = std::make_shared<const TargetResult>(result);
@@ -299,17 +323,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
                      "check of target " + name + " did not finish within its timeout of " +
                          std::to_string(timeout.count()) + "ms; abandoned");
     result.duration_seconds = std::chrono::duration<double>(timeout + kAbandonGrace).count();
-    abandoned_runs.insert(entry.run);
     const auto promise = entry.running_promise;
+    release_run(entry.run);
     const TargetStatus status = store_result(entry, result);
-    --in_flight;
-    ++retiring;
-    if (!stopping && !draining) {
-      ++live_workers;
-      workers.emplace_back(&Core::worker_loop, shared_from_this());
-    }
-    cv_sched.notify_all();
-    cv_idle.notify_all();
     // Run without the lock (the callback may ask the scheduler for its targets).
     const ResultCallback callback = on_result;
     return [promise, result, status, callback] {
@@ -321,6 +337,36 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
           callback(status);
         } catch (const std::exception&) {
         }
+      }
+    };
+  }
+
+  // The run's worker is left to its check (it leaves when the check returns) and a new worker
+  // takes its slot. Caller holds the lock.
+  void release_run(std::uint64_t run) {
+    abandoned_runs.insert(run);
+    --in_flight;
+    ++retiring;
+    if (!stopping && !draining) {
+      ++live_workers;
+      workers.emplace_back(&Core::worker_loop, shared_from_this());
+    }
+    cv_sched.notify_all();
+    cv_idle.notify_all();
+  }
+
+  // A hung check of a target removed by a reload: its worker is freed the same way; whoever
+  // waits for it gets the timeout result. Caller (the scheduler thread) holds the lock.
+  std::function<void()> abandon_orphan(std::uint64_t run, const Orphan& orphan) {
+    release_run(run);
+    const auto promise = orphan.promise;
+    const TargetResult result = error_result(
+        orphan.name, error_reason::kTimeout,
+        "check of target " + orphan.name + " (removed by a reload) did not finish within " +
+            std::to_string(config.check.timeout.count()) + "ms; abandoned");
+    return [promise, result] {
+      if (promise) {
+        promise->set_value(result);
       }
     };
   }
@@ -393,6 +439,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
         continue;
       }
       --core.in_flight;
+      core.orphans.erase(run);
       std::optional<TargetStatus> snapshot;
       it = core.entries.find(job.name);
       if (it != core.entries.end() && it->second.id == job.id) {
@@ -539,6 +586,11 @@ void Scheduler::apply(const Config& config, CheckFunction check) {
   }
   for (auto it = core.entries.begin(); it != core.entries.end();) {
     if (names.count(it->first) == 0) {
+      const Core::Entry& gone = it->second;
+      if (gone.run != 0) {  // still abandoned at its deadline if it hangs
+        core.orphans.emplace(gone.run,
+                             Core::Orphan{it->first, gone.abandon_at, gone.running_promise});
+      }
       it = core.entries.erase(it);  // an in-flight result for it is discarded by id
     } else {
       ++it;

@@ -143,4 +143,14 @@ struct TargetResult {
   double duration_seconds = 0.0;
 };
 
+// Whether the check reached the target: every result but an error of the target itself. An
+// error on the expected side (reason migrations / expected_schema) is the migrations source's
+// (driftwatch_migrations_up), not the target's: driftwatch_target_up stays 1 and the target's
+// last success advances.
+inline bool target_reached(const TargetResult& r) {
+  if (r.status != check_status::kError || !r.error) return true;
+  return r.error->reason == error_reason::kMigrations ||
+         r.error->reason == error_reason::kExpectedSchema;
+}
+
 }  // namespace driftwatch

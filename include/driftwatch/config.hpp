@@ -18,7 +18,7 @@ struct ServerConfig {
   std::string admin_token_file;  // empty: POST endpoints answer 403 to everyone
   std::string shard_index;       // "" (no sharding), "N", or "auto"
   int shard_count = 1;
-  std::chrono::seconds drain_timeout{20};
+  std::chrono::milliseconds drain_timeout{20000};  // exact: "1500ms" is 1.5 s
   bool json_logs = false;
   // HTTP resource limits: connections beyond max_connections are refused at accept (and never
   // more than half the process's descriptor limit, so checks always have descriptors); a

@@ -44,8 +44,9 @@ struct TargetStatus {
   std::shared_ptr<const TargetResult> last_known;
   int consecutive_failures = 0;  // consecutive checks with status "error"
   std::uint64_t checks_total = 0;
-  std::map<std::string, std::uint64_t> errors_by_reason;              // reason -> count
-  std::optional<std::chrono::system_clock::time_point> last_success;  // last non-error check
+  std::map<std::string, std::uint64_t> errors_by_reason;  // reason -> count
+  // Last check that reached the target (target_reached: no error, or one on the expected side).
+  std::optional<std::chrono::system_clock::time_point> last_success;
   bool running = false;
   std::chrono::milliseconds interval{0};  // effective interval
   // Changes whenever anything above changes, and differs between targets (the scheduler's

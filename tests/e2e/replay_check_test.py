@@ -9,6 +9,7 @@
 import json
 import os
 import shutil
+import signal
 import sys
 import unittest
 
@@ -137,6 +138,38 @@ class ReplayCheckTest(unittest.TestCase):
             self.assertIn("built by replay", daemon.process.output())
             self.assertNotIn(e2e.cluster_password(), daemon.process.output())
         finally:
+            daemon.stop()
+
+    def test_a_reload_does_not_wait_for_a_running_replay(self):
+        # A replay command that blocks until the test opens its gate: the engine a reload
+        # replaces must not wait for it (the old engine hands the build to its detached thread).
+        snapshots = os.path.join(self.tmp.path, "head-only-reload")
+        os.makedirs(snapshots, exist_ok=True)
+        shutil.copy(os.path.join(self.history, "0011_invoices.json"), snapshots)
+        started = os.path.join(self.tmp.path, "replay-started")
+        gate = os.path.join(self.tmp.path, "replay-gate")
+        staging = self.database_at("0010_movements")
+        text = ('[server]\nlisten = "127.0.0.1:0"\n\n[check]\ninterval = "1h"\ntimeout = "20s"\n\n')
+        text += e2e.migrations_section(snapshots=snapshots)
+        text += "[migrations.warehouse.replay]\nscratch_url = %s\n" % e2e.toml_string(
+            e2e.cluster_url())
+        text += "command = %s\ntimeout = \"5m\"\n\n" % json.dumps(
+            ["/bin/sh", "-c", "touch %s; while [ ! -f %s ]; do sleep 0.1; done; exit 1"
+             % (started, gate)])
+        text += e2e.target_section("staging", url=staging)
+        config = e2e.write_file(self.tmp.path, "replay-reload.toml", text)
+        daemon = Daemon(config)
+        try:
+            daemon.wait_until(lambda: os.path.exists(started), timeout=60, what="replay start")
+            for reloads in (1, 2):
+                daemon.signal(signal.SIGHUP)
+                daemon.wait_until(
+                    lambda: daemon.process.output().count("configuration reloaded") >= reloads,
+                    timeout=30, what="reload %d while the replay runs" % reloads)
+            self.assertFalse(os.path.exists(gate))
+            self.assertEqual(daemon.get("/readyz")[0], 200)
+        finally:
+            e2e.write_file(self.tmp.path, "replay-gate", "")
             daemon.stop()
 
 

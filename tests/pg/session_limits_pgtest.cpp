@@ -201,12 +201,20 @@ TEST_CASE("the deadline covers connect + all queries, across statements") {
   CHECK(std::string(error.what()).find("timeout of 1500ms") != std::string::npos);
 }
 
-TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-table schema") {
+TEST_CASE(
+    "no lock queue: an ALTER TABLE does not wait for a check of a 10,000-table schema with "
+    "2,000 views") {
   pgtest::TempDatabase db;
   db.exec(
       "DO $$ BEGIN FOR i IN 1..10000 LOOP EXECUTE format('CREATE TABLE t%s (id int, a text, b "
       "int, c timestamptz, d numeric)', i); END LOOP; END $$;"
       "CREATE TABLE hot (id int); CREATE VIEW hot_view AS SELECT id FROM hot;"
+      // Every view's deparse locks `hot` (pg_get_viewdef takes AccessShareLock on the relations
+      // a view reads, until its subtransaction ends).
+      "DO $$ BEGIN FOR i IN 1..2000 LOOP EXECUTE format('CREATE VIEW v%s AS SELECT id, %s AS n "
+      "FROM hot', i, i); END LOOP; END $$;"
+      "CREATE FUNCTION hot_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM "
+      "hot; END;"
       "CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY);"
       "INSERT INTO public.alembic_version VALUES ('abc')");
   IntrospectOptions options;
@@ -267,12 +275,43 @@ TEST_CASE("no lock queue: an ALTER TABLE does not wait for a check of a 10,000-t
   const bool finished_first = done.load();
   CHECK_MESSAGE(!finished_first, "the ALTER had to wait until the check was over");
   CHECK(open >= 1);
+  // The view definitions: read in short batches, so another ALTER of `hot` (which every view
+  // reads) goes through between two batches and the check goes on deparsing views after it.
+  auto deparsing = [&] {
+    pqxx::nontransaction tx(observer);
+    return tx.exec(
+                 "SELECT 1 FROM pg_stat_activity WHERE application_name = 'driftwatch' "
+                 "AND state = 'active' AND query LIKE '%pg_get_viewdef%'")
+               .size() > 0;
+  };
+  bool deparse_seen = false;
+  while (!deparse_seen && !done) {
+    deparse_seen = deparsing();
+  }
+  REQUIRE_MESSAGE(deparse_seen, "no view definitions were read after the columns");
+  {
+    pqxx::work tx(migration);
+    tx.exec("SET lock_timeout = 0");
+    tx.exec("ALTER TABLE hot ADD COLUMN added_again int");
+    tx.commit();
+  }
+  bool deparse_after_alter = false;
+  while (!deparse_after_alter && !done) {
+    deparse_after_alter = deparsing();
+  }
+  CHECK_MESSAGE(deparse_after_alter, "the ALTER waited until every view definition was read");
   const LiveRead read = check.get();
   const auto check_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - check_started).count();
   MESSAGE("the ALTERs took " << alter_seconds << " s (lock wait included) during a check of "
                              << check_seconds << " s");
   CHECK(read.snapshot.find(ObjectType::kView, "public.hot_view") != nullptr);
+  const SchemaObject* last_view = read.snapshot.find(ObjectType::kView, "public.v2000");
+  REQUIRE(last_view != nullptr);
+  CHECK(last_view->attrs.at("definition").find("2000 AS n") != std::string::npos);
+  const SchemaObject* function = read.snapshot.find(ObjectType::kFunction, "public.hot_count()");
+  REQUIRE(function != nullptr);
+  CHECK(function->attrs.count("sql_body") == 1);
   CHECK(read.snapshot.objects.size() > 50000);
 }
 

@@ -146,6 +146,18 @@ TEST_CASE("unknown host -> reason connect") {
   CHECK(std::string(error.what()).find("pw-unknown-host") == std::string::npos);
 }
 
+TEST_CASE("a host name is resolved within the check's deadline and still connects") {
+  // driftwatch resolves the name itself (libpq's lookup has no deadline) and passes the
+  // addresses as hostaddr, keeping host for TLS and the password file.
+  auto parts = pgtest::parse_url(pgtest::superuser_url());
+  REQUIRE(parts.host == "127.0.0.1");
+  parts.host = "localhost";
+  PgSession session(pgtest::make_url(parts), quick_options(std::chrono::seconds(5)), "by-name");
+  const auto rows = session.query("SELECT host(inet_server_addr())");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0][0].value() == "127.0.0.1");
+}
+
 TEST_CASE("malformed URL -> reason config without echoing it") {
   const Error error = error_of([&] {
     PgSession session("postgresql://u:pw-malformed@host:notaport:1/db?bogus_key=1",

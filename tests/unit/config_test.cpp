@@ -388,6 +388,22 @@ url_env = "T_URL"
   CHECK(contains(result.errors[0].message, "missing key \"migrations\""));
 }
 
+TEST_CASE("server.drain_timeout is exact below a second (not rounded to whole seconds)") {
+  const ConfigParseResult result = parse_config(R"([server]
+drain_timeout = "1500ms"
+[migrations.a]
+versions = ["v"]
+[[targets]]
+name = "t"
+migrations = "a"
+url = "postgresql://localhost/t"
+)",
+                                                "c.toml");
+  INFO(all_errors(result));
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->server.drain_timeout == std::chrono::milliseconds(1500));
+}
+
 TEST_CASE("shard_count > 1 needs a shard_index") {
   const ConfigParseResult result = parse_config(R"([server]
 shard_count = 4

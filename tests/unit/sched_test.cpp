@@ -258,6 +258,24 @@ TEST_CASE("a success resets the failure count and records the last success") {
   CHECK(status->last_success);
 }
 
+TEST_CASE("a failure on the expected side reached the target: it records the last success") {
+  auto check = [&](const TargetConfig& t, Clock::time_point) {
+    return err_result(t.name, t.name == "broken_migrations" ? error_reason::kMigrations
+                              : t.name == "no_snapshot"     ? error_reason::kExpectedSchema
+                                                            : error_reason::kConnect);
+  };
+  Scheduler scheduler(check, make_config({"broken_migrations", "no_snapshot", "down"}, 1h),
+                      quiet_options());
+  scheduler.start();
+  for (const char* name : {"broken_migrations", "no_snapshot", "down"}) {
+    CHECK(scheduler.trigger(name)->get().status == "error");
+    const auto status = scheduler.target(name);
+    REQUIRE(status);
+    CHECK(status->consecutive_failures == 1);  // still a failed check (backoff, for_checks)
+    CHECK_MESSAGE(status->last_success.has_value() == (std::string(name) != "down"), name);
+  }
+}
+
 TEST_CASE("an on-demand check joins the running one") {
   std::mutex mu;
   std::condition_variable cv;
@@ -415,6 +433,49 @@ TEST_CASE("background workers run checks under SCHED_IDLE, others under the defa
   }
   // The test thread itself is untouched.
   CHECK(sched_getscheduler(0) == SCHED_OTHER);
+}
+
+TEST_CASE("a hung check of a target a reload removed is still abandoned: its worker is freed") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<bool> stuck_running{false};
+  auto check = [&](const TargetConfig& t, Clock::time_point) {
+    if (t.name == "stuck") {
+      stuck_running = true;
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }
+    return ok_result(t.name);
+  };
+  Config config = make_config({"stuck", "other"}, 1h, /*concurrency=*/1);
+  config.check.timeout = 200ms;
+  {
+    Scheduler scheduler(check, config, quiet_options());
+    scheduler.start();
+    auto stuck = scheduler.trigger("stuck");
+    REQUIRE(stuck);
+    REQUIRE(wait_for([&] { return stuck_running.load(); }));
+    Config reloaded = make_config({"other"}, 1h, /*concurrency=*/1);
+    reloaded.check.timeout = 200ms;
+    scheduler.apply(reloaded);
+    // The waiter gets a timeout at deadline + grace, and the slot of the only worker is free.
+    REQUIRE(stuck->wait_for(10s) == std::future_status::ready);
+    const TargetResult result = stuck->get();
+    REQUIRE(result.error);
+    CHECK(result.error->reason == "timeout");
+    CHECK(wait_for([&] { return scheduler.in_flight() == 0; }));
+    auto other = scheduler.trigger("other");
+    REQUIRE(other);
+    REQUIRE(other->wait_for(10s) == std::future_status::ready);
+    CHECK(other->get().status == "ok");
+    CHECK_FALSE(scheduler.target("stuck"));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }
 }
 
 TEST_CASE("a check stuck past its deadline is abandoned: timeout result, worker slot freed") {
