@@ -839,7 +839,8 @@ TargetResult Engine::check(const TargetConfig& target,
     std::string replay_status;
     std::string expected_revision;  // what `expected` is the schema of
     // Snapshots (and replay) first, as documented; a reference database only without them.
-    const bool reference_mode = source.snapshots.empty() && !source.replay && source.has_reference();
+    const bool reference_mode =
+        source.snapshots.empty() && !source.replay && source.has_reference();
     const bool revision_only = source.snapshots.empty() && !source.replay && !reference_mode;
     if (revision_only) {
       // No expected schema configured: the revision state is the whole check.
