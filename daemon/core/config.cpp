@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "driftwatch/bounded_read.hpp"
+#include "driftwatch/utf8.hpp"
 
 namespace driftwatch {
 
@@ -315,15 +316,34 @@ struct UrlKeys {
 constexpr int kMaxTomlNesting = 64;   // arrays / inline tables inside each other
 constexpr int kMaxTomlKeyDepth = 64;  // dotted key components on one line
 
+std::string hex_byte(unsigned char byte) {
+  static const char digits[] = "0123456789abcdef";
+  return {digits[byte >> 4], digits[byte & 0xF]};
+}
+
 std::optional<ConfigError> prescan_toml(const std::string& text, const std::string& path) {
   if (text.size() > kMaxConfigFileBytes) {
     return ConfigError{path, 0,
                        "config is larger than " + std::to_string(kMaxConfigFileBytes) + " bytes"};
   }
+  const std::size_t n = text.size();
+  // TOML is UTF-8 throughout. toml11 3.7 reads past its buffer on a literal string with an
+  // invalid sequence (its issue 199, fixed in 3.8), so nothing else may reach it.
+  for (std::size_t i = 0, line = 1; i < n; ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == '\n') ++line;
+    if (byte < 0x80) continue;
+    const std::size_t length = utf8_sequence_length(text.data() + i, text.data() + n);
+    if (length == 0) {
+      return ConfigError{path, static_cast<int>(line),
+                         "config is not valid UTF-8 (byte 0x" + hex_byte(byte) + " at offset " +
+                             std::to_string(i) + ")"};
+    }
+    i += length - 1;
+  }
   int line = 1;
   int depth = 0;
   int dots = 0;  // key separators on this line
-  const std::size_t n = text.size();
   for (std::size_t i = 0; i < n; ++i) {
     const char c = text[i];
     if (c == '\n') {

@@ -12,6 +12,7 @@
 
 #include "driftwatch/check.hpp"
 #include "driftwatch/error.hpp"
+#include "driftwatch/utf8.hpp"
 
 namespace driftwatch {
 namespace {
@@ -473,34 +474,12 @@ class FastReader {
     return true;
   }
 
-  // Steps over one well-formed UTF-8 sequence of 2-4 bytes (RFC 3629: no overlong forms, no
-  // surrogates, nothing above U+10FFFF), the same set nlohmann's lexer accepts.
+  // Steps over one well-formed UTF-8 sequence of 2-4 bytes, the same set nlohmann's lexer
+  // accepts.
   bool utf8_sequence() {
-    const auto byte = [this](size_t i) {
-      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0u;
-    };
-    const unsigned lead = byte(0);
-    size_t length = 0;
-    unsigned low = 0x80, high = 0xBF;  // range of the second byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;
-      if (lead == 0xED) high = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;
-      if (lead == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (byte(1) < low || byte(1) > high) return false;
-    for (size_t i = 2; i < length; ++i) {
-      if (byte(i) < 0x80 || byte(i) > 0xBF) return false;
-    }
+    const std::size_t length = utf8_sequence_length(p_, end_);
     p_ += length;
-    return true;
+    return length != 0;
   }
 
   const char* p_;

@@ -148,6 +148,29 @@ TEST_CASE("a config nested 8,000 arrays deep is an error with its line, not a cr
   for (const auto& e : result.errors) CHECK(e.message.find("nested deeper") == std::string::npos);
 }
 
+TEST_CASE("a config with invalid UTF-8 is an error with its line, before toml11 reads it") {
+  // toml11 3.7 read past its buffer on these literal strings (ASan: heap-buffer-overflow).
+  for (const std::string& value :
+       {std::string("'x\xffy'"), std::string("'''x\xc3'''"), std::string("\"\xed\xa0\x80\""),
+        std::string("'\xc0\xaf'"), std::string("'\xf4\x90\x80\x80'")}) {
+    CAPTURE(value);
+    const ConfigParseResult result =
+        parse_config("[check]\ninterval = \"5m\"\nnote = " + value + "\n", "utf8.toml");
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors.front().line == 3);
+    CHECK(result.errors.front().message.rfind("config is not valid UTF-8 (byte 0x", 0) == 0);
+  }
+  // In a comment too: TOML requires the whole document to be UTF-8.
+  ConfigParseResult result = parse_config("# caf\xe9\n[check]\ninterval = \"5m\"\n", "c.toml");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors.front().to_string() ==
+        "c.toml:1: config is not valid UTF-8 (byte 0xe9 at offset 5)");
+  // Well-formed multi-byte text (2, 3 and 4 bytes) is accepted wherever TOML allows it.
+  result = parse_config(
+      "# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n[check]\ninterval = \"5m\"\n", "ok.toml");
+  for (const auto& e : result.errors) CHECK(e.message.find("UTF-8") == std::string::npos);
+}
+
 TEST_CASE("a snapshot nested 100,000 arrays deep is an error, not a crash") {
   const std::string text =
       "{\"format\": \"driftwatch-snapshot/1\", \"objects\": " + repeat("[", 100000) +
