@@ -911,9 +911,10 @@ bool wanted(const CatalogQuery& query, const IntrospectOptions& options) {
 
 void run_query(PgSession& session, const CatalogQuery& query,
                const std::vector<std::string>& scope_params, Builder& builder) {
-  // In a savepoint rolled back right after: the relation locks a query takes (pg_get_viewdef
-  // locks the view and every table it reads) last as long as the query, not the check.
-  const pqxx::result rows = session.impl().exec_released(
+  // No savepoint: a catalog query locks only catalog relations (AccessShareLock, which no DDL
+  // of the application conflicts with); the deparses that lock the application's relations are
+  // deferred to resolve_deferred, which releases them per batch.
+  const pqxx::result rows = session.impl().exec(
       query.name, query.sql, query.scoped ? scope_params : std::vector<std::string>{});
   try {
     query.map(rows, builder);
@@ -930,13 +931,13 @@ constexpr size_t kDeparseBatch = 200;
 
 const std::string kViewDefinitionsSql = R"sql(
 SELECT d.n, pg_catalog.pg_get_viewdef(d.oid, true)
-FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS d(oid, n)
+FROM pg_catalog.unnest('{OIDS}'::pg_catalog.oid[]) WITH ORDINALITY AS d(oid, n)
 ORDER BY d.n
 )sql";
 
 const std::string kFunctionDefinitionsSql = R"sql(
 SELECT d.n, pg_catalog.pg_get_functiondef(d.oid)
-FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS d(oid, n)
+FROM pg_catalog.unnest('{OIDS}'::pg_catalog.oid[]) WITH ORDINALITY AS d(oid, n)
 ORDER BY d.n
 )sql";
 
@@ -956,9 +957,12 @@ void resolve_deferred(PgSession& session, Builder& builder) {
         oids += (i > start ? "," : "") + std::to_string(pending[i]->oid);
       }
       oids += "}";
+      // The oids are digits and commas (built here): inlined, as exec_released takes no
+      // parameters.
+      std::string sql = views ? kViewDefinitionsSql : kFunctionDefinitionsSql;
+      sql.replace(sql.find("{OIDS}"), 6, oids);
       const pqxx::result rows = session.impl().exec_released(
-          views ? "view definitions" : "function definitions",
-          views ? kViewDefinitionsSql : kFunctionDefinitionsSql, {oids});
+          views ? "view definitions" : "function definitions", sql);
       for (const auto& row : rows) {
         const size_t n = std::strtoul(row[0].c_str(), nullptr, 10);
         if (n < 1 || start + n > end || row[1].is_null()) {

@@ -524,18 +524,13 @@ pqxx::result PgSession::Impl::exec(const char* name, const std::string& sql,
   }
 }
 
-pqxx::result PgSession::Impl::exec_released(const char* name, const std::string& sql,
-                                            const std::vector<std::string>& params) {
-  ReadTransaction& t = tx();
-  try {
-    t.exec("SAVEPOINT driftwatch_read");
-  } catch (...) {
-    rethrow_mapped(name);
-  }
-  pqxx::result rows = exec(name, sql, params);
+pqxx::result PgSession::Impl::exec_released(const char* name, const std::string& sql) {
+  // One round trip: the savepoint and the statement in one simple-protocol message (its result
+  // is the statement's). The statement therefore takes no parameters.
+  pqxx::result rows = exec(name, "SAVEPOINT driftwatch_read; " + sql);
   try {
     // ROLLBACK TO releases the subtransaction's locks; RELEASE then leaves the savepoint.
-    t.exec("ROLLBACK TO SAVEPOINT driftwatch_read; RELEASE SAVEPOINT driftwatch_read");
+    tx().exec("ROLLBACK TO SAVEPOINT driftwatch_read; RELEASE SAVEPOINT driftwatch_read");
   } catch (...) {
     rethrow_mapped(name);
   }

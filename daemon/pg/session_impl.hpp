@@ -56,9 +56,9 @@ struct PgSession::Impl {
   // Same, inside a savepoint that is rolled back as soon as the rows are in: relation locks the
   // statement took (pg_get_viewdef locks every table a view reads; SELECT on the version table)
   // are released at once instead of at the end of the transaction, so DDL of the application
-  // never queues behind a check. Same transaction, same snapshot.
-  pqxx::result exec_released(const char* name, const std::string& sql,
-                             const std::vector<std::string>& params = {});
+  // never queues behind a check. Same transaction, same snapshot. Two round trips (the savepoint
+  // travels with the statement), so `sql` takes no parameters: inline only literals you built.
+  pqxx::result exec_released(const char* name, const std::string& sql);
   // True once the check's deadline passed (the connection is then cut).
   bool deadline_passed() const;
   // Maps the exception being handled to Error and throws it. Use inside a catch block.

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <future>
 #include <string>
 #include <thread>
@@ -222,10 +223,43 @@ TEST_CASE(
   std::atomic<bool> done{false};
   const auto check_started = std::chrono::steady_clock::now();
   auto check = std::async(std::launch::async, [&] {
-    LiveRead read = read_live_schema(db.url(), options, "big");
-    done = true;
-    return read;
+    struct MarkDone {
+      std::atomic<bool>& done;
+      ~MarkDone() { done = true; }
+    } mark{done};
+    return read_live_schema(db.url(), options, "big");
   });
+  // Throughout the check: a lock on a relation of the application is held only by the
+  // statements that release it at once (the deparse batches and the version table read, each in
+  // a savepoint). Seen twice during the same other statement, it would be held to the end.
+  std::string held_across;
+  std::thread sampler([&] {
+    pqxx::connection watcher(db.url());
+    std::map<std::string, int> sightings;  // pid + query_start -> samples showing a lock
+    while (!done && held_across.empty()) {
+      pqxx::nontransaction tx(watcher);
+      const pqxx::result rows = tx.exec(
+          "SELECT a.pid || ' ' || a.query_start, left(a.query, 80), "
+          "string_agg(c.relname || ' ' || l.mode, ', ') "
+          "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+          "JOIN pg_stat_activity a ON a.pid = l.pid "
+          "WHERE a.application_name = 'driftwatch' AND l.granted "
+          "AND c.relnamespace = 'public'::regnamespace "
+          "AND a.query !~ '(pg_get_viewdef|pg_get_functiondef|version_num|^ROLLBACK TO)' "
+          "GROUP BY 1, 2");
+      for (const auto& row : rows) {
+        if (++sightings[row[0].c_str()] == 2) {
+          held_across = std::string(row[2].c_str()) + " during: " + row[1].c_str();
+        }
+      }
+    }
+  });
+  struct Join {
+    std::thread& thread;
+    ~Join() {
+      if (thread.joinable()) thread.join();  // ends with the check, even after a failed REQUIRE
+    }
+  } join_sampler{sampler};
   // Wait until the check has read the view definitions (pg_get_viewdef locked `hot` and the
   // view) and the version table, and is on to the columns.
   pqxx::connection observer(db.url());
@@ -301,6 +335,8 @@ TEST_CASE(
   }
   CHECK_MESSAGE(deparse_after_alter, "the ALTER waited until every view definition was read");
   const LiveRead read = check.get();
+  sampler.join();
+  CHECK_MESSAGE(held_across.empty(), "a lock outlived its statement: " << held_across);
   const auto check_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - check_started).count();
   MESSAGE("the ALTERs took " << alter_seconds << " s (lock wait included) during a check of "
