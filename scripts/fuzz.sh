@@ -5,11 +5,15 @@
 # report; the crashing input is left in ${FUZZ_BUILD_DIR}/artifacts/.
 #   scripts/fuzz.sh                     every target, FUZZ_SECONDS (default 20) each
 #   scripts/fuzz.sh fuzz_config         one target
+# FUZZ_SEED (default 1) fixes libFuzzer's seed, so that a test run explores the same inputs
+# each time (a regression check, not a lottery); FUZZ_SEED=0 takes a random seed, for longer
+# campaigns (e.g. FUZZ_SEED=0 FUZZ_SECONDS=600) whose findings go to fuzz/corpus/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
+seed=${FUZZ_SEED:-1}
 cxx=${FUZZ_CXX:-clang++-14}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_revision_parser fuzz_config fuzz_snapshot fuzz_redact
@@ -58,7 +62,7 @@ for t in "${targets[@]}"; do
   work="$build_dir/work/$t"
   mkdir -p "$work"
   # New inputs go to $work (first directory); the seeds and regressions are read only.
-  "$build_dir/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  "$build_dir/$t" -seed="$seed" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$build_dir/artifacts/$t-" "$work" "${corpus[@]}" \
     2>"$build_dir/$t.log" || {
     tail -50 "$build_dir/$t.log"
