@@ -13,7 +13,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -221,8 +223,9 @@ std::string build_session_conninfo(const std::string& url, const IntrospectOptio
 // The check's deadline passed, the session is unusable.
 class DeadlineWatchdog {
  public:
-  DeadlineWatchdog(int socket, PGcancel* cancel, std::chrono::steady_clock::time_point deadline)
-      : socket_(socket), cancel_(cancel), deadline_(deadline) {}
+  DeadlineWatchdog(int socket, PGcancel* cancel, std::chrono::steady_clock::time_point deadline,
+                   std::string endpoint)
+      : socket_(socket), cancel_(cancel), deadline_(deadline), endpoint_(std::move(endpoint)) {}
   ~DeadlineWatchdog() {
     if (cancel_ != nullptr) {
       PQfreeCancel(cancel_);
@@ -264,10 +267,33 @@ class DeadlineWatchdog {
     // an end of file now; the descriptor stays valid until the owner closes it (after stop()).
     ::shutdown(socket_, SHUT_RDWR);
     lock.unlock();
-    // Ends the query on the server (it would otherwise run to statement_timeout). May block on
-    // a peer that does not answer; this thread is detached, nobody waits for it.
+    // Ends the query on the server (it would otherwise run to statement_timeout). PQcancel has
+    // no timeout: a peer that takes the cancel request and never closes holds this (detached)
+    // thread for good. So at most one cancel per server is under way: while one hangs, later
+    // deadlines on that server only cut their sockets, and a hung server cannot pile up threads.
+    if (!begin_cancel(endpoint_)) {
+      return;
+    }
     char error[256];
     PQcancel(cancel_, error, sizeof error);
+    end_cancel(endpoint_);
+  }
+
+  static std::mutex& cancels_mu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::set<std::string>& cancels() {
+    static std::set<std::string> under_way;
+    return under_way;
+  }
+  static bool begin_cancel(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lock(cancels_mu());
+    return cancels().insert(endpoint).second;
+  }
+  static void end_cancel(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lock(cancels_mu());
+    cancels().erase(endpoint);
   }
 
   std::mutex mu_;
@@ -277,6 +303,7 @@ class DeadlineWatchdog {
   int socket_;
   PGcancel* cancel_;
   std::chrono::steady_clock::time_point deadline_;
+  std::string endpoint_;  // host:port of the server the cancel goes to
 };
 
 namespace {
@@ -631,7 +658,8 @@ PgSession::PgSession(const std::string& url, const IntrospectOptions& options, s
   PGconn* raw = connection->raw();
   if (raw != nullptr) {
     auto watchdog =
-        std::make_shared<DeadlineWatchdog>(PQsocket(raw), PQgetCancel(raw), impl_->deadline);
+        std::make_shared<DeadlineWatchdog>(PQsocket(raw), PQgetCancel(raw), impl_->deadline,
+                                           std::string(PQhost(raw)) + ":" + PQport(raw));
     if (DeadlineWatchdog::start(watchdog)) {
       impl_->watchdog = std::move(watchdog);
     }

@@ -52,14 +52,18 @@ class Blackhole:
 
 
 READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
+CANCEL_REQUEST_CODE = (80877102).to_bytes(4, "big")
 
 
 class StallingProxy:
     """Forwards to PostgreSQL until the server's first ReadyForQuery (the connection is up), then
     forwards nothing more on that connection, in either direction; sockets stay open."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, swallow_cancels=False):
         self.upstream_port = upstream_port
+        # Cancel requests too are taken and never answered (PQcancel then waits for good).
+        self.swallow_cancels = swallow_cancels
+        self.cancels = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -74,8 +78,21 @@ class StallingProxy:
                 client, _ = self.sock.accept()
             except OSError:
                 return
+            self.sockets.append(client)
+            head = b""
+            if self.swallow_cancels:
+                # The first packet's length and code: a CancelRequest is 16 bytes, code 80877102.
+                while len(head) < 8:
+                    chunk = client.recv(8 - len(head))
+                    if not chunk:
+                        break
+                    head += chunk
+                if head[4:8] == CANCEL_REQUEST_CODE:
+                    self.cancels += 1
+                    continue  # kept open, never answered nor closed
             server = socket.create_connection(("127.0.0.1", self.upstream_port))
-            self.sockets += [client, server]
+            self.sockets.append(server)
+            server.sendall(head)
             state = {"stalled": False}
             threading.Thread(target=self.pump, args=(client, server, state, False),
                              daemon=True).start()
@@ -181,6 +198,44 @@ class DeadlineTest(unittest.TestCase):
             self.assertEqual(got["error"]["reason"], "timeout", got)
             self.assertLessEqual(got["duration_seconds"], TIMEOUT_S + 2.0, got)
         self.assertNotIn(password, daemon.process.output())
+
+    def test_a_server_that_never_answers_cancels_does_not_pile_up_threads(self):
+        # Each timed-out check cancels its query with PQcancel, which has no timeout of its own:
+        # with a server that takes cancel requests and never closes them, every deadline used
+        # to leave one more thread blocked for good (a daemon of a few days: thousands).
+        cluster_port = urllib.parse.urlsplit(e2e.cluster_url()).port
+        proxy = StallingProxy(cluster_port, swallow_cancels=True)
+        self.addCleanup(proxy.close)
+        text = ('[server]\nlisten = "127.0.0.1:0"\n\n'
+                '[check]\ninterval = "1s"\ntimeout = "1s"\n\n')
+        text += e2e.migrations_section(reference_url=self.reference.url) + "\n"
+        text += e2e.target_section("stalled", url=e2e.url_for(self.db_name, port=proxy.port))
+        config = e2e.write_file(self.tmp.path, "cancels.toml", text)
+        daemon = Daemon(config)
+        self.addCleanup(daemon.stop)
+
+        def threads():
+            with open("/proc/%d/status" % daemon.process.proc.pid) as status:
+                for line in status:
+                    if line.startswith("Threads:"):
+                        return int(line.split()[1])
+            return 0
+
+        def timeouts():
+            return metric(daemon.get("/metrics")[2], "driftwatch_checks_total", "stalled") or 0
+
+        daemon.wait_until(lambda: proxy.cancels >= 1, timeout=30, what="a first cancel request")
+        time.sleep(0.5)  # its watchdog thread is now blocked in PQcancel
+        baseline, checked = threads(), timeouts()
+        daemon.wait_until(lambda: timeouts() >= checked + 6, timeout=60,
+                          what="six more timed-out checks")
+        got = daemon.json("/api/v1/targets/stalled")
+        self.assertEqual(got["error"]["reason"], "timeout", got)
+        self.assertLessEqual(got["duration_seconds"], 1.0 + 2.0, got)
+        # At most the one blocked cancel per server, not one per deadline.
+        self.assertLessEqual(threads(), baseline + 1,
+                             "threads grew from %d with %d cancel requests sent"
+                             % (baseline, proxy.cancels))
 
 
 if __name__ == "__main__":
