@@ -2,12 +2,16 @@
 // is not used: it hides objects the role does not own and is slow), each SQL constant next to
 // the function that maps its rows, all listed in kCatalogQueries.
 //
-// Query budget per check: 2 for the version table + 10 catalog queries, +1 with privileges,
-// +1 with comments = at most 14, whatever the schema size (tables, views, materialized views
-// and sequences share one pg_class query), plus 1 per kDeparseBatch views and materialized
-// views and 1 per kDeparseBatch SQL-standard function bodies (see Deferred below). A large schema
-// is read over two connections in one snapshot (introspect_schema): the first sends 1 more
-// (pg_export_snapshot) and 2 fewer, the second SET TRANSACTION SNAPSHOT + indexes + constraints.
+// Round trips per check (PgSession sends BEGIN, the session settings and a savepoint's release
+// in the message of the next statement, parameters inlined): on one connection BEGIN + version
+// table state, the version table read, 10 catalog queries (the first also releases the version
+// table's savepoint), ROLLBACK = 13, +1 with privileges, +1 with comments, whatever the schema
+// size (tables, views, materialized views and sequences share one pg_class query), plus 1 per
+// kDeparseBatch views and materialized views and 1 per kDeparseBatch SQL-standard function
+// bodies (see Deferred below): 15 for a schema with both, without privileges and comments.
+// A large schema is read over two connections in one snapshot (introspect_schema): the first
+// sends 1 more (pg_export_snapshot) and 2 fewer, the second BEGIN + SET TRANSACTION SNAPSHOT,
+// indexes, constraints, ROLLBACK. Measured with the server's statement log (bench/README.md).
 //
 // Minimal grants for the driftwatch role (verified by session_pgtest "minimal grants"):
 //   GRANT CONNECT ON DATABASE app TO driftwatch;            -- PUBLIC has it by default

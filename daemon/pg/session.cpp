@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <memory>
@@ -513,23 +514,89 @@ void PgSession::Impl::begin_in_snapshot(const std::string& snapshot_id) {
 
 ReadTransaction& PgSession::Impl::tx() {
   if (!transaction) {
+    constexpr const char* kBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ";
     try {
       transaction = std::make_unique<ReadTransaction>(*connection, "driftwatch");
+      ahead = kBegin;
       if (!import_snapshot.empty()) {
-        // Must be the transaction's first statement.
+        // Must be the transaction's first statement; sent now, so that a snapshot that cannot
+        // be imported fails here ("begin"), not in the middle of the reads.
         const std::string snapshot = std::exchange(import_snapshot, std::string());
         ++queries;
-        transaction->exec("SET TRANSACTION SNAPSHOT " + transaction->quote(snapshot));
+        ++round_trips;
+        begun = true;
+        transaction->exec(std::exchange(ahead, std::string()) + "SET TRANSACTION SNAPSHOT " +
+                          transaction->quote(snapshot));
       }
       // Inside the transaction, so it works through PgBouncer's transaction pooling too (no
-      // session state left on a shared server connection). Not counted: setup, like BEGIN.
-      transaction->exec(local_settings);
+      // session state left on a shared server connection). Sent with the first statement.
+      ahead += local_settings + "; ";
     } catch (...) {
       rethrow_mapped("begin");
     }
   }
   return *transaction;
 }
+
+void PgSession::Impl::end_read_transaction() noexcept {
+  if (transaction && begun) {
+    try {
+      // Read only: nothing to commit. On a broken or cut connection this fails at once.
+      ++round_trips;
+      transaction->exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  try {
+    transaction.reset();
+  } catch (...) {
+  }
+  begun = false;
+  ahead.clear();
+}
+
+namespace {
+
+// `sql` with $1..$n replaced by the quoted `params` (outside quoted literals, identifiers and
+// comments), so that the statement can share a simple-protocol message with others. Our SQL
+// constants only: no dollar quoting.
+std::string inline_params(const std::string& sql, const std::vector<std::string>& params,
+                          ReadTransaction& t) {
+  std::string out;
+  out.reserve(sql.size() + 64);
+  const size_t n = sql.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {
+      const size_t close = sql.find(c, i + 1);
+      const size_t end = close == std::string::npos ? n : close + 1;
+      out.append(sql, i, end - i);
+      i = end - 1;
+    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+      const size_t eol = sql.find('\n', i);
+      const size_t end = eol == std::string::npos ? n : eol;
+      out.append(sql, i, end - i);
+      i = end - 1;
+    } else if (c == '$' && i + 1 < n && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+      size_t j = i + 1;
+      size_t index = 0;
+      while (j < n && std::isdigit(static_cast<unsigned char>(sql[j]))) {
+        index = index * 10 + static_cast<size_t>(sql[j] - '0');
+        ++j;
+      }
+      if (index < 1 || index > params.size()) {
+        throw std::logic_error("statement parameter $" + std::to_string(index) + " not given");
+      }
+      out += t.quote(params[index - 1]);
+      i = j - 1;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 pqxx::result PgSession::Impl::exec(const char* name, const std::string& sql,
                                    const std::vector<std::string>& params) {
@@ -542,36 +609,29 @@ pqxx::result PgSession::Impl::exec(const char* name, const std::string& sql,
   ReadTransaction& t = tx();
   ++queries;
   try {
-    if (params.empty()) {
-      return t.exec(sql);
-    }
-    return t.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    // One message (simple protocol; its result is the last statement's): what is due ahead of
+    // this statement, then the statement with its parameters inlined.
+    std::string message = std::exchange(ahead, std::string());
+    message += params.empty() ? sql : inline_params(sql, params, t);
+    begun = true;
+    ++round_trips;
+    return t.exec(message);
   } catch (...) {
     rethrow_mapped(name);
   }
 }
 
 pqxx::result PgSession::Impl::exec_released(const char* name, const std::string& sql) {
-  // One round trip: the savepoint and the statement in one simple-protocol message (its result
-  // is the statement's). The statement therefore takes no parameters.
   pqxx::result rows = exec(name, "SAVEPOINT driftwatch_read; " + sql);
-  try {
-    // ROLLBACK TO releases the subtransaction's locks; RELEASE then leaves the savepoint.
-    tx().exec("ROLLBACK TO SAVEPOINT driftwatch_read; RELEASE SAVEPOINT driftwatch_read");
-  } catch (...) {
-    rethrow_mapped(name);
-  }
+  // ROLLBACK TO releases the subtransaction's locks; RELEASE then leaves the savepoint. Sent
+  // ahead of the next statement (the transaction's end releases them as well).
+  ahead += "ROLLBACK TO SAVEPOINT driftwatch_read; RELEASE SAVEPOINT driftwatch_read; ";
   return rows;
 }
 
 void PgSession::Impl::rethrow_mapped(const char* name) {
-  // The transaction is unusable after any failure; dropping it rolls back (nothing to undo).
-  auto end = [this] {
-    try {
-      transaction.reset();
-    } catch (...) {
-    }
-  };
+  // The transaction is unusable after any failure: roll it back (nothing to undo).
+  auto end = [this] { end_read_transaction(); };
   const std::string where = std::string(" (") + name + " on " + endpoint + ")";
   if (watchdog && watchdog->fired()) {
     // The watchdog cut the connection: whatever libpq says about it, the cause is the deadline.
@@ -688,18 +748,12 @@ std::vector<PgSession::Row> PgSession::query(const std::string& sql) {
 }
 
 void PgSession::end_transaction() {
-  try {
-    // Explicit abort: nothing was written, and a read-only transaction has nothing to commit.
-    if (impl_->transaction) {
-      impl_->transaction->abort();
-    }
-  } catch (...) {
-  }
-  impl_->transaction.reset();
-  impl_->version_read.reset();  // it described the snapshot that just ended
+  impl_->end_read_transaction();  // the rollback also releases a pending savepoint
+  impl_->version_read.reset();    // it described the snapshot that just ended
 }
 
 int PgSession::query_count() const { return impl_->queries; }
+int PgSession::round_trips() const { return impl_->round_trips; }
 void PgSession::reset_query_count() { impl_->queries = 0; }
 std::string PgSession::server_version() const {
   return format_server_version(server_version_num());

@@ -46,6 +46,9 @@ class PgSession {
   void end_transaction();
 
   int query_count() const;  // statements sent by query()/internal reads since construction
+  // Messages sent to the server since construction (BEGIN, settings and savepoint releases
+  // travel with a statement; the closing ROLLBACK counts): what the server's statement log shows.
+  int round_trips() const;
   void reset_query_count();
 
   std::string server_version() const;  // "15.20"

@@ -450,6 +450,10 @@ TEST_CASE("introspection is deterministic and within the query budget") {
   const SchemaSnapshot first = introspect_schema(first_session, options);
   const int small_queries = first_session.query_count();
   CHECK(small_queries <= 15);
+  // Messages, as the server's statement log counts them (daemon/pg/introspect.cpp's budget):
+  // 13 + privileges + comments + one batch of view definitions, ROLLBACK included.
+  first_session.end_transaction();
+  CHECK(first_session.round_trips() == 13 + 1 + 1 + 1);
   check_same_objects(first, introspect(db.url(), options));
 
   // Fifty more tables with indexes, FKs and triggers: still the same number of queries.
@@ -468,6 +472,21 @@ TEST_CASE("introspection is deterministic and within the query budget") {
   const SchemaSnapshot bigger = introspect_schema(bigger_session, options);
   CHECK(bigger.objects.size() > first.objects.size() + 50 * 6);
   CHECK(bigger_session.query_count() == small_queries);
+
+  SUBCASE("a check with views and SQL-standard function bodies: 15 round trips") {
+    db.exec(
+        "CREATE FUNCTION app.item_count() RETURNS bigint LANGUAGE sql "
+        "RETURN (SELECT count(*) FROM app.item)");
+    IntrospectOptions plain;
+    plain.timeout = std::chrono::seconds(10);
+    PgSession session(db.url(), plain);
+    const SchemaSnapshot read = introspect_schema(session, plain);
+    const SchemaObject* function = read.find(ObjectType::kFunction, "app.item_count()");
+    REQUIRE(function != nullptr);
+    CHECK(function->attrs.count("sql_body") == 1);
+    session.end_transaction();
+    CHECK(session.round_trips() == 15);
+  }
 
   SUBCASE("read_version_table then introspect_schema reads the version table once") {
     PgSession session(db.url(), options);
