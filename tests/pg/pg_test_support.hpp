@@ -3,15 +3,21 @@
 // and running SQL as the superuser. Test code only: it writes to the databases it creates.
 #pragma once
 
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+
+#include "driftwatch/error.hpp"
 
 namespace driftwatch::pgtest {
 
@@ -100,6 +106,38 @@ inline void exec_sql(const std::string& url, const std::string& sql) {
   pqxx::connection conn(url);
   pqxx::nontransaction tx(conn);
   tx.exec(sql);
+}
+
+// The first column of the first row `sql` returns on `url` ("" for no row or NULL).
+inline std::string first_value(const std::string& url, const std::string& sql) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction tx(conn);
+  const pqxx::result rows = tx.exec(sql);
+  return rows.empty() || rows[0][0].is_null() ? "" : rows[0][0].c_str();
+}
+
+// The Error thrown by `action`; fails the test when nothing is thrown.
+inline Error error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error;
+  }
+  FAIL("expected a driftwatch::Error");
+  return Error("", "");
+}
+
+// A TCP port on 127.0.0.1 that nobody listens on (bound, then released).
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 // A fresh database owned by the superuser, dropped (WITH FORCE) when the object goes away.

@@ -16,8 +16,8 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <future>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -31,34 +31,8 @@ using namespace driftwatch;
 
 namespace {
 
-Error error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  FAIL("expected a driftwatch::Error");
-  return Error("", "");
-}
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string value_of(const std::string& url, const std::string& sql) {
-  pqxx::connection conn(url);
-  pqxx::nontransaction tx(conn);
-  const pqxx::result rows = tx.exec(sql);
-  return rows.empty() || rows[0][0].is_null() ? "" : rows[0][0].c_str();
-}
+using pgtest::error_of;
+using pgtest::free_port;
 
 // A directory under /tmp the postgres OS user can read (servers drop root privileges).
 std::string shared_temp_dir(const std::string& prefix) {
@@ -98,7 +72,7 @@ class PgBouncer {
     // Ready when it accepts a query.
     for (int attempt = 0; attempt < 100; ++attempt) {
       try {
-        value_of(url("postgres"), "SELECT 1");
+        pgtest::first_value(url("postgres"), "SELECT 1");
         return;
       } catch (const std::exception&) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -358,7 +332,7 @@ TEST_CASE("connection errors are classified by SQLSTATE, whatever the server's l
   // The reload reaches new backends at once; wait until one answers in German.
   for (int i = 0; i < 50; ++i) {
     try {
-      value_of(cluster.url(), "SELECT 1/0");
+      pgtest::first_value(cluster.url(), "SELECT 1/0");
     } catch (const std::exception& e) {
       if (std::string(e.what()).find("Division durch Null") != std::string::npos) {
         break;
@@ -366,7 +340,7 @@ TEST_CASE("connection errors are classified by SQLSTATE, whatever the server's l
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  REQUIRE_MESSAGE(value_of(cluster.url(), "SHOW lc_messages") == "de_DE.UTF-8",
+  REQUIRE_MESSAGE(pgtest::first_value(cluster.url(), "SHOW lc_messages") == "de_DE.UTF-8",
                   "locale de_DE.UTF-8 missing: run scripts/install-deps.sh");
   pgtest::exec_sql(cluster.url(), "CREATE ROLE dwnoconnect LOGIN PASSWORD 'pw-noconnect'");
   pgtest::exec_sql(cluster.url(), "CREATE DATABASE closed");

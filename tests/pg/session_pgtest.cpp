@@ -26,36 +26,7 @@ IntrospectOptions quick_options(std::chrono::milliseconds timeout = std::chrono:
   return options;
 }
 
-// The Error thrown by `action`; fails the test when nothing is thrown.
-Error error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  FAIL("expected a driftwatch::Error");
-  return Error("", "");
-}
-
-// A TCP port on 127.0.0.1 nobody listens on (bound, then released).
-int unused_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string single_value(const std::string& url, const std::string& sql) {
-  pqxx::connection conn(url);
-  pqxx::nontransaction tx(conn);
-  return tx.exec(sql)[0][0].c_str();
-}
+using pgtest::error_of;
 
 }  // namespace
 
@@ -80,8 +51,8 @@ TEST_CASE("session settings: application_name, read-only, timeouts, empty search
 
   // Another session sees us under our application_name.
   const std::string seen =
-      single_value(db.url(), "SELECT application_name FROM pg_stat_activity WHERE pid = " +
-                                 std::to_string(session.backend_pid()));
+      pgtest::first_value(db.url(), "SELECT application_name FROM pg_stat_activity WHERE pid = " +
+                                        std::to_string(session.backend_pid()));
   CHECK(seen == "driftwatch");
 }
 
@@ -107,8 +78,8 @@ TEST_CASE("the session cannot write, even when the URL asks for read-write") {
   // The failed transaction is gone; the next statement runs in a fresh read-only one.
   const Error create = error_of([&] { session.query("CREATE TABLE public.u (id int)"); });
   CHECK(create.sqlstate() == "25006");
-  CHECK(single_value(db.url(), "SELECT count(*) FROM t") == "0");
-  CHECK(single_value(db.url(), "SELECT count(*) FROM pg_class WHERE relname = 'u'") == "0");
+  CHECK(pgtest::first_value(db.url(), "SELECT count(*) FROM t") == "0");
+  CHECK(pgtest::first_value(db.url(), "SELECT count(*) FROM pg_class WHERE relname = 'u'") == "0");
 }
 
 TEST_CASE("all reads of a check see one snapshot") {
@@ -125,7 +96,7 @@ TEST_CASE("all reads of a check see one snapshot") {
 
 TEST_CASE("unreachable port -> reason connect, plain message, no password") {
   auto parts = pgtest::parse_url(pgtest::superuser_url());
-  parts.port = std::to_string(unused_port());
+  parts.port = std::to_string(pgtest::free_port());
   parts.password = "s3cret-unreachable";
   const auto started = std::chrono::steady_clock::now();
   const Error error =
