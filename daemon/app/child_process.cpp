@@ -156,11 +156,13 @@ ChildResult run_child(const ChildCommand& command) {
   const std::size_t limit = command.output_limit;
   bool eof = false;
   bool killed = false;
+  bool cut = false;  // keep_tail dropped the start of the output
   auto over_limit = [&] {
     if (result.output.size() <= limit) return false;
     if (!command.keep_tail) return true;
     if (result.output.size() > 2 * limit) {
       result.output.erase(0, result.output.size() - limit);
+      cut = true;
     }
     return false;
   };
@@ -230,6 +232,13 @@ ChildResult run_child(const ChildCommand& command) {
   const int status = reap(pid);
   if (command.keep_tail && result.output.size() > limit) {
     result.output.erase(0, result.output.size() - limit);
+    cut = true;
+  }
+  if (cut) {
+    // The tail starts with a whole line: a line cut in two may be a URL whose password is cut
+    // too, which redaction would no longer recognise.
+    const std::size_t newline = result.output.find('\n');
+    if (newline != std::string::npos) result.output.erase(0, newline + 1);
   }
   if (!killed) {
     if (WIFSIGNALED(status)) {

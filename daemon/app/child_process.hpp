@@ -20,8 +20,8 @@ struct ChildCommand {
   bool capture_stderr = false;  // true: stderr joins the captured stdout; false: inherited
   std::chrono::milliseconds timeout{10000};
   std::size_t output_limit = std::size_t{1} << 20;
-  // Over output_limit: keep the last output_limit bytes and let the child run (true), or kill it
-  // and end with ChildEnd::kOutputLimit (false).
+  // Over output_limit: keep the last output_limit bytes, from the first line that starts in them,
+  // and let the child run (true); or kill it and end with ChildEnd::kOutputLimit (false).
   bool keep_tail = false;
   // When it becomes true the child is killed and the run ends with ChildEnd::kStopped (looked at
   // every 100 ms). May be null.

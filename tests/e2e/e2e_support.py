@@ -228,6 +228,15 @@ def scratch_databases():
     return [row[0] for row in rows]
 
 
+def process_alive(pid):
+    """True while `pid` runs (a zombie waiting to be reaped is dead all the same)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def toml_string(value):
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 

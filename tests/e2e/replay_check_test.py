@@ -188,20 +188,11 @@ class ReplayCheckTest(unittest.TestCase):
             self.assertEqual(daemon.wait_exit(timeout=30), 0, daemon.process.output())
         finally:
             daemon.stop()
-        self.assertFalse(process_alive(sleep_pid), "the replay command's child survived")
+        self.assertFalse(e2e.process_alive(sleep_pid), "the replay command's child survived")
         self.assertEqual(ours(), [])
         replay_dir = os.path.join(state_dir, "replay", "warehouse")
         left = os.listdir(replay_dir) if os.path.isdir(replay_dir) else []
         self.assertEqual(left, [])
-
-
-def process_alive(pid):
-    """True while `pid` runs (a zombie waiting to be reaped is dead all the same)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import unittest
@@ -25,10 +26,10 @@ REVISIONS = [
 UPGRADE = "%s -m alembic -c %s upgrade {revision}" % (e2e.PYTHON, e2e.WAREHOUSE_INI)
 
 
-def snapshot_args(out_dir, versions=None, extra=()):
+def snapshot_args(out_dir, versions=None, extra=(), upgrade=UPGRADE):
     return ["snapshot", "--all-revisions", "--versions", versions or e2e.WAREHOUSE_VERSIONS,
             "--scratch-url", e2e.cluster_url(), "--out-dir", out_dir,
-            "--upgrade-command", UPGRADE] + list(extra)
+            "--upgrade-command", upgrade] + list(extra)
 
 
 class ReplayHistoryTest(unittest.TestCase):
@@ -98,6 +99,32 @@ class ReplayHistoryTest(unittest.TestCase):
         self.assertIn("no_such_function_0012", proc.stderr)  # Alembic's own output
         self.assertNotIn(e2e.cluster_password(), proc.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "0012_fails.json")))
+
+    def test_interrupt_kills_the_command_and_drops_the_scratch_databases(self):
+        # The upgrade command runs in a process group of its own, so a terminal's Ctrl-C reaches
+        # driftwatch only: it must kill the command and drop its scratch databases itself.
+        out = os.path.join(self.tmp.path, "interrupted-out")
+        pid_file = os.path.join(self.tmp.path, "upgrade-sleep-pid")
+        proc = e2e.Process([e2e.driftwatch_bin()] + snapshot_args(
+            out, upgrade="sleep 600 & echo $! > %s.tmp; mv %s.tmp %s; wait"
+            % (pid_file, pid_file, pid_file)))
+        try:
+            deadline = time.time() + 60
+            while not os.path.exists(pid_file) and time.time() < deadline:
+                self.assertIsNone(proc.proc.poll(), proc.output())
+                time.sleep(0.1)
+            with open(pid_file) as f:
+                sleep_pid = int(f.read())
+            scratch_prefix = "driftwatch_replay_%d_" % proc.proc.pid
+            self.assertTrue([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)])
+            proc.proc.send_signal(signal.SIGINT)
+            self.assertEqual(proc.proc.wait(timeout=30), 3, proc.output())
+        finally:
+            proc.stop()
+        self.assertIn("interrupted at revision 0001_base", proc.output())
+        self.assertFalse(e2e.process_alive(sleep_pid), "the upgrade command's child survived")
+        self.assertEqual([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)], [])
+        self.assertEqual(os.listdir(out), [])
 
 
 if __name__ == "__main__":
