@@ -426,7 +426,7 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
     std::unique_lock<std::mutex> lock(replay_mutex_);
     while (true) {
       replay_wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) {
+      if (stopping_ || g_replay_stop) {  // an engine replaced, or the process stopping
         for (const std::string& key : queue_) {
           jobs_[key].error = "driftwatch is stopping";
           jobs_[key].queued = false;
