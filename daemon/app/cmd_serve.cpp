@@ -650,12 +650,19 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
                     signal == SIGTERM ? "SIGTERM" : "SIGINT",
                     std::chrono::duration<double>(timeout).count());
           state.begin_drain();
+          // A replay build may run for its whole timeout (minutes): it is stopped now, its
+          // command killed and its scratch database dropped, instead of being cut off at exit.
+          Engine::stop_replays();
           drainer = std::thread([&, timeout] {
             const bool idle = state.scheduler().drain(std::chrono::steady_clock::now() + timeout);
             if (!idle) {
               timed_out = true;
               log->warn("drain deadline passed with {} check(s) still running",
                         state.scheduler().in_flight());
+            }
+            if (!Engine::wait_for_replays(std::chrono::steady_clock::now() +
+                                          std::chrono::seconds(10))) {
+              log->warn("a replay build did not stop in time; its scratch database may be left");
             }
             // Up to 5 s (within the drain budget) for queued notifications, e.g. resolutions.
             state.stop_alerts(std::chrono::steady_clock::now() + std::chrono::seconds(5));

@@ -1,7 +1,9 @@
 #include "app/cmd_snapshot.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 
@@ -32,6 +34,34 @@ constexpr const char* kUsage =
     "  revisions that have a file are skipped. CMD runs with /bin/sh -c and DATABASE_URL set;\n"
     "  {revision} and {url} are substituted (default: alembic upgrade {revision}).\n";
 
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+// While the history is built, SIGINT and SIGTERM stop it instead of ending the process: the
+// upgrade command runs in a process group of its own (a terminal's Ctrl-C does not reach it), so
+// it is killed here, and the scratch databases are dropped on the way out.
+class InterruptStopsReplay {
+ public:
+  InterruptStopsReplay() {
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~InterruptStopsReplay() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptStopsReplay(const InterruptStopsReplay&) = delete;
+  InterruptStopsReplay& operator=(const InterruptStopsReplay&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 // --all-revisions: the expected schema of every revision, replayed with the user's Alembic.
 int run_all_revisions(const ParsedArgs& parsed, const IntrospectOptions& options, std::ostream& out,
                       std::ostream& err) {
@@ -55,6 +85,9 @@ int run_all_revisions(const ParsedArgs& parsed, const IntrospectOptions& options
   settings.introspect = options;
   if (parsed.has("timeout")) settings.timeout = options.timeout;
   settings.introspect.timeout = std::chrono::seconds(60);
+  g_interrupted = false;
+  settings.stop = &g_interrupted;
+  const InterruptStopsReplay interrupts;
   try {
     HistoryReport report =
         build_history(settings, graph, parsed.get("out-dir"), parsed.flag("gzip"),
@@ -63,6 +96,11 @@ int run_all_revisions(const ParsedArgs& parsed, const IntrospectOptions& options
         << " already present in " << parsed.get("out-dir") << "\n";
     return 0;
   } catch (const ReplayFailure& e) {
+    if (g_interrupted) {
+      err << "driftwatch snapshot: interrupted at revision " << e.revision
+          << " (upgrade command killed, scratch databases dropped)\n";
+      return 3;
+    }
     err << "driftwatch snapshot: " << e.what() << "; its output:\n" << e.output;
     if (!e.output.empty() && e.output.back() != '\n') err << "\n";
     return 3;

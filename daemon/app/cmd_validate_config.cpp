@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "app/snapshot_file.hpp"
 #include "args.hpp"
 #include "driftwatch/bounded_read.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
 #include "driftwatch/revision_graph.hpp"
-#include "driftwatch/snapshot_json.hpp"
 
 namespace driftwatch {
 
@@ -57,8 +57,10 @@ class WorldCheck {
   }
 
  private:
+  // Paths are printed redacted: a URL pasted where a directory or file belongs may carry a
+  // password.
   void error(const std::string& where, const std::string& what) {
-    errors_.push_back(config_.path + ": " + where + ": " + what);
+    errors_.push_back(redact_url(config_.path + ": " + where + ": " + what));
   }
 
   void readable_file(const std::string& path, const std::string& where) {
@@ -116,22 +118,17 @@ class WorldCheck {
     if (!auth.ca_bundle.empty()) readable_file(auth.ca_bundle, where);
   }
 
+  // Every snapshot file (.json and .json.gz) is read and parsed the way the checks will.
   void snapshots(const std::string& directory, const std::string& where) {
     std::error_code ec;
     std::vector<fs::path> files;
     for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() == ".json") files.push_back(it->path());
+      if (is_snapshot_file_name(it->path().string())) files.push_back(it->path());
     }
     std::sort(files.begin(), files.end());
     for (const fs::path& file : files) {
-      std::string text;
-      std::string why;
-      if (!read_regular_file(file.string(), kMaxSnapshotFileBytes, text, why)) {
-        error(where + ".snapshots", "cannot read " + file.string() + ": " + why);
-        continue;
-      }
       try {
-        (void)snapshot_from_json(text, file.string());
+        (void)load_snapshot_file(file.string());
       } catch (const std::exception& e) {
         error(where + ".snapshots", e.what());
       }

@@ -163,6 +163,30 @@ struct SourceState {
 std::atomic<std::uint64_t> g_expected_state_version{0};
 // At most one replay build runs at a time in the process (also across a reload).
 std::mutex g_replay_build_mutex;
+// Set at shutdown (Engine::stop_replays): a running build kills its command and ends, no new one
+// starts. g_replay_building says whether a build (with its scratch database) is still under way.
+std::atomic<bool> g_replay_stop{false};
+std::mutex g_replay_building_mutex;
+std::condition_variable g_replay_idle;
+bool g_replay_building = false;
+
+// Marks a replay build as running for Engine::wait_for_replays.
+class ReplayBuilding {
+ public:
+  ReplayBuilding() {
+    std::lock_guard<std::mutex> lock(g_replay_building_mutex);
+    g_replay_building = true;
+  }
+  ~ReplayBuilding() {
+    {
+      std::lock_guard<std::mutex> lock(g_replay_building_mutex);
+      g_replay_building = false;
+    }
+    g_replay_idle.notify_all();
+  }
+  ReplayBuilding(const ReplayBuilding&) = delete;
+  ReplayBuilding& operator=(const ReplayBuilding&) = delete;
+};
 
 constexpr std::size_t kSnapshotCacheEntries = 8;
 constexpr auto kMigratingRecheck = std::chrono::seconds(10);
@@ -402,7 +426,7 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
     std::unique_lock<std::mutex> lock(replay_mutex_);
     while (true) {
       replay_wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) {
+      if (stopping_ || g_replay_stop) {  // an engine replaced, or the process stopping
         for (const std::string& key : queue_) {
           jobs_[key].error = "driftwatch is stopping";
           jobs_[key].queued = false;
@@ -423,6 +447,7 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
       std::string error;
       try {
         std::lock_guard<std::mutex> one_build(g_replay_build_mutex);
+        const ReplayBuilding building;
         built = build(name, source, tips, built_path);
       } catch (const ReplayFailure& e) {
         error = e.what();
@@ -473,7 +498,10 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
     settings.introspect.privileges = config_.check.privileges;
     settings.introspect.comments = config_.check.comments;
     settings.introspect.timeout = std::chrono::seconds(60);
+    settings.stop = &g_replay_stop;
     auto snap = std::make_shared<const SchemaSnapshot>(replay_revision_set(settings, tips));
+    // Stopping: nothing more lands in the cache (its files are written whole, or not at all).
+    if (g_replay_stop) throw ReplayFailure(snapshot_stem(tips), "replay stopped", "");
     const std::string dir = replay_dir(name);
     if (!dir.empty()) {
       std::error_code ec;
@@ -586,6 +614,13 @@ Engine::Engine(const Config& config, EngineOptions options)
 }
 
 Engine::~Engine() { store_->stop(); }
+
+void Engine::stop_replays() { g_replay_stop = true; }
+
+bool Engine::wait_for_replays(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(g_replay_building_mutex);
+  return g_replay_idle.wait_until(lock, deadline, [] { return !g_replay_building; });
+}
 
 void Engine::refresh_expected_state() const { store_->refresh(); }
 

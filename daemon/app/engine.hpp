@@ -70,6 +70,13 @@ class Engine {
 
   const Config& config() const { return config_; }
 
+  // Shutdown of the process: every engine's running replay build kills its command (with its
+  // process group) and ends, dropping its scratch database, without writing a snapshot; no new
+  // build starts. Returns at once; wait_for_replays waits (false: a build still ran at
+  // `deadline`).
+  static void stop_replays();
+  static bool wait_for_replays(std::chrono::steady_clock::time_point deadline);
+
   // Called (on the replay thread) with the targets that waited for a replay once it is built.
   void set_replay_callback(std::function<void(const std::vector<std::string>& targets)> callback);
 

@@ -1,26 +1,19 @@
 #include "app/replay.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
 
+#include "app/child_process.hpp"
 #include "app/schema_source.hpp"
 #include "app/snapshot_file.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/error.hpp"
 #include "pg/scratch.hpp"
-
-extern char** environ;
 
 namespace driftwatch {
 
@@ -50,99 +43,14 @@ std::string substitute(std::string text, const std::string& revision, const std:
   return text;
 }
 
-struct CommandOutcome {
-  bool ok = false;
-  std::string failure;  // "exited with status 1", "timed out after ..."
-  std::string output;
-};
-
-// Runs argv with DATABASE_URL=url; stdout and stderr captured together (the tail is kept).
-CommandOutcome run_command(const std::vector<std::string>& args, const std::string& url,
-                           std::chrono::milliseconds timeout) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (std::strncmp(*e, "DATABASE_URL=", 13) != 0) env_strings.emplace_back(*e);
-  }
-  env_strings.push_back("DATABASE_URL=" + url);
-  std::vector<char*> envp;
-  for (std::string& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    throw Error(error_reason::kInternal, std::string("pipe: ") + std::strerror(errno));
-  }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw Error(error_reason::kInternal, std::string("fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::dup2(fds[1], STDERR_FILENO);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execvpe(argv[0], argv.data(), envp.data());
-    const char message[] = "cannot execute the upgrade command\n";
-    ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
-    (void)ignored;
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(fds[1]);
-  CommandOutcome outcome;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false;
-  char buffer[8192];
-  while (true) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      timed_out = true;
-      break;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    pollfd fd{fds[0], POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left.count(), 200)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0) {
-      const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-      if (n <= 0) break;
-      outcome.output.append(buffer, static_cast<std::size_t>(n));
-      if (outcome.output.size() > 2 * kMaxOutput) {
-        outcome.output.erase(0, outcome.output.size() - kMaxOutput);
-      }
-    }
-  }
-  ::close(fds[0]);
-  if (timed_out) ::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (outcome.output.size() > kMaxOutput) {
-    outcome.output.erase(0, outcome.output.size() - kMaxOutput);
-  }
-  // The scratch URL may carry a password; the output must not.
+// The upgrade command's output with the scratch URL (which may carry a password) redacted.
+std::string redacted_output(std::string output, const std::string& url) {
   const std::string redacted = redact_url(url);
-  for (std::size_t at = outcome.output.find(url); at != std::string::npos;
-       at = outcome.output.find(url, at + redacted.size())) {
-    outcome.output.replace(at, url.size(), redacted);
+  for (std::size_t at = output.find(url); at != std::string::npos;
+       at = output.find(url, at + redacted.size())) {
+    output.replace(at, url.size(), redacted);
   }
-  if (timed_out) {
-    outcome.failure = "timed out after " + std::to_string(timeout.count() / 1000) + " s (killed)";
-  } else if (WIFSIGNALED(status)) {
-    outcome.failure = "terminated by signal " + std::to_string(WTERMSIG(status));
-  } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    outcome.failure = "exited with status " + std::to_string(WEXITSTATUS(status));
-  } else {
-    outcome.ok = true;
-  }
-  return outcome;
+  return output;
 }
 
 // Scratch database names: unique per process and call, recognisable as driftwatch's.
@@ -152,20 +60,35 @@ std::string scratch_name() {
 }
 
 void upgrade(const ReplaySettings& settings, const std::string& url, const std::string& revision) {
-  std::vector<std::string> args;
+  ChildCommand command;
   for (const std::string& arg : settings.command) {
-    args.push_back(substitute(arg, revision, url, settings.shell_quote));
+    command.argv.push_back(substitute(arg, revision, url, settings.shell_quote));
   }
-  CommandOutcome outcome = run_command(args, url, settings.timeout);
-  if (!outcome.ok) {
-    throw ReplayFailure(
-        revision,
-        "migration to revision " + revision + " failed: upgrade command " + outcome.failure,
-        std::move(outcome.output));
+  command.env = {{"DATABASE_URL", url}};
+  command.capture_stderr = true;
+  command.timeout = settings.timeout;
+  command.output_limit = kMaxOutput;
+  command.keep_tail = true;
+  command.stop = settings.stop;
+  const ChildResult result = run_child(command);
+  if (!result.ok()) {
+    throw ReplayFailure(revision,
+                        "migration to revision " + revision + " failed: upgrade command " +
+                            result.describe(command),
+                        redacted_output(result.output, url));
   }
 }
 
-SchemaSnapshot read_scratch(const ReplaySettings& settings, const std::string& url) {
+// Between the steps of a replay: ends it once a stop is requested.
+void stop_point(const ReplaySettings& settings, const std::string& revision) {
+  if (settings.stop != nullptr && settings.stop->load()) {
+    throw ReplayFailure(revision, "replay of revision " + revision + " stopped", "");
+  }
+}
+
+SchemaSnapshot read_scratch(const ReplaySettings& settings, const std::string& url,
+                            const std::string& revision) {
+  stop_point(settings, revision);
   return read_database_schema(url, settings.introspect);
 }
 
@@ -213,11 +136,13 @@ std::string snapshot_stem(const std::vector<std::string>& revisions) {
 
 SchemaSnapshot replay_revision_set(const ReplaySettings& settings,
                                    const std::vector<std::string>& revisions) {
+  const std::string stem = snapshot_stem(revisions);
+  stop_point(settings, stem);
   ScratchDatabases databases(settings);
   const std::string name = databases.create();
   const std::string url = databases.url(name);
   for (const std::string& revision : revisions) upgrade(settings, url, revision);
-  return read_scratch(settings, url);
+  return read_scratch(settings, url, stem);
 }
 
 HistoryReport build_history(const ReplaySettings& settings, const RevisionGraph& graph,
@@ -255,6 +180,7 @@ HistoryReport build_history(const ReplaySettings& settings, const RevisionGraph&
       progress(counter + revision + ": snapshot exists, skipped");
       continue;
     }
+    stop_point(settings, revision);
     const auto started = std::chrono::steady_clock::now();
     const RevisionScript* script = graph.find(revision);
     std::string parent = script != nullptr && !script->down_revisions.empty()
@@ -269,7 +195,7 @@ HistoryReport build_history(const ReplaySettings& settings, const RevisionGraph&
       database_of.erase(from);
     }
     upgrade(settings, databases.url(name), revision);
-    SchemaSnapshot snapshot = read_scratch(settings, databases.url(name));
+    SchemaSnapshot snapshot = read_scratch(settings, databases.url(name), revision);
     const std::string file = file_of(revision, gzip);
     const std::string error = write_snapshot_file(file, snapshot);
     if (!error.empty()) throw Error(error_reason::kInternal, error);

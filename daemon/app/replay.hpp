@@ -2,6 +2,7 @@
 // the scratch server, never on a watched database) to get the expected schema of any revision.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <stdexcept>
@@ -22,6 +23,10 @@ struct ReplaySettings {
   bool shell_quote = false;  // command is {"/bin/sh", "-c", TEXT}: substitute shell-quoted
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // per command run
   IntrospectOptions introspect;                                 // what a snapshot reads
+  // When it becomes true (serve's shutdown), a running command is killed with its process group
+  // and the replay ends with ReplayFailure; scratch databases are dropped as in every case. May be
+  // null.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // The default upgrade command of `snapshot --all-revisions` (run by /bin/sh -c).

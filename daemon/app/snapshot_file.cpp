@@ -79,6 +79,12 @@ std::string read_text(const std::string& path, std::size_t limit) {
   return text;
 }
 
+// A temporary file that could not be written whole is removed: no half file stays behind.
+std::string failed_write(const std::string& tmp, bool in_place) {
+  if (!in_place) std::remove(tmp.c_str());
+  return "cannot write " + tmp;
+}
+
 }  // namespace
 
 bool is_snapshot_file_name(const std::string& path) {
@@ -86,7 +92,8 @@ bool is_snapshot_file_name(const std::string& path) {
 }
 
 SchemaSnapshot load_snapshot_file(const std::string& path) {
-  return snapshot_from_json(read_text(path, 0), path);
+  // Named redacted, as read_text does: see there.
+  return snapshot_from_json(read_text(path, 0), redact_url(path));
 }
 
 std::vector<std::string> peek_snapshot_revisions(const std::string& path) {
@@ -118,16 +125,15 @@ std::string write_snapshot_file(const std::string& path, const SchemaSnapshot& s
   if (gzip) {
     const std::string text = snapshot_to_json(snapshot);
     GzFile file(gzopen(tmp.c_str(), "wb9"));
-    if (!file || gzwrite(file.get(), text.data(), static_cast<unsigned>(text.size())) !=
-                     static_cast<int>(text.size())) {
-      return "cannot write " + tmp;
-    }
-    if (gzclose(file.release()) != Z_OK) return "cannot write " + tmp;
+    bool written = file && gzwrite(file.get(), text.data(), static_cast<unsigned>(text.size())) ==
+                               static_cast<int>(text.size());
+    written = gzclose(file.release()) == Z_OK && written;
+    if (!written) return failed_write(tmp, in_place);
   } else {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     write_snapshot_json(snapshot, out);
     out.flush();
-    if (!out) return "cannot write " + tmp;
+    if (!out) return failed_write(tmp, in_place);
   }
   if (in_place) return "";
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

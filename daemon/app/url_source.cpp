@@ -1,20 +1,12 @@
 // URL sources: env, file and command resolution at check time.
 #include "url_source.hpp"
 
-#include <fcntl.h>
 #include <libpq-fe.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "app/child_process.hpp"
 #include "aws/rds_token.hpp"
 #include "driftwatch/bounded_read.hpp"
 #include "driftwatch/check.hpp"
@@ -55,131 +47,15 @@ std::string read_file(const UrlSource& source) {
   return value;
 }
 
-// Owns a file descriptor; closes it on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
-void make_pipe(Fd& read_end, Fd& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    throw Error(error_reason::kInternal, std::string("pipe: ") + std::strerror(errno));
-  }
-  read_end.reset(fds[0]);
-  write_end.reset(fds[1]);
-}
-
 std::string run_command(const UrlSource& source, std::chrono::milliseconds timeout) {
-  // Everything the child needs is prepared before fork: after fork only async-signal-safe calls
-  // are allowed (the daemon is multi-threaded).
-  std::vector<char*> argv;
-  for (const std::string& arg : source.command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-
-  Fd out_read, out_write, exec_error_read, exec_error_write;
-  make_pipe(out_read, out_write);
-  // Carries errno from a failed exec; closed by a successful exec (CLOEXEC), so EOF = started.
-  make_pipe(exec_error_read, exec_error_write);
-
-  const pid_t pid = ::fork();
-  if (pid < 0) throw Error(error_reason::kInternal, std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // Own process group, so a timeout kills whatever the command started too.
-    ::setpgid(0, 0);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(out_write.get(), STDOUT_FILENO);  // dup2 clears CLOEXEC on the copy
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execvp(argv[0], argv.data());
-    const int error = errno;
-    ssize_t ignored = ::write(exec_error_write.get(), &error, sizeof error);
-    (void)ignored;
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);  // also from the parent: no race with the kill below
-  out_write.reset();
-  exec_error_write.reset();
-
-  int exec_errno = 0;
-  if (::read(exec_error_read.get(), &exec_errno, sizeof exec_errno) ==
-      static_cast<ssize_t>(sizeof exec_errno)) {
-    ::waitpid(pid, nullptr, 0);
-    fail(source, std::string("cannot execute: ") + std::strerror(exec_errno));
-  }
-
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string output;
-  bool timed_out = false;
-  bool too_large = false;
-  int status = 0;
-  bool exited = false;
-  char buffer[4096];
-  while (true) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      timed_out = true;
-      break;
-    }
-    // Short slices so an exited command whose background children still hold stdout open does
-    // not keep us waiting until the deadline.
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    pollfd fd{out_read.get(), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left.count(), 100)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0) {
-      const ssize_t n = ::read(out_read.get(), buffer, sizeof buffer);
-      if (n == 0) break;  // EOF: every writer is gone
-      if (n > 0) {
-        output.append(buffer, static_cast<std::size_t>(n));
-        if (output.size() > kMaxOutputBytes) {
-          too_large = true;
-          break;
-        }
-      }
-      continue;
-    }
-    if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) {
-      exited = true;
-      // Take what is already buffered, then stop even if a grandchild keeps the pipe open.
-      ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
-      ssize_t n;
-      while ((n = ::read(out_read.get(), buffer, sizeof buffer)) > 0) {
-        output.append(buffer, static_cast<std::size_t>(n));
-        if (output.size() > kMaxOutputBytes) break;
-      }
-      too_large = output.size() > kMaxOutputBytes;
-      break;
-    }
-  }
-  if (timed_out || too_large) ::kill(-pid, SIGKILL);
-  if (!exited) {
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
-
-  if (timed_out) {
-    fail(source, "timed out after " + std::to_string(timeout.count()) + " ms (killed)");
-  }
-  if (too_large) fail(source, "output larger than 1 MiB");
-  if (WIFSIGNALED(status)) {
-    fail(source, "terminated by signal " + std::to_string(WTERMSIG(status)));
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    fail(source, "exited with status " + std::to_string(WEXITSTATUS(status)));
-  }
-  std::string value = trim(output);
+  ChildCommand command;
+  command.argv = source.command;
+  command.timeout = timeout;
+  command.output_limit = kMaxOutputBytes;
+  const ChildResult result = run_child(command);
+  // The output is the secret: never part of a message.
+  if (!result.ok()) fail(source, result.describe(command));
+  std::string value = trim(result.output);
   if (value.empty()) fail(source, "printed nothing");
   return value;
 }

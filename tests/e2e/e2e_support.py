@@ -8,16 +8,20 @@ Environment (set by tests/e2e/CMakeLists.txt):
 Databases are created with names unique to this process so that several test files can run in
 parallel against the same cluster; every helper that starts something also stops it.
 """
+import gzip
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import psycopg2
 from psycopg2 import sql as pgsql
@@ -159,6 +163,78 @@ class MigratedTemplate:
 
     def drop(self):
         drop_database(self.name)
+
+
+class Workspace:
+    """A test class's temporary directory and the databases it creates, removed by cleanup().
+
+    `prefix` names its databases; with `reference` (a revision) a template migrated there is
+    made once and copy() gives each test its own database at that revision cheaply.
+    """
+
+    def __init__(self, prefix, reference=None):
+        self.prefix = prefix
+        self.tmp = TempDir()
+        self.path = self.tmp.path
+        self.databases = []
+        self.reference = (MigratedTemplate(reference, prefix=prefix + "_ref")
+                          if reference else None)
+
+    def copy(self):
+        """A new database copied from the reference template; its URL."""
+        name, url = self.reference.copy(prefix=self.prefix)
+        self.databases.append(name)
+        return url
+
+    def database(self, prefix=None):
+        """A new empty database; its URL."""
+        name, url = create_database(prefix or self.prefix)
+        self.databases.append(name)
+        return url
+
+    def database_at(self, revision):
+        """A new database brought to `revision` by the warehouse project's Alembic; its URL."""
+        url = self.database()
+        if revision:
+            alembic(url, "upgrade", revision)
+        return url
+
+    def cleanup(self):
+        for name in self.databases:
+            drop_database(name)
+        if self.reference:
+            self.reference.drop()
+        self.tmp.cleanup()
+
+
+def versions_with_migration(directory, name, file_name, text):
+    """A copy of the warehouse versions with one more migration file, and an alembic.ini that
+    uses it (the fixture's names its own versions directory). Returns (versions, ini)."""
+    versions = os.path.join(directory, name + "-versions")
+    shutil.copytree(WAREHOUSE_VERSIONS, versions)
+    write_file(versions, file_name, text)
+    with open(WAREHOUSE_INI) as f:
+        ini_text = f.read()
+    ini = write_file(directory, name + ".ini", ini_text.replace(
+        "%(here)s/versions", versions).replace("script_location = %(here)s",
+                                               "script_location = " + WAREHOUSE_DIR))
+    return versions, ini
+
+
+def scratch_databases():
+    """Names of the scratch databases replays left on the cluster (`driftwatch_replay_*`)."""
+    rows = execute(cluster_url(),
+                   "SELECT datname FROM pg_database WHERE datname LIKE 'driftwatch_replay_%'")
+    return [row[0] for row in rows]
+
+
+def process_alive(pid):
+    """True while `pid` runs (a zombie waiting to be reaped is dead all the same)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def toml_string(value):
@@ -307,6 +383,72 @@ class Process:
     def output(self):
         self.log.seek(0)
         return self.log.read()
+
+
+def http(port, path, method="GET", headers=None, timeout=30):
+    """(status, headers, body text); HTTP errors are returned, not raised."""
+    request = urllib.request.Request(
+        "http://127.0.0.1:%d%s" % (port, path), method=method, headers=headers or {},
+        data=b"" if method == "POST" else None,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return response.status, dict(response.headers), body.decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+class Daemon:
+    """`driftwatch serve --config CONFIG` on the port it reports in its log (listen on port 0)."""
+
+    def __init__(self, config, extra_args=()):
+        self.process = Process([driftwatch_bin(), "serve", "--config", config]
+                               + list(extra_args))
+        self.port = None
+        deadline = time.time() + 30
+        while time.time() < deadline and self.port is None:
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.process.output())
+            if match:
+                self.port = int(match.group(1))
+            elif self.process.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        if self.port is None:
+            output = self.process.output()
+            self.process.stop()
+            raise AssertionError("daemon did not report its port:\n" + output)
+
+    def get(self, path, **kwargs):
+        return http(self.port, path, **kwargs)
+
+    def json(self, path):
+        status, _, body = self.get(path)
+        if status != 200:
+            raise AssertionError("GET %s: %d %s" % (path, status, body))
+        return json.loads(body)
+
+    def wait_until(self, predicate, timeout=60, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            if self.process.proc.poll() is not None:
+                raise AssertionError("daemon exited:\n" + self.process.output())
+            time.sleep(0.2)
+        raise AssertionError("timed out waiting for %s\n%s" % (what, self.process.output()))
+
+    def signal(self, signum):
+        self.process.proc.send_signal(signum)
+
+    def wait_exit(self, timeout):
+        return self.process.proc.wait(timeout=timeout)
+
+    def stop(self):
+        return self.process.stop()
 
 
 class TempDir:

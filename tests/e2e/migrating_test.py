@@ -7,7 +7,6 @@
   with the lock on the version table and Alembic's statement as evidence.
 """
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,24 +20,16 @@ import e2e_support as e2e  # noqa: E402
 class MigratingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = e2e.TempDir()
-        cls.reference = e2e.MigratedTemplate("head", prefix="dw_mig_ref")
-        cls.databases = []
+        cls.work = e2e.Workspace("dw_mig", reference="head")
+        cls.tmp = cls.work.tmp
+        cls.reference = cls.work.reference
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.databases:
-            e2e.drop_database(name)
-        cls.reference.drop()
-        cls.tmp.cleanup()
-
-    def copy(self):
-        name, url = self.reference.copy(prefix="dw_mig")
-        self.databases.append(name)
-        return url
+        cls.work.cleanup()
 
     def test_etl_truncate_defers_but_does_not_hide_drift(self):
-        url = self.copy()
+        url = self.work.copy()
         e2e.execute(url, "ALTER TABLE public.orders ADD COLUMN reviewed_by text NOT NULL")
         config = e2e.write_config(
             self.tmp.path, [e2e.migrations_section(reference_url=self.reference.url),
@@ -65,20 +56,14 @@ class MigratingTest(unittest.TestCase):
         self.assertEqual([f["object"] for f in result["findings"]], ["public.orders.reviewed_by"])
 
     def test_real_alembic_slow_migration_is_migrating_with_evidence(self):
-        url = self.copy()
-        versions = os.path.join(self.tmp.path, "slow-versions")
-        shutil.copytree(e2e.WAREHOUSE_VERSIONS, versions)
-        e2e.write_file(versions, "0012_slow.py",
-                       'revision = "0012_slow"\ndown_revision = "0011_invoices"\n'
-                       'branch_labels = None\ndepends_on = None\n\nfrom alembic import op\n\n\n'
-                       'def upgrade():\n'
-                       '    op.execute("ALTER TABLE public.orders ADD COLUMN slow_col integer")\n'
-                       '    op.execute("SELECT pg_sleep(60)")\n\n\ndef downgrade():\n    pass\n')
-        with open(e2e.WAREHOUSE_INI) as f:
-            ini_text = f.read()
-        ini = e2e.write_file(self.tmp.path, "slow.ini", ini_text.replace(
-            "%(here)s/versions", versions).replace("script_location = %(here)s",
-                                                   "script_location = " + e2e.WAREHOUSE_DIR))
+        url = self.work.copy()
+        versions, ini = e2e.versions_with_migration(
+            self.tmp.path, "slow", "0012_slow.py",
+            'revision = "0012_slow"\ndown_revision = "0011_invoices"\n'
+            'branch_labels = None\ndepends_on = None\n\nfrom alembic import op\n\n\n'
+            'def upgrade():\n'
+            '    op.execute("ALTER TABLE public.orders ADD COLUMN slow_col integer")\n'
+            '    op.execute("SELECT pg_sleep(60)")\n\n\ndef downgrade():\n    pass\n')
         alembic = subprocess.Popen(
             [e2e.PYTHON, "-m", "alembic", "-c", ini, "upgrade", "0012_slow"],
             env=dict(os.environ, DRIFTWATCH_ALEMBIC_URL=url),

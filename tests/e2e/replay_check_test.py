@@ -16,14 +16,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_support as e2e  # noqa: E402
 from replay_history_test import snapshot_args  # noqa: E402
-from serve_test import Daemon  # noqa: E402
 
 
 class ReplayCheckTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = e2e.TempDir()
-        cls.databases = []
+        cls.work = e2e.Workspace("dw_rchk")
+        cls.tmp = cls.work.tmp
         cls.history = os.path.join(cls.tmp.path, "history")
         build = e2e.run_driftwatch(snapshot_args(cls.history), timeout=600)
         if build.returncode != 0:
@@ -31,24 +30,42 @@ class ReplayCheckTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.databases:
-            e2e.drop_database(name)
-        cls.tmp.cleanup()
-
-    def database_at(self, revision, prefix="dw_rchk"):
-        name, url = e2e.create_database(prefix)
-        self.databases.append(name)
-        if revision:
-            e2e.alembic(url, "upgrade", revision)
-        return url
+        cls.work.cleanup()
 
     def config(self, name, targets, snapshots=None, versions=None):
         sections = [e2e.migrations_section(versions=versions, snapshots=snapshots or self.history)]
         sections += [e2e.target_section(t, url=u) for t, u in targets.items()]
         return e2e.write_config(self.tmp.path, sections, name=name)
 
+    def serve_replay_config(self, name, command, state_dir=None, timeout="5m"):
+        """A `serve` config: target `staging` at 0010_movements, snapshots of head only, so its
+        revision is built by [migrations.warehouse.replay] running `command`."""
+        snapshots = os.path.join(self.tmp.path, name + "-snapshots")
+        os.makedirs(snapshots, exist_ok=True)
+        shutil.copy(os.path.join(self.history, "0011_invoices.json"), snapshots)
+        text = '[server]\nlisten = "127.0.0.1:0"\n\n[check]\ninterval = "1h"\ntimeout = "20s"\n\n'
+        if state_dir:
+            text += "[alerts]\nstate_dir = %s\n\n" % e2e.toml_string(state_dir)
+        text += e2e.migrations_section(snapshots=snapshots)
+        text += "[migrations.warehouse.replay]\nscratch_url = %s\n" % e2e.toml_string(
+            e2e.cluster_url())
+        text += "command = %s\ntimeout = %s\n\n" % (json.dumps(command), e2e.toml_string(timeout))
+        text += e2e.target_section("staging", url=self.work.database_at("0010_movements"))
+        return e2e.write_file(self.tmp.path, name + ".toml", text)
+
+    def serve_during_replay(self, name, script, marker, **config):
+        """`serve` whose replay command is the shell `script`; returned once the script has
+        created the file `marker`."""
+        daemon = e2e.Daemon(self.serve_replay_config(name, ["/bin/sh", "-c", script], **config))
+        try:
+            daemon.wait_until(lambda: os.path.exists(marker), timeout=60, what="replay start")
+        except BaseException:
+            daemon.stop()
+            raise
+        return daemon
+
     def test_older_revisions_are_behind_without_findings(self):
-        targets = {r: self.database_at(r) for r in ("0004_orders", "0005b_middleman",
+        targets = {r: self.work.database_at(r) for r in ("0004_orders", "0005b_middleman",
                                                     "0009_reporting")}
         run = e2e.run_check(self.config("older.toml", targets))
         self.assertEqual(run.returncode, 1, run.describe())
@@ -63,16 +80,16 @@ class ReplayCheckTest(unittest.TestCase):
                          ["0010_movements", "0011_invoices"])
 
     def test_diagnosis_of_what_was_done(self):
-        stamped = self.database_at("0009_reporting")
+        stamped = self.work.database_at("0009_reporting")
         e2e.alembic(stamped, "stamp", "0010_movements")
-        partial = self.database_at("0010_movements")
+        partial = self.work.database_at("0010_movements")
         # Half of 0011_invoices by hand (its sequence, not its table), then recorded as applied.
         e2e.execute(partial, "CREATE SEQUENCE public.invoice_number_seq AS bigint START WITH 10000")
         e2e.alembic(partial, "stamp", "0011_invoices")
-        manual = self.database_at("0011_invoices")
+        manual = self.work.database_at("0011_invoices")
         e2e.execute(manual, "ALTER TABLE public.orders ADD COLUMN approved_by text NOT NULL")
         # A migration applied, then removed from the versions directory.
-        removed = self.database_at("0011_invoices")
+        removed = self.work.database_at("0011_invoices")
         e2e.execute(removed, "CREATE TABLE public.feature_flags (name text PRIMARY KEY)",
                     "UPDATE alembic_version SET version_num = '0012_feature_flags'")
         run = e2e.run_check(self.config("diagnosis.toml", {
@@ -104,21 +121,11 @@ class ReplayCheckTest(unittest.TestCase):
             self.assertNotEqual(finding["severity"], "critical")
 
     def test_serve_replays_a_missing_revision_on_demand(self):
-        snapshots = os.path.join(self.tmp.path, "head-only")
-        os.makedirs(snapshots, exist_ok=True)
-        shutil.copy(os.path.join(self.history, "0011_invoices.json"), snapshots)
         state_dir = os.path.join(self.tmp.path, "state")
-        staging = self.database_at("0010_movements")
-        text = ('[server]\nlisten = "127.0.0.1:0"\n\n[check]\ninterval = "1h"\ntimeout = "20s"\n\n'
-                '[alerts]\nstate_dir = %s\n\n' % e2e.toml_string(state_dir))
-        text += e2e.migrations_section(snapshots=snapshots)
-        text += "[migrations.warehouse.replay]\nscratch_url = %s\n" % e2e.toml_string(
-            e2e.cluster_url())
-        text += "command = %s\ntimeout = \"5m\"\n\n" % json.dumps(
-            [e2e.PYTHON, "-m", "alembic", "-c", e2e.WAREHOUSE_INI, "upgrade", "{revision}"])
-        text += e2e.target_section("staging", url=staging)
-        config = e2e.write_file(self.tmp.path, "replay.toml", text)
-        daemon = Daemon(config)
+        config = self.serve_replay_config(
+            "replay", [e2e.PYTHON, "-m", "alembic", "-c", e2e.WAREHOUSE_INI, "upgrade",
+                       "{revision}"], state_dir=state_dir)
+        daemon = e2e.Daemon(config)
         try:
             daemon.wait_until(lambda: daemon.get("/readyz")[0] == 200, timeout=60,
                               what="first round")
@@ -143,24 +150,12 @@ class ReplayCheckTest(unittest.TestCase):
     def test_a_reload_does_not_wait_for_a_running_replay(self):
         # A replay command that blocks until the test opens its gate: the engine a reload
         # replaces must not wait for it (the old engine hands the build to its detached thread).
-        snapshots = os.path.join(self.tmp.path, "head-only-reload")
-        os.makedirs(snapshots, exist_ok=True)
-        shutil.copy(os.path.join(self.history, "0011_invoices.json"), snapshots)
         started = os.path.join(self.tmp.path, "replay-started")
         gate = os.path.join(self.tmp.path, "replay-gate")
-        staging = self.database_at("0010_movements")
-        text = ('[server]\nlisten = "127.0.0.1:0"\n\n[check]\ninterval = "1h"\ntimeout = "20s"\n\n')
-        text += e2e.migrations_section(snapshots=snapshots)
-        text += "[migrations.warehouse.replay]\nscratch_url = %s\n" % e2e.toml_string(
-            e2e.cluster_url())
-        text += "command = %s\ntimeout = \"5m\"\n\n" % json.dumps(
-            ["/bin/sh", "-c", "touch %s; while [ ! -f %s ]; do sleep 0.1; done; exit 1"
-             % (started, gate)])
-        text += e2e.target_section("staging", url=staging)
-        config = e2e.write_file(self.tmp.path, "replay-reload.toml", text)
-        daemon = Daemon(config)
+        daemon = self.serve_during_replay(
+            "replay-reload", "touch %s; while [ ! -f %s ]; do sleep 0.1; done; exit 1"
+            % (started, gate), started)
         try:
-            daemon.wait_until(lambda: os.path.exists(started), timeout=60, what="replay start")
             for reloads in (1, 2):
                 daemon.signal(signal.SIGHUP)
                 daemon.wait_until(
@@ -171,6 +166,33 @@ class ReplayCheckTest(unittest.TestCase):
         finally:
             e2e.write_file(self.tmp.path, "replay-gate", "")
             daemon.stop()
+
+    def test_shutdown_stops_a_running_replay(self):
+        # A replay command that would run for minutes (its own timeout is 10 min): SIGTERM must
+        # kill it with its process group, drop the scratch database and leave no snapshot file.
+        state_dir = os.path.join(self.tmp.path, "state-shutdown")
+        pid_file = os.path.join(self.tmp.path, "replay-sleep-pid")
+        daemon = self.serve_during_replay(
+            "replay-shutdown", "sleep 600 & echo $! > %s.tmp; mv %s.tmp %s; wait"
+            % (pid_file, pid_file, pid_file), pid_file, state_dir=state_dir, timeout="10m")
+        try:
+            with open(pid_file) as f:
+                sleep_pid = int(f.read())
+            scratch_prefix = "driftwatch_replay_%d_" % daemon.process.proc.pid
+
+            def ours():
+                return [n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)]
+
+            self.assertTrue(ours())
+            daemon.signal(signal.SIGTERM)
+            self.assertEqual(daemon.wait_exit(timeout=30), 0, daemon.process.output())
+        finally:
+            daemon.stop()
+        self.assertFalse(e2e.process_alive(sleep_pid), "the replay command's child survived")
+        self.assertEqual(ours(), [])
+        replay_dir = os.path.join(state_dir, "replay", "warehouse")
+        left = os.listdir(replay_dir) if os.path.isdir(replay_dir) else []
+        self.assertEqual(left, [])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import unittest
@@ -25,17 +26,17 @@ REVISIONS = [
 UPGRADE = "%s -m alembic -c %s upgrade {revision}" % (e2e.PYTHON, e2e.WAREHOUSE_INI)
 
 
-def snapshot_args(out_dir, versions=None, extra=()):
+def snapshot_args(out_dir, versions=None, extra=(), upgrade=UPGRADE):
     return ["snapshot", "--all-revisions", "--versions", versions or e2e.WAREHOUSE_VERSIONS,
             "--scratch-url", e2e.cluster_url(), "--out-dir", out_dir,
-            "--upgrade-command", UPGRADE] + list(extra)
+            "--upgrade-command", upgrade] + list(extra)
 
 
 class ReplayHistoryTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = e2e.TempDir()
-        cls.databases = []
+        cls.work = e2e.Workspace("dw_hist")
+        cls.tmp = cls.work.tmp
         cls.history = os.path.join(cls.tmp.path, "history")
         started = time.time()
         cls.build = e2e.run_driftwatch(snapshot_args(cls.history), timeout=600)
@@ -43,21 +44,7 @@ class ReplayHistoryTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.databases:
-            e2e.drop_database(name)
-        cls.tmp.cleanup()
-
-    def database_at(self, revision, prefix="dw_hist"):
-        name, url = e2e.create_database(prefix)
-        self.databases.append(name)
-        if revision:
-            e2e.alembic(url, "upgrade", revision)
-        return url
-
-    def config(self, name, targets, snapshots=None, versions=None):
-        sections = [e2e.migrations_section(versions=versions, snapshots=snapshots or self.history)]
-        sections += [e2e.target_section(t, url=u) for t, u in targets.items()]
-        return e2e.write_config(self.tmp.path, sections, name=name)
+        cls.work.cleanup()
 
     def test_history_matches_alembic_upgrade_from_scratch(self):
         self.assertEqual(self.build.returncode, 0, self.build.stderr)
@@ -68,7 +55,7 @@ class ReplayHistoryTest(unittest.TestCase):
         # Every revision, both branch tips and the merge included, is byte-identical to the
         # snapshot of a database upgraded from scratch to it.
         for revision in REVISIONS:
-            url = self.database_at(revision)
+            url = self.work.database_at(revision)
             proc = e2e.run_driftwatch(["snapshot", "--url", url])
             self.assertEqual(proc.returncode, 0, proc.stderr)
             with open(os.path.join(self.history, revision + ".json")) as f:
@@ -77,11 +64,7 @@ class ReplayHistoryTest(unittest.TestCase):
         with open(os.path.join(self.history, "0005b_middleman.json")) as f:
             self.assertNotIn("stock_level", f.read())
         # Nothing is left on the scratch server.
-        conn = e2e.connect(e2e.cluster_url())
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'driftwatch_replay_%'")
-            self.assertEqual(cur.fetchone()[0], 0)
-        conn.close()
+        self.assertEqual(e2e.scratch_databases(), [])
 
     def test_incremental_and_gzip(self):
         again = e2e.run_driftwatch(snapshot_args(self.history))
@@ -98,22 +81,15 @@ class ReplayHistoryTest(unittest.TestCase):
         self.assertEqual(json.loads(diff.stdout)["findings"], [])
 
     def test_failing_migration_is_named_with_its_output(self):
-        versions = os.path.join(self.tmp.path, "failing-versions")
-        shutil.copytree(e2e.WAREHOUSE_VERSIONS, versions)
-        e2e.write_file(versions, "0012_fails.py",
-                       'revision = "0012_fails"\ndown_revision = "0011_invoices"\n'
-                       'branch_labels = None\ndepends_on = None\n\n'
-                       'from alembic import op\n\n\ndef upgrade():\n'
-                       '    op.execute("SELECT no_such_function_0012()")\n\n\n'
-                       'def downgrade():\n    pass\n')
+        versions, ini = e2e.versions_with_migration(
+            self.tmp.path, "failing", "0012_fails.py",
+            'revision = "0012_fails"\ndown_revision = "0011_invoices"\n'
+            'branch_labels = None\ndepends_on = None\n\n'
+            'from alembic import op\n\n\ndef upgrade():\n'
+            '    op.execute("SELECT no_such_function_0012()")\n\n\n'
+            'def downgrade():\n    pass\n')
         out = os.path.join(self.tmp.path, "failing-out")
         shutil.copytree(self.history, out)
-        # The fixture's alembic.ini names its own versions directory: point it at the copy.
-        with open(e2e.WAREHOUSE_INI) as f:
-            ini_text = f.read()
-        ini = e2e.write_file(self.tmp.path, "failing.ini", ini_text.replace(
-            "%(here)s/versions", versions).replace("script_location = %(here)s",
-                                                   "script_location = " + e2e.WAREHOUSE_DIR))
         proc = e2e.run_driftwatch(
             ["snapshot", "--all-revisions", "--versions", versions, "--scratch-url",
              e2e.cluster_url(), "--out-dir", out, "--upgrade-command",
@@ -123,6 +99,32 @@ class ReplayHistoryTest(unittest.TestCase):
         self.assertIn("no_such_function_0012", proc.stderr)  # Alembic's own output
         self.assertNotIn(e2e.cluster_password(), proc.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "0012_fails.json")))
+
+    def test_interrupt_kills_the_command_and_drops_the_scratch_databases(self):
+        # The upgrade command runs in a process group of its own, so a terminal's Ctrl-C reaches
+        # driftwatch only: it must kill the command and drop its scratch databases itself.
+        out = os.path.join(self.tmp.path, "interrupted-out")
+        pid_file = os.path.join(self.tmp.path, "upgrade-sleep-pid")
+        proc = e2e.Process([e2e.driftwatch_bin()] + snapshot_args(
+            out, upgrade="sleep 600 & echo $! > %s.tmp; mv %s.tmp %s; wait"
+            % (pid_file, pid_file, pid_file)))
+        try:
+            deadline = time.time() + 60
+            while not os.path.exists(pid_file) and time.time() < deadline:
+                self.assertIsNone(proc.proc.poll(), proc.output())
+                time.sleep(0.1)
+            with open(pid_file) as f:
+                sleep_pid = int(f.read())
+            scratch_prefix = "driftwatch_replay_%d_" % proc.proc.pid
+            self.assertTrue([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)])
+            proc.proc.send_signal(signal.SIGINT)
+            self.assertEqual(proc.proc.wait(timeout=30), 3, proc.output())
+        finally:
+            proc.stop()
+        self.assertIn("interrupted at revision 0001_base", proc.output())
+        self.assertFalse(e2e.process_alive(sleep_pid), "the upgrade command's child survived")
+        self.assertEqual([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)], [])
+        self.assertEqual(os.listdir(out), [])
 
 
 if __name__ == "__main__":

@@ -19,25 +19,17 @@ MULTIBASE = os.path.join(e2e.SOURCE_DIR, "tests", "fixtures", "revisions", "mult
 class ScopeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = e2e.TempDir()
-        cls.reference = e2e.MigratedTemplate("head", prefix="dw_scope_ref")
-        cls.databases = []
+        cls.work = e2e.Workspace("dw_scope", reference="head")
+        cls.tmp = cls.work.tmp
+        cls.reference = cls.work.reference
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.databases:
-            e2e.drop_database(name)
-        cls.reference.drop()
-        cls.tmp.cleanup()
-
-    def copy(self):
-        name, url = self.reference.copy(prefix="dw_scope")
-        self.databases.append(name)
-        return url
+        cls.work.cleanup()
 
     def targets(self):
-        return [e2e.target_section("public_only", url=self.copy(), schemas=["public"]),
-                e2e.target_section("both", url=self.copy(), schemas=["public", "middleman"])]
+        return [e2e.target_section("public_only", url=self.work.copy(), schemas=["public"]),
+                e2e.target_section("both", url=self.work.copy(), schemas=["public", "middleman"])]
 
     def assert_clean(self, run):
         self.assertEqual(run.returncode, 0, run.describe())
@@ -65,8 +57,7 @@ class ScopeTest(unittest.TestCase):
         # multibase_labels: heads core_2, billing_2, reports_base; reports_base depends_on
         # billing_2, which depends_on core_2. After `alembic upgrade heads` Alembic records
         # reports_base alone.
-        name, url = e2e.create_database("dw_scope_multi")
-        self.databases.append(name)
+        url = self.work.database("dw_scope_multi")
         e2e.execute(url, "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)",
                     "INSERT INTO alembic_version VALUES ('reports_base')")
         snapshots = os.path.join(self.tmp.path, "multi-snapshots")

@@ -5,10 +5,8 @@ API, the metrics (validated with promtool when installed), the status pages, SIG
 (valid and invalid), and SIGTERM draining with a check in flight. Secrets must never appear in
 any output.
 """
-import gzip
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,78 +14,14 @@ import sys
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_support as e2e  # noqa: E402
+# Daemon and http live in e2e_support; other tests still import them from here.
+from e2e_support import Daemon, http  # noqa: E402,F401
 
 TOKEN = "e2e-admin-token-5f1c"
 DOWN_PASSWORD = "hunter2-never-print-me"
-
-
-def http(port, path, method="GET", headers=None, timeout=30):
-    """(status, headers, body text); HTTP errors are returned, not raised."""
-    request = urllib.request.Request(
-        "http://127.0.0.1:%d%s" % (port, path), method=method, headers=headers or {},
-        data=b"" if method == "POST" else None,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-            if response.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            return response.status, dict(response.headers), body.decode()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
-
-
-class Daemon:
-    def __init__(self, config, extra_args=()):
-        self.process = e2e.Process([e2e.driftwatch_bin(), "serve", "--config", config]
-                                   + list(extra_args))
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline and self.port is None:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.process.output())
-            if match:
-                self.port = int(match.group(1))
-            elif self.process.proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
-        if self.port is None:
-            output = self.process.output()
-            self.process.stop()
-            raise AssertionError("daemon did not report its port:\n" + output)
-
-    def get(self, path, **kwargs):
-        return http(self.port, path, **kwargs)
-
-    def json(self, path):
-        status, _, body = self.get(path)
-        if status != 200:
-            raise AssertionError("GET %s: %d %s" % (path, status, body))
-        return json.loads(body)
-
-    def wait_until(self, predicate, timeout=60, what="condition"):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if predicate():
-                return
-            if self.process.proc.poll() is not None:
-                raise AssertionError("daemon exited:\n" + self.process.output())
-            time.sleep(0.2)
-        raise AssertionError("timed out waiting for %s\n%s" % (what, self.process.output()))
-
-    def signal(self, signum):
-        self.process.proc.send_signal(signum)
-
-    def wait_exit(self, timeout):
-        return self.process.proc.wait(timeout=timeout)
-
-    def stop(self):
-        return self.process.stop()
 
 
 def target_names(daemon):

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "app/cmd_validate_config.hpp"
+#include "app/snapshot_file.hpp"
+#include "http/gzip.hpp"
 
 namespace driftwatch {
 namespace {
@@ -570,6 +572,40 @@ TEST_CASE("run_validate_config checks the world: paths, variables, programs, sna
   std::ostringstream out3, err3;
   CHECK(run_validate_config({"--config", good}, out3, err3) == 0);
   CHECK(err3.str().empty());
+  fs::remove_all(dir);
+}
+
+// Regression: validate-config parsed the *.json snapshots only; *.json.gz, which every other
+// command reads, passed unchecked.
+TEST_CASE("run_validate_config reads and parses .json.gz snapshots too, names redacted") {
+  const fs::path dir = fs::temp_directory_path() / ("dw-validate-gz-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "versions");
+  // A URL pasted as the snapshots directory (it exists here, so its files are read): the
+  // password in the names must not be printed.
+  const fs::path snapshots = dir / "postgresql:" / "u:hunter2@h" / "snaps";
+  fs::create_directories(snapshots);
+  std::ofstream(dir / "versions" / "a1.py") << "revision = 'a1'\ndown_revision = None\n";
+  SchemaSnapshot good;
+  good.alembic_version = {"a1"};
+  REQUIRE(write_snapshot_file((snapshots / "a1.json.gz").string(), good).empty());
+  std::ofstream(snapshots / "bad.json.gz", std::ios::binary) << gzip_compress("{\"format\": 1");
+  std::ofstream(snapshots / "other.json.gz", std::ios::binary) << gzip_compress("not json");
+  std::ofstream(dir / "url") << "postgresql://app@db/x\n";
+  std::ofstream(dir / "dw.toml") << "[migrations.w]\nversions = [\"versions\"]\n"
+                                 << "snapshots = \"postgresql://u:hunter2@h/snaps\"\n\n"
+                                 << "[[targets]]\nname = \"t\"\n"
+                                 << "migrations = \"w\"\nurl_file = \"url\"\n";
+  std::ostringstream out, err;
+  CHECK(run_validate_config({"--config", (dir / "dw.toml").string()}, out, err) == 2);
+  const std::string text = err.str();
+  CAPTURE(text);
+  CHECK(contains(text, "migrations.w.snapshots: "));
+  CHECK(contains(text, "/snaps/bad.json.gz: not valid JSON"));
+  CHECK(contains(text, "/snaps/other.json.gz: not valid JSON"));
+  CHECK_FALSE(contains(text, "hunter2"));
+  CHECK_FALSE(contains(text, "a1.json.gz"));
+  CHECK(contains(text, "2 problem(s) on this machine"));
   fs::remove_all(dir);
 }
 

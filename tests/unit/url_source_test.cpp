@@ -156,6 +156,14 @@ TEST_CASE("command: an exited command is done even if a background child keeps s
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
+// Regression: after stdout closed, the command was waited for without a deadline.
+TEST_CASE("command: one that closes stdout but keeps running is killed at the timeout") {
+  const std::string message = resolve_error(
+      command_source({"/bin/sh", "-c", "echo postgresql://db/app; exec >&-; sleep 30"}),
+      std::chrono::milliseconds(300));
+  CHECK(contains(message, "timed out after 300 ms"));
+}
+
 TEST_CASE("command: more than 1 MiB of output is refused") {
   CHECK(contains(
       resolve_error(command_source({"/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' a"})),
