@@ -313,8 +313,9 @@ struct UrlKeys {
 // arrays deep overflows the stack. This pass reads TOML's lexical structure (strings, comments,
 // brackets) without recursion and rejects input nested deeper than any real configuration,
 // before toml11 sees it. Returns the problem (line, message) or nothing.
-constexpr int kMaxTomlNesting = 64;   // arrays / inline tables inside each other
-constexpr int kMaxTomlKeyDepth = 64;  // dotted key components on one line
+constexpr int kMaxTomlNesting = 64;           // arrays / inline tables inside each other
+constexpr int kMaxTomlKeyDepth = 64;          // dotted key components on one line
+constexpr std::size_t kMaxBinaryDigits = 62;  // 0b literals (toml11 3.7 overflows from 63 on)
 
 std::string hex_byte(unsigned char byte) {
   static const char digits[] = "0123456789abcdef";
@@ -372,6 +373,24 @@ std::optional<ConfigError> prescan_toml(const std::string& text, const std::stri
           break;
         }
       }
+      continue;
+    }
+    if (c == '0' && i + 1 < n && text[i + 1] == 'b' &&
+        !(i > 0 && (std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_' ||
+                    text[i - 1] == '-'))) {
+      // toml11 3.7 computes a binary integer in a signed 64-bit value that overflows (undefined
+      // behaviour) from the 63rd digit on, even when the value fits (fixed in 3.8).
+      std::size_t digits = 0;
+      std::size_t j = i + 2;
+      for (; j < n && (text[j] == '0' || text[j] == '1' || text[j] == '_'); ++j) {
+        if (text[j] != '_') ++digits;
+      }
+      if (digits > kMaxBinaryDigits) {
+        return ConfigError{
+            path, line,
+            "binary integer with more than " + std::to_string(kMaxBinaryDigits) + " digits"};
+      }
+      i = j - 1;
       continue;
     }
     if (c == '[' || c == '{') {

@@ -166,9 +166,27 @@ TEST_CASE("a config with invalid UTF-8 is an error with its line, before toml11 
   CHECK(result.errors.front().to_string() ==
         "c.toml:1: config is not valid UTF-8 (byte 0xe9 at offset 5)");
   // Well-formed multi-byte text (2, 3 and 4 bytes) is accepted wherever TOML allows it.
-  result = parse_config(
-      "# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n[check]\ninterval = \"5m\"\n", "ok.toml");
+  result = parse_config("# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n[check]\ninterval = \"5m\"\n",
+                        "ok.toml");
   for (const auto& e : result.errors) CHECK(e.message.find("UTF-8") == std::string::npos);
+}
+
+TEST_CASE("a binary integer toml11 3.7 would overflow on is an error, before toml11 reads it") {
+  // UBSan: "signed integer overflow" in toml11's parse_binary_integer from the 63rd digit on.
+  ConfigParseResult result = parse_config(
+      "[check]\ninterval = \"5m\"\nconcurrency = 0b" + repeat("1", 63) + "\n", "b.toml");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors.front().to_string() == "b.toml:3: binary integer with more than 62 digits");
+  result = parse_config("x = 0b" + repeat("0_", 70) + "1\n", "b.toml");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors.front().message == "binary integer with more than 62 digits");
+  // Up to 62 digits toml11 reads it: the value reaches the config checks.
+  result = parse_config("[check]\nconcurrency = 0b" + repeat("0", 58) + "0100\n", "b.toml");
+  for (const auto& e : result.errors) CHECK(e.message.find("binary") == std::string::npos);
+  // In strings and comments it is text.
+  result = parse_config(
+      "# 0b" + repeat("1", 80) + "\n[check]\ninterval = \"0b" + repeat("1", 80) + "\"\n", "b.toml");
+  for (const auto& e : result.errors) CHECK(e.message.find("binary integer") == std::string::npos);
 }
 
 TEST_CASE("a snapshot nested 100,000 arrays deep is an error, not a crash") {
