@@ -10,6 +10,7 @@ again, while the 20 healthy targets keep being checked on their 2 s schedule.
 """
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -236,6 +237,52 @@ class DeadlineTest(unittest.TestCase):
         self.assertLessEqual(threads(), baseline + 1,
                              "threads grew from %d with %d cancel requests sent"
                              % (baseline, proxy.cancels))
+
+    def test_a_stalled_resolver_times_out_at_the_deadline(self):
+        # libpq resolves host names inside PQconnectStart with no timeout of its own; driftwatch
+        # resolves them on a helper thread within the check's deadline. A resolver that never
+        # answers (here a nameserver on 127.0.0.1:53 that swallows every query, put in place of
+        # /etc/resolv.conf in a mount namespace of the check's own) must cost the deadline, not
+        # the resolver's 30 s.
+        resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            resolver.bind(("127.0.0.1", 53))
+        except OSError as error:
+            self.fail("this test needs 127.0.0.1:53 (root, port free): %s" % error)
+        self.addCleanup(resolver.close)
+        queries = []
+
+        def swallow():
+            while True:
+                try:
+                    queries.append(resolver.recvfrom(4096)[0])
+                except OSError:
+                    return
+
+        threading.Thread(target=swallow, daemon=True).start()
+        resolv = e2e.write_file(self.tmp.path, "resolv.conf",
+                                "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n")
+        cluster_port = urllib.parse.urlsplit(e2e.cluster_url()).port
+        stalled_url = "postgresql://postgres:%s@db.driftwatch-stall.test:%d/%s" % (
+            urllib.parse.quote(e2e.cluster_password(), safe=""), cluster_port, self.db_name)
+        config = e2e.write_config(self.tmp.path, [
+            e2e.migrations_section(reference_url=self.reference.url),
+            e2e.target_section("healthy", url=self.db_url),
+            e2e.target_section("stalled", url=stalled_url),
+        ], timeout="%ds" % TIMEOUT_S, name="dns.toml")
+        script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+        proc = subprocess.run(
+            ["unshare", "-m", "sh", "-c", script, resolv, e2e.driftwatch_bin(), "check",
+             "--config", config, "--format", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        run = e2e.CheckRun(proc)
+        self.assertTrue(queries, "the check never asked the stalled resolver:\n" + run.describe())
+        stalled = run.target("stalled")
+        self.assertEqual(stalled["status"], "error", run.describe())
+        self.assertEqual(stalled["error"]["reason"], "timeout", run.describe())
+        self.assertLessEqual(stalled["duration_seconds"], TIMEOUT_S + 2.0, run.describe())
+        self.assertEqual(run.target("healthy")["status"], "ok", run.describe())
+        self.assertNotIn(e2e.cluster_password(), proc.stdout + proc.stderr)
 
 
 if __name__ == "__main__":
