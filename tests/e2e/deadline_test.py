@@ -241,14 +241,14 @@ class DeadlineTest(unittest.TestCase):
     def test_a_stalled_resolver_times_out_at_the_deadline(self):
         # libpq resolves host names inside PQconnectStart with no timeout of its own; driftwatch
         # resolves them on a helper thread within the check's deadline. A resolver that never
-        # answers (here a nameserver on 127.0.0.1:53 that swallows every query, put in place of
+        # answers (here a nameserver on 127.0.0.77:53 that swallows every query, put in place of
         # /etc/resolv.conf in a mount namespace of the check's own) must cost the deadline, not
         # the resolver's 30 s.
         resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            resolver.bind(("127.0.0.1", 53))
+            resolver.bind(("127.0.0.77", 53))
         except OSError as error:
-            self.fail("this test needs 127.0.0.1:53 (root, port free): %s" % error)
+            self.fail("this test needs 127.0.0.77:53 (root, port free): %s" % error)
         self.addCleanup(resolver.close)
         queries = []
 
@@ -261,7 +261,7 @@ class DeadlineTest(unittest.TestCase):
 
         threading.Thread(target=swallow, daemon=True).start()
         resolv = e2e.write_file(self.tmp.path, "resolv.conf",
-                                "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n")
+                                "nameserver 127.0.0.77\noptions timeout:30 attempts:1\n")
         cluster_port = urllib.parse.urlsplit(e2e.cluster_url()).port
         stalled_url = "postgresql://postgres:%s@db.driftwatch-stall.test:%d/%s" % (
             urllib.parse.quote(e2e.cluster_password(), safe=""), cluster_port, self.db_name)
