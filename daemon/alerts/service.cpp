@@ -310,6 +310,14 @@ void AlertService::apply(const Config& config) {
       impl_->signatures.erase(name);
     }
     impl_->policy.set_config(alert_policy_config(config.alerts));
+    // New retry settings apply to the queues that stay (with what waits in them) as well as
+    // to the new ones.
+    const DeliveryOptions retry = delivery_options(config.alerts);
+    impl_->options.backoff_base = retry.backoff_base;
+    impl_->options.backoff_max = retry.backoff_max;
+    for (auto& [name, list] : impl_->queues) {
+      for (auto& channel : list) channel.queue->set_options(impl_->options);
+    }
     // New (and re-pointed) receivers start with what is owed to them; unchanged ones keep
     // their queues and everything in them.
     const std::set<std::string> added = impl_->build_queues(config.alerts);

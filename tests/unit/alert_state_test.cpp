@@ -311,5 +311,25 @@ TEST_CASE("AlertService: a corrupt state file does not stop the service") {
   CHECK(aside);
 }
 
+TEST_CASE("AlertService: a reload applies new retry_initial / retry_max to existing receivers") {
+  TempDir dir;
+  AlertNotificationCounters counters;
+  DeliveryOptions slow;
+  slow.backoff_base = std::chrono::hours(1);  // after the first failure: next try in an hour
+  slow.backoff_max = std::chrono::hours(1);
+  Config config = service_config(dir.path.string());
+  AlertService service(config, &counters, slow);
+  service.observe(drift_result(), {});
+  CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] == 1; }));
+  // The same receiver (unchanged URL, so its queue and pending page are kept), faster retries.
+  config.alerts.retry_initial = std::chrono::milliseconds(5);
+  config.alerts.retry_max = std::chrono::milliseconds(20);
+  service.apply(config);
+  CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] >= 4; }));
+  // Still the one page, not lost by the change.
+  CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+  service.stop(std::chrono::steady_clock::now());
+}
+
 }  // namespace
 }  // namespace driftwatch
