@@ -74,6 +74,19 @@ std::string findings_text(const std::vector<Finding>& findings, std::size_t limi
   return out;
 }
 
+// The labels that identify an alert (in Alertmanager), as the Prometheus rules set them.
+std::map<std::string, std::string> identity_labels(const OpenAlert& alert) {
+  if (!alert.migrations.empty()) {
+    return {{"alertname", alert.alertname},
+            {"migrations", alert.migrations},
+            {"reason", alert.problem},
+            {"severity", to_string(alert.severity)}};
+  }
+  return {{"alertname", alert.alertname},
+          {"target", alert.target},
+          {"severity", to_string(alert.severity)}};
+}
+
 }  // namespace
 
 int AlertPolicyConfig::for_checks_for(Severity severity) const {
@@ -133,9 +146,30 @@ std::string dedup_key(const std::string& target, const std::string& alertname) {
   return "driftwatch/" + target + "/" + alertname;
 }
 
+std::string migrations_dedup_key(const std::string& migrations, const std::string& alertname) {
+  return "driftwatch/migrations/" + migrations + "/" + alertname;
+}
+
+bool expected_side_error(const TargetResult& result) {
+  return result.status == check_status::kError && result.error && target_reached(result);
+}
+
+std::string migrations_problem_of(const CheckError& error) {
+  auto starts = [&](const char* prefix) { return error.message.rfind(prefix, 0) == 0; };
+  // The engine's messages (daemon/app/engine.cpp), most specific first; it reports the same
+  // reasons on driftwatch_migrations_problem.
+  if (error.reason == error_reason::kMigrations) {
+    return starts("no migration files") ? migrations_problem::kNoRevisions
+                                        : migrations_problem::kParseError;
+  }
+  if (starts("reference database")) return migrations_problem::kReferenceUnreachable;
+  if (starts("no expected schema")) return migrations_problem::kReplayFailed;
+  return migrations_problem::kNoHeadSnapshot;
+}
+
 std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
   std::vector<AlertCondition> out;
-  if (r.status == check_status::kMigrating) return out;
+  if (r.status == check_status::kMigrating || expected_side_error(r)) return out;
   if (r.status == check_status::kError) {
     const std::string reason = r.error ? r.error->reason : error_reason::kInternal;
     out.push_back({alertname::kTargetDown, Severity::kWarning, fnv1a_hex("down\n" + reason),
@@ -264,15 +298,15 @@ Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* con
   n.alertname = alert.alertname;
   n.target = alert.target;
   n.severity = alert.severity;
-  n.labels = {{"alertname", alert.alertname},
-              {"target", alert.target},
-              {"severity", to_string(alert.severity)}};
+  n.migrations = alert.migrations;
+  n.labels = identity_labels(alert);
   n.target_labels = target_labels;
   n.starts_at = alert.starts_at;
-  n.dedup_key = dedup_key(alert.target, alert.alertname);
+  n.dedup_key = alert.migrations.empty() ? dedup_key(alert.target, alert.alertname)
+                                         : migrations_dedup_key(alert.migrations, alert.alertname);
   n.fingerprint = alert.fingerprint;
   n.ack = ack;
-  if (!config_.status_page_url.empty()) {
+  if (!config_.status_page_url.empty() && alert.migrations.empty()) {
     std::string base = config_.status_page_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
     n.status_page_link = base + "/targets/" + encode_segment(alert.target);
@@ -311,7 +345,7 @@ Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* con
 
 std::vector<Notification> AlertPolicy::observe(
     const TargetResult& result, const std::map<std::string, std::string>& target_labels,
-    SystemTime now) {
+    SystemTime now, const std::string& migrations) {
   std::vector<Notification> out;
   const std::string& target = result.name;
   const bool error = result.status == check_status::kError;
@@ -335,109 +369,151 @@ std::vector<Notification> AlertPolicy::observe(
 
   const std::vector<AlertCondition> conditions = alert_conditions(result);
   for (const char* name : kAllAlertnames) {
-    const auto key = std::make_pair(target, std::string(name));
-    auto it = state_.alerts.find(key);
     // An error says nothing about the schema and a migration is a moment in between: neither
-    // resolves nor counts (apart from DriftwatchTargetDown for an error), but Alertmanager keeps
-    // getting what fires, or it would expire the alert at endsAt.
-    if (migrating || (error && name != std::string(alertname::kTargetDown))) {
-      if (it == state_.alerts.end() || !it->second.firing || it->second.resolved_at) continue;
-      OpenAlert& alert = it->second;
-      for (const ReceiverRoute& route : config_.receivers) {
-        if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
-        if (!routed(route, alert.severity, alert.target_labels)) continue;
-        Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
-        n.reason = alert.notified.count(route.name) ? "refresh" : "new";
-        out.push_back(enqueue(n));
-      }
-      continue;
-    }
+    // resolves nor counts. An error of the target itself feeds DriftwatchTargetDown; one on the
+    // expected side means the target was reached, so it ends DriftwatchTargetDown.
+    const bool unknown = migrating || (error && name != std::string(alertname::kTargetDown));
     const AlertCondition* condition = nullptr;
     for (const auto& c : conditions) {
       if (c.alertname == name) condition = &c;
     }
+    advance({target, name}, unknown, condition, result, target_labels, ack, now, out);
+  }
 
-    if (condition == nullptr) {
-      if (it == state_.alerts.end() || it->second.resolved_at) continue;
-      OpenAlert& alert = it->second;
-      const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
-      if (receivers.empty()) {
-        state_.alerts.erase(it);
-        continue;
-      }
-      resolve_to(alert, receivers, config_.receivers, now, out);
-      if (alert.pending_resolution.empty()) state_.alerts.erase(it);
-      continue;
+  if (!migrations.empty()) {
+    // The migrations source's alert: an expected-side error shows its condition; a result that
+    // had the expected schema (ok, drift) shows it is gone; the rest (migrating, the target's
+    // own errors) says nothing about it. Target labels and acks are the targets', not its.
+    const bool broken = expected_side_error(result);
+    const bool had_expected = !error && !migrating;
+    std::optional<AlertCondition> condition;
+    if (broken) {
+      const std::string problem = migrations_problem_of(*result.error);
+      condition = AlertCondition{
+          alertname::kMigrationsBroken, Severity::kWarning, fnv1a_hex("migrations\n" + problem),
+          "Expected schema of migrations " + migrations + " unavailable (" + problem + ")",
+          "driftwatch cannot tell what schema the migrations source " + migrations +
+              " expects, so none of its targets is compared for drift. The check of " + target +
+              " said: " + result.error->message};
     }
-
-    if (it == state_.alerts.end() || it->second.resolved_at) {
-      // A new episode; a resolution still owed from the previous one is superseded by it.
-      OpenAlert fresh;
-      fresh.target = target;
-      fresh.alertname = name;
-      fresh.starts_at = now;
-      it = state_.alerts.insert_or_assign(key, fresh).first;
-    }
-    OpenAlert& alert = it->second;
-    const bool was_firing = alert.firing;
-    const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
-    const std::optional<Severity> previous = was_firing && alert.severity != condition->severity
-                                                 ? std::optional(alert.severity)
-                                                 : std::nullopt;
-    // Counting stops once it fires, so a long drift does not rewrite the state file on
-    // every check.
-    if (!alert.firing) ++alert.consecutive;
-    alert.severity = condition->severity;
-    alert.fingerprint = condition->fingerprint;
-    alert.summary = condition->summary;
-    alert.description = condition->description;
-    alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
-                              ? findings_text(result.findings, config_.top_findings)
-                              : "";
-    alert.target_labels = target_labels;
-    if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
-      alert.firing = true;
-    }
-    if (!alert.firing) continue;
-
-    const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
-    const std::set<std::string> receivers_told = told(alert);
-    bool paged = false;
-    for (const ReceiverRoute& route : config_.receivers) {
-      const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
-      const bool notified = alert.notified.count(route.name) > 0;
-      if (!routed(route, alert.severity, target_labels)) {
-        if (receivers_told.count(route.name) > 0) {
-          // Severity fell below what this receiver takes: close what it was told.
-          OpenAlert closed = alert;
-          closed.resolved_at = now;
-          Notification n = make(closed, condition, route, &result, target_labels, ack, now);
-          out.push_back(enqueue(n));
-          alert.notified.erase(route.name);
-        }
-        continue;
-      }
-      if (paging && ack) continue;
-      Notification n = make(alert, condition, route, &result, target_labels, ack, now);
-      if (!notified) {
-        // Also while an earlier "new" is still undelivered: this one supersedes it.
-        n.reason = "new";
-      } else if (details_changed || previous) {
-        n.reason = "update";
-        n.previous_severity = previous;
-      } else if (!paging) {
-        n.reason = "refresh";
-      } else if (repeat_due) {
-        n.reason = "repeat";
-      } else {
-        continue;
-      }
-      if (paging) paged = true;
-      out.push_back(enqueue(n));
-    }
-    if (paged || !alert.last_sent) alert.last_sent = now;
+    const auto key = std::make_pair(migrations, std::string(alertname::kMigrationsBroken));
+    advance(key, !broken && !had_expected, condition ? &*condition : nullptr, result, {},
+            std::nullopt, now, out);
   }
   return out;
+}
+
+void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool unknown,
+                          const AlertCondition* condition, const TargetResult& result,
+                          const std::map<std::string, std::string>& target_labels,
+                          const std::optional<Acknowledgement>& ack, SystemTime now,
+                          std::vector<Notification>& out) {
+  const bool source_alert = key.second == std::string(alertname::kMigrationsBroken);
+  auto it = state_.alerts.find(key);
+  if (unknown) {
+    // Alertmanager keeps getting what fires, or it would expire the alert at endsAt.
+    if (it == state_.alerts.end() || !it->second.firing || it->second.resolved_at) return;
+    OpenAlert& alert = it->second;
+    for (const ReceiverRoute& route : config_.receivers) {
+      if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
+      if (!routed(route, alert.severity, alert.target_labels)) continue;
+      Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
+      n.reason = alert.notified.count(route.name) ? "refresh" : "new";
+      out.push_back(enqueue(n));
+    }
+    return;
+  }
+
+  if (condition == nullptr) {
+    if (it == state_.alerts.end() || it->second.resolved_at) return;
+    OpenAlert& alert = it->second;
+    const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
+    if (receivers.empty()) {
+      state_.alerts.erase(it);
+      return;
+    }
+    resolve_to(alert, receivers, config_.receivers, now, out);
+    if (alert.pending_resolution.empty()) state_.alerts.erase(it);
+    return;
+  }
+
+  if (it == state_.alerts.end() || it->second.resolved_at) {
+    // A new episode; a resolution still owed from the previous one is superseded by it.
+    OpenAlert fresh;
+    fresh.target = key.first;
+    fresh.alertname = key.second;
+    if (source_alert) fresh.migrations = key.first;
+    fresh.starts_at = now;
+    it = state_.alerts.insert_or_assign(key, fresh).first;
+  }
+  OpenAlert& alert = it->second;
+  const bool was_firing = alert.firing;
+  const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
+  const std::optional<Severity> previous = was_firing && alert.severity != condition->severity
+                                               ? std::optional(alert.severity)
+                                               : std::nullopt;
+  const std::map<std::string, std::string> previous_labels = identity_labels(alert);
+  // Counting stops once it fires, so a long drift does not rewrite the state file on
+  // every check. A source counts per target: the checks of several targets in one round (which
+  // share one reading of the expected side) are one observation, not several.
+  if (!alert.firing && source_alert) {
+    alert.consecutive = std::max(alert.consecutive, ++alert.consecutive_by_target[result.name]);
+  } else if (!alert.firing) {
+    ++alert.consecutive;
+  }
+  alert.severity = condition->severity;
+  alert.fingerprint = condition->fingerprint;
+  alert.summary = condition->summary;
+  alert.description = condition->description;
+  if (source_alert) alert.problem = migrations_problem_of(*result.error);
+  alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
+                            ? findings_text(result.findings, config_.top_findings)
+                            : "";
+  alert.target_labels = target_labels;
+  if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
+    alert.firing = true;
+    alert.consecutive_by_target.clear();
+  }
+  if (!alert.firing) return;
+
+  const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
+  const bool labels_changed = was_firing && identity_labels(alert) != previous_labels;
+  const std::set<std::string> receivers_told = told(alert);
+  bool paged = false;
+  for (const ReceiverRoute& route : config_.receivers) {
+    const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
+    const bool notified = alert.notified.count(route.name) > 0;
+    if (!routed(route, alert.severity, target_labels)) {
+      if (receivers_told.count(route.name) > 0) {
+        // Severity fell below what this receiver takes: close what it was told.
+        OpenAlert closed = alert;
+        closed.resolved_at = now;
+        Notification n = make(closed, condition, route, &result, target_labels, ack, now);
+        out.push_back(enqueue(n));
+        alert.notified.erase(route.name);
+      }
+      continue;
+    }
+    if (paging && ack) continue;
+    Notification n = make(alert, condition, route, &result, target_labels, ack, now);
+    if (!notified) {
+      // Also while an earlier "new" is still undelivered: this one supersedes it.
+      n.reason = "new";
+    } else if (details_changed || previous || labels_changed) {
+      n.reason = "update";
+      n.previous_severity = previous;
+      if (labels_changed) n.previous_labels = previous_labels;
+    } else if (!paging) {
+      n.reason = "refresh";
+    } else if (repeat_due) {
+      n.reason = "repeat";
+    } else {
+      continue;
+    }
+    if (paging) paged = true;
+    out.push_back(enqueue(n));
+  }
+  if (paged || !alert.last_sent) alert.last_sent = now;
 }
 
 std::vector<Notification> AlertPolicy::pending_deliveries() const {
@@ -467,11 +543,13 @@ void AlertPolicy::delivered(const Notification& n) {
 
 std::vector<Notification> AlertPolicy::resolve_removed(const std::set<std::string>& targets,
                                                        const std::set<std::string>& receivers_gone,
-                                                       SystemTime now) {
+                                                       SystemTime now,
+                                                       const std::set<std::string>& sources) {
   std::vector<Notification> out;
   for (auto it = state_.alerts.begin(); it != state_.alerts.end();) {
     OpenAlert& alert = it->second;
-    const bool target_gone = targets.count(alert.target) == 0;
+    const bool target_gone = alert.migrations.empty() ? targets.count(alert.target) == 0
+                                                      : sources.count(alert.migrations) == 0;
     if (alert.resolved_at) {
       // Owed resolutions to a receiver that is gone cannot be delivered any more.
       for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);

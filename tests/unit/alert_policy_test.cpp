@@ -82,9 +82,9 @@ const std::map<std::string, std::string> kNoLabels;
 
 // Feeds a result and lets every receiver accept what it was sent (the normal case).
 std::vector<Notification> observed(AlertPolicy& policy, const TargetResult& result,
-                                   const std::map<std::string, std::string>& labels,
-                                   SystemTime now) {
-  std::vector<Notification> out = policy.observe(result, labels, now);
+                                   const std::map<std::string, std::string>& labels, SystemTime now,
+                                   const std::string& migrations = "") {
+  std::vector<Notification> out = policy.observe(result, labels, now, migrations);
   for (const Notification& n : out) policy.delivered(n);
   return out;
 }
@@ -437,7 +437,7 @@ TEST_CASE("reload: a removed target's open alerts are resolved to every receiver
   AlertPolicy policy(config(1));
   observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
   observed(policy, drift({finding("public.t.c", Severity::kWarning)}, "staging"), kNoLabels, kT0);
-  const auto out = policy.resolve_removed({"staging"}, {}, kT0 + minutes(1));
+  const auto out = policy.resolve_removed({"staging"}, {}, kT0 + minutes(1), {});
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
   for (const auto& n : out) CHECK(n.target == "prod");
@@ -450,7 +450,7 @@ TEST_CASE("reload: a removed target's open alerts are resolved to every receiver
 TEST_CASE("reload: a removed receiver gets the resolutions of what it had, then nothing") {
   AlertPolicy policy(config(1));
   observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out = policy.resolve_removed({"prod"}, {"pagerduty"}, kT0 + minutes(1));
+  const auto out = policy.resolve_removed({"prod"}, {"pagerduty"}, kT0 + minutes(1), {});
   CHECK(receivers_of(out) == std::vector<std::string>{"pagerduty:resolved:resolved"});
   // Not kept in the outbox: the receiver will not exist after the reload.
   CHECK(policy.pending_deliveries().empty());
@@ -472,6 +472,160 @@ TEST_CASE("outbox: at most one pending notification per alert and receiver, newe
     CHECK(n.seq > last);  // oldest first
     last = n.seq;
   }
+}
+
+// An error on the expected side (the migrations source): the target was reached.
+TargetResult migrations_broken(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kError;
+  r.error = CheckError{error_reason::kMigrations,
+                       "migration files have errors: versions/0002_b.py:3: revision is not a "
+                       "literal"};
+  return r;
+}
+
+TEST_CASE("expected-side errors never raise DriftwatchTargetDown") {
+  AlertPolicy policy(with_alertmanager(1));
+  std::vector<Notification> all;
+  for (int i = 0; i < 3; ++i) {
+    for (const char* target : {"prod", "staging"}) {
+      const auto out = observed(policy, migrations_broken(target), kNoLabels, kT0 + minutes(i));
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  for (const auto& n : all) CHECK(n.alertname != std::string(alertname::kTargetDown));
+  CHECK(policy.state().alerts.count({"prod", alertname::kTargetDown}) == 0);
+}
+
+TargetResult reference_down(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kError;
+  r.error = CheckError{error_reason::kExpectedSchema,
+                       "reference database of migrations 'warehouse': cannot connect"};
+  return r;
+}
+
+std::vector<std::string> of_alert(const std::vector<Notification>& out, const char* name) {
+  std::vector<Notification> picked;
+  for (const auto& n : out) {
+    if (n.alertname == name) picked.push_back(n);
+  }
+  return receivers_of(picked);
+}
+
+TEST_CASE("expected-side errors: one DriftwatchMigrationsBroken per source, labelled as the rule") {
+  AlertPolicy policy(with_alertmanager(2));
+  // Round 1: both targets of the source see the broken file; one check each is not enough.
+  CHECK(observed(policy, migrations_broken("prod"), kNoLabels, kT0, "warehouse").empty());
+  CHECK(observed(policy, migrations_broken("staging"), kNoLabels, kT0, "warehouse").empty());
+  // Round 2: the second check of prod fires it, once for the source.
+  const auto fired =
+      observed(policy, migrations_broken("prod"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(receivers_of(fired) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  for (const auto& n : fired) {
+    CHECK(n.alertname == std::string(alertname::kMigrationsBroken));
+    CHECK(n.migrations == "warehouse");
+    CHECK(n.labels ==
+          std::map<std::string, std::string>{{"alertname", alertname::kMigrationsBroken},
+                                             {"migrations", "warehouse"},
+                                             {"reason", migrations_problem::kParseError},
+                                             {"severity", "warning"}});
+    CHECK(n.dedup_key == "driftwatch/migrations/warehouse/DriftwatchMigrationsBroken");
+    CHECK(n.annotations.at("description").find("0002_b.py:3") != std::string::npos);
+    CHECK(n.annotations.at("runbook_url") == "docs/runbook.md#driftwatchmigrationsbroken");
+  }
+  // The other target's check is the same incident: nothing new for the paging receivers.
+  CHECK(receivers_of(observed(policy, migrations_broken("staging"), kNoLabels, kT0 + minutes(5),
+                              "warehouse")) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(policy.state().alerts.size() == 1);
+  CHECK(policy.state().alerts.count({"warehouse", alertname::kMigrationsBroken}) == 1);
+
+  // A target-side error is the target's (DriftwatchTargetDown counts) and says nothing about
+  // the source: its alert keeps firing (refreshed at Alertmanager), not resolved.
+  const auto target_down =
+      observed(policy, down("prod"), kNoLabels, kT0 + minutes(10), "warehouse");
+  CHECK(of_alert(target_down, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(policy.state().alerts.at({"prod", alertname::kTargetDown}).consecutive == 1);
+
+  // Fixed: a check that had the expected schema resolves it, once per receiver told.
+  const auto fixed = observed(policy, ok("staging"), kNoLabels, kT0 + minutes(15), "warehouse");
+  CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+  CHECK(policy.state().alerts.count({"warehouse", alertname::kMigrationsBroken}) == 0);
+}
+
+TEST_CASE("expected-side error ends DriftwatchTargetDown; drift keeps firing through both errors") {
+  AlertPolicy policy(with_alertmanager(1));
+  const auto bad = drift({finding("public.t.c", Severity::kWarning)});
+  CHECK(of_alert(observed(policy, bad, kNoLabels, kT0, "warehouse"), alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  // The target itself fails: TargetDown, drift only refreshed.
+  const auto unreachable = observed(policy, down(), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(unreachable, alertname::kTargetDown) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  CHECK(of_alert(unreachable, alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  // Reached again, but the reference database is down: the target is up (TargetDown resolves),
+  // the source is broken, and the drift is still unknown (refreshed, never resolved).
+  const auto expected_down =
+      observed(policy, reference_down(), kNoLabels, kT0 + minutes(10), "warehouse");
+  CHECK(of_alert(expected_down, alertname::kTargetDown) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+  CHECK(of_alert(expected_down, alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(of_alert(expected_down, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  for (const auto& n : expected_down) {
+    if (n.alertname == std::string(alertname::kMigrationsBroken)) {
+      CHECK(n.labels.at("reason") == migrations_problem::kReferenceUnreachable);
+    }
+  }
+  const OpenAlert& still = policy.state().alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(still.firing);
+  CHECK_FALSE(still.resolved_at.has_value());
+  CHECK(policy.state().alerts.count({"prod", alertname::kTargetDown}) == 0);
+}
+
+TEST_CASE("a source alert whose reason changes is updated; Alertmanager gets the old labels") {
+  AlertPolicy policy(with_alertmanager(1));
+  observed(policy, migrations_broken(), kNoLabels, kT0, "warehouse");
+  const auto changed = observed(policy, reference_down(), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(receivers_of(changed) ==
+        std::vector<std::string>{"alertmanager:firing:update", "slack:firing:update"});
+  for (const auto& n : changed) {
+    CHECK(n.labels.at("reason") == migrations_problem::kReferenceUnreachable);
+    CHECK(n.previous_labels.at("reason") == migrations_problem::kParseError);
+  }
+}
+
+TEST_CASE("migrations_problem_of: the engine's expected-side messages") {
+  CHECK(migrations_problem_of(migrations_broken().error.value()) == "parse_error");
+  CHECK(migrations_problem_of({error_reason::kMigrations, "no migration files found in v/"}) ==
+        "no_revisions");
+  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
+                               "no snapshot of head revision abc in snaps/; write them"}) ==
+        "no_head_snapshot");
+  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
+                               "no expected schema of head revision abc: replay failed"}) ==
+        "replay_failed");
+  CHECK(migrations_problem_of(reference_down().error.value()) == "reference_unreachable");
+  CHECK(expected_side_error(reference_down()));
+  CHECK_FALSE(expected_side_error(down()));
+  CHECK_FALSE(expected_side_error(ok()));
+}
+
+TEST_CASE("reload: a source without targets any more resolves its alert") {
+  AlertPolicy policy(config(1));
+  observed(policy, migrations_broken(), kNoLabels, kT0, "warehouse");
+  CHECK(policy.resolve_removed({"prod"}, {}, kT0 + minutes(1), {"warehouse"}).empty());
+  const auto out = policy.resolve_removed({"prod"}, {}, kT0 + minutes(2), {"billing"});
+  CHECK(receivers_of(out) == std::vector<std::string>{"slack:resolved:resolved"});
+  CHECK(out.at(0).migrations == "warehouse");
 }
 
 }  // namespace

@@ -55,6 +55,15 @@ AlertState sample_state() {
   resolved.resolved_at = kT0 + minutes(7);
   resolved.pending_resolution = {"webhook"};
   state.alerts[{"staging", resolved.alertname}] = resolved;
+  OpenAlert source;  // of a migrations source, still counting per target
+  source.target = "warehouse";
+  source.migrations = "warehouse";
+  source.alertname = alertname::kMigrationsBroken;
+  source.problem = "parse_error";
+  source.consecutive = 1;
+  source.consecutive_by_target = {{"prod", 1}, {"staging", 1}};
+  source.starts_at = kT0;
+  state.alerts[{"warehouse", source.alertname}] = source;
   state.acks["prod"] = {"prod", "alice",           "fix in progress \"quoted\"",
                         kT0,    kT0 + minutes(90), "0123456789abcdef"};
   state.findings_fingerprints = {{"prod", "0123456789abcdef"}, {"staging", ""}};
@@ -78,6 +87,10 @@ TEST_CASE("state JSON round trip keeps every field") {
   const OpenAlert& r = back->alerts.at({"staging", alertname::kTargetDown});
   CHECK(r.resolved_at == kT0 + minutes(7));
   CHECK(r.pending_resolution == std::set<std::string>{"webhook"});
+  const OpenAlert& s = back->alerts.at({"warehouse", alertname::kMigrationsBroken});
+  CHECK(s.migrations == "warehouse");
+  CHECK(s.problem == "parse_error");
+  CHECK(s.consecutive_by_target == std::map<std::string, int>{{"prod", 1}, {"staging", 1}});
   CHECK(back->acks.at("prod").reason == "fix in progress \"quoted\"");
   CHECK(back->acks.at("prod").expires_at == kT0 + minutes(90));
 }
@@ -89,7 +102,7 @@ TEST_CASE("save then load from a state dir; no temporary file left behind") {
   CHECK_FALSE(fs::exists(dir.path / (std::string(kAlertStateFileName) + ".tmp")));
   const AlertStateLoad load = load_alert_state(dir.path.string(), kT0);
   CHECK(load.problem.empty());
-  CHECK(load.state.alerts.size() == 2);
+  CHECK(load.state.alerts.size() == 3);
   CHECK(load.state.acks.size() == 1);
   // Overwrite with a smaller state: replaced, not appended.
   save_alert_state(dir.path.string(), AlertState{});
@@ -329,6 +342,29 @@ TEST_CASE("AlertService: a reload applies new retry_initial / retry_max to exist
   // Still the one page, not lost by the change.
   CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
   service.stop(std::chrono::steady_clock::now());
+}
+
+TEST_CASE("AlertService: an expected-side error raises its source's alert, not the target's") {
+  TempDir dir;
+  Config config = service_config(dir.path.string());
+  config.targets[0].migrations = "warehouse";
+  AlertService service(config, nullptr);
+  TargetResult broken;
+  broken.name = "prod";
+  broken.status = check_status::kError;
+  broken.error =
+      CheckError{error_reason::kExpectedSchema, "no snapshot of head revision abc in snapshots/"};
+  service.observe(broken, {});
+  CHECK(service.open_alerts("prod").empty());  // no DriftwatchTargetDown
+  service.stop(std::chrono::steady_clock::now());
+  const AlertStateLoad saved = load_alert_state(dir.path.string(), kT0);
+  REQUIRE(saved.state.alerts.size() == 1);
+  const OpenAlert& alert = saved.state.alerts.begin()->second;
+  CHECK(alert.alertname == alertname::kMigrationsBroken);
+  CHECK(alert.migrations == "warehouse");
+  CHECK(alert.problem == "no_head_snapshot");
+  REQUIRE(saved.state.outbox.size() == 1);  // the page, owed to the webhook
+  CHECK(saved.state.outbox.begin()->second.migrations == "warehouse");
 }
 
 }  // namespace
