@@ -55,7 +55,7 @@ std::string lower(std::string text) {
 constexpr const char* kAdoptFingerprint = "*";
 
 const char* const kAllAlertnames[] = {alertname::kSchemaDrift, alertname::kRevisionBehind,
-                                      alertname::kUnknownRevision, alertname::kMultipleHeads,
+                                      alertname::kUnknownRevision, alertname::kVersionTableProblem,
                                       alertname::kTargetDown};
 
 std::string findings_text(const std::vector<Finding>& findings, std::size_t limit) {
@@ -76,15 +76,15 @@ std::string findings_text(const std::vector<Finding>& findings, std::size_t limi
 
 // The labels that identify an alert (in Alertmanager), as the Prometheus rules set them.
 std::map<std::string, std::string> identity_labels(const OpenAlert& alert) {
-  if (!alert.migrations.empty()) {
-    return {{"alertname", alert.alertname},
-            {"migrations", alert.migrations},
-            {"reason", alert.problem},
-            {"severity", to_string(alert.severity)}};
+  std::map<std::string, std::string> labels = alert.labels;
+  labels["alertname"] = alert.alertname;
+  if (alert.migrations.empty()) {
+    labels["target"] = alert.target;
+  } else {
+    labels["migrations"] = alert.migrations;
   }
-  return {{"alertname", alert.alertname},
-          {"target", alert.target},
-          {"severity", to_string(alert.severity)}};
+  labels["severity"] = to_string(alert.severity);
+  return labels;
 }
 
 }  // namespace
@@ -150,6 +150,8 @@ std::string migrations_dedup_key(const std::string& migrations, const std::strin
   return "driftwatch/migrations/" + migrations + "/" + alertname;
 }
 
+std::string source_alert_key(const std::string& migrations) { return "migrations/" + migrations; }
+
 bool expected_side_error(const TargetResult& result) {
   return result.status == check_status::kError && result.error && target_reached(result);
 }
@@ -172,9 +174,12 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
   if (r.status == check_status::kMigrating || expected_side_error(r)) return out;
   if (r.status == check_status::kError) {
     const std::string reason = r.error ? r.error->reason : error_reason::kInternal;
-    out.push_back({alertname::kTargetDown, Severity::kWarning, fnv1a_hex("down\n" + reason),
+    out.push_back({alertname::kTargetDown,
+                   Severity::kWarning,
+                   fnv1a_hex("down\n" + reason),
                    "driftwatch cannot check " + r.name + " (" + reason + ")",
-                   r.error ? r.error->message : "The check of " + r.name + " failed."});
+                   r.error ? r.error->message : "The check of " + r.name + " failed.",
+                   {}});
     return out;
   }
   if (!r.findings.empty()) {
@@ -191,35 +196,77 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
         "The live schema of target " + r.name + " differs from what the Alembic migrations expect";
     if (!r.compared_against.empty()) description += " (compared with " + r.compared_against + ")";
     description += ".";
-    out.push_back(
-        {alertname::kSchemaDrift, worst, findings_fingerprint(r.findings), summary, description});
+    out.push_back({alertname::kSchemaDrift,
+                   worst,
+                   findings_fingerprint(r.findings),
+                   summary,
+                   description,
+                   {}});
   }
   const RevisionReport& rev = r.revision;
   const std::string revisions =
       "current [" + join(rev.current) + "], expected heads [" + join(rev.expected_heads) + "]";
   if (rev.state == revision_state::kBehind) {
-    out.push_back({alertname::kRevisionBehind, Severity::kWarning,
+    out.push_back({alertname::kRevisionBehind,
+                   Severity::kWarning,
                    fnv1a_hex("behind\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
                    r.name + " is " + std::to_string(rev.behind_by) + " migration(s) behind head",
                    "Target " + r.name + " has pending migrations: " + join(rev.pending) + " (" +
-                       revisions + ")."});
+                       revisions + ").",
+                   {}});
   }
   if (rev.state == revision_state::kUnknownRevision) {
-    out.push_back({alertname::kUnknownRevision, Severity::kWarning,
+    out.push_back({alertname::kUnknownRevision,
+                   Severity::kWarning,
                    fnv1a_hex("unknown\n" + join(rev.current)),
                    r.name + " records a revision unknown to the migrations",
                    "The alembic_version of target " + r.name +
-                       " names a revision the migrations do not have (" + revisions + ")."});
+                       " names a revision the migrations do not have (" + revisions + ").",
+                   {}});
   }
-  if (rev.state == revision_state::kMultipleHeadsInDb || rev.expected_heads.size() > 1) {
-    const bool in_db = rev.state == revision_state::kMultipleHeadsInDb;
-    out.push_back({alertname::kMultipleHeads, Severity::kWarning,
-                   fnv1a_hex("heads\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
-                   in_db ? r.name + " records several heads in alembic_version"
-                         : "The migrations of " + r.name + " have " +
-                               std::to_string(rev.expected_heads.size()) + " heads",
-                   "Branched migration history for target " + r.name + " (" + revisions +
-                       "). Create a merge revision (alembic merge heads)."});
+  if (rev.state == revision_state::kNoVersionTable ||
+      rev.state == revision_state::kEmptyVersionTable ||
+      rev.state == revision_state::kMultipleHeadsInDb) {
+    out.push_back({alertname::kVersionTableProblem,
+                   Severity::kWarning,
+                   fnv1a_hex("version table\n" + rev.state + "\n" + join(rev.current)),
+                   "alembic_version of " + r.name + " is in state " + rev.state,
+                   "driftwatch cannot tell which migration target " + r.name +
+                       " is at: its alembic_version table is in state " + rev.state + " (" +
+                       revisions + ").",
+                   {{"state", rev.state}}});
+  }
+  return out;
+}
+
+std::vector<AlertCondition> source_conditions(const TargetResult& r, const std::string& migrations,
+                                              bool* known) {
+  std::vector<AlertCondition> out;
+  // Only a check that reached the target and had the expected side (ok, drift), or found it
+  // broken, says something about the source.
+  const bool broken = expected_side_error(r);
+  *known = broken || (r.status != check_status::kError && r.status != check_status::kMigrating);
+  if (broken) {
+    const std::string problem = migrations_problem_of(*r.error);
+    out.push_back({alertname::kMigrationsBroken,
+                   Severity::kWarning,
+                   fnv1a_hex("migrations\n" + problem),
+                   "Expected schema of migrations " + migrations + " unavailable (" + problem + ")",
+                   "driftwatch cannot tell what schema the migrations source " + migrations +
+                       " expects, so none of its targets is compared for drift. The check of " +
+                       r.name + " said: " + r.error->message,
+                   {{"reason", problem}}});
+  }
+  const std::vector<std::string>& heads = r.revision.expected_heads;
+  if (!broken && *known && heads.size() > 1) {
+    out.push_back({alertname::kMultipleHeads,
+                   Severity::kWarning,
+                   fnv1a_hex("heads\n" + join(heads)),
+                   "Migrations " + migrations + " have " + std::to_string(heads.size()) + " heads",
+                   "The Alembic history of migrations source " + migrations +
+                       " is branched (heads " + join(heads) +
+                       "). Create a merge revision (alembic merge heads).",
+                   {}});
   }
   return out;
 }
@@ -379,26 +426,32 @@ std::vector<Notification> AlertPolicy::observe(
     }
     advance({target, name}, unknown, condition, result, target_labels, ack, now, out);
   }
+  // An open alert of the target under a name it no longer has (from the state file of an older
+  // version, e.g. a per-target DriftwatchMultipleHeads) ends at the next check that knows.
+  std::vector<std::string> retired;
+  for (auto it = state_.alerts.lower_bound({target, ""});
+       it != state_.alerts.end() && it->first.first == target; ++it) {
+    if (std::find(std::begin(kAllAlertnames), std::end(kAllAlertnames), it->first.second) ==
+        std::end(kAllAlertnames)) {
+      retired.push_back(it->first.second);
+    }
+  }
+  for (const auto& name : retired) {
+    advance({target, name}, error || migrating, nullptr, result, target_labels, ack, now, out);
+  }
 
   if (!migrations.empty()) {
-    // The migrations source's alert: an expected-side error shows its condition; a result that
-    // had the expected schema (ok, drift) shows it is gone; the rest (migrating, the target's
-    // own errors) says nothing about it. Target labels and acks are the targets', not its.
-    const bool broken = expected_side_error(result);
-    const bool had_expected = !error && !migrating;
-    std::optional<AlertCondition> condition;
-    if (broken) {
-      const std::string problem = migrations_problem_of(*result.error);
-      condition = AlertCondition{
-          alertname::kMigrationsBroken, Severity::kWarning, fnv1a_hex("migrations\n" + problem),
-          "Expected schema of migrations " + migrations + " unavailable (" + problem + ")",
-          "driftwatch cannot tell what schema the migrations source " + migrations +
-              " expects, so none of its targets is compared for drift. The check of " + target +
-              " said: " + result.error->message};
+    // The migrations source's alerts. Target labels and acks are the targets', not its.
+    bool known = false;
+    const std::vector<AlertCondition> source = source_conditions(result, migrations, &known);
+    for (const char* name : {alertname::kMigrationsBroken, alertname::kMultipleHeads}) {
+      const AlertCondition* condition = nullptr;
+      for (const auto& c : source) {
+        if (c.alertname == name) condition = &c;
+      }
+      advance({source_alert_key(migrations), name}, !known, condition, result, {}, std::nullopt,
+              now, out);
     }
-    const auto key = std::make_pair(migrations, std::string(alertname::kMigrationsBroken));
-    advance(key, !broken && !had_expected, condition ? &*condition : nullptr, result, {},
-            std::nullopt, now, out);
   }
   return out;
 }
@@ -408,7 +461,8 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
                           const std::map<std::string, std::string>& target_labels,
                           const std::optional<Acknowledgement>& ack, SystemTime now,
                           std::vector<Notification>& out) {
-  const bool source_alert = key.second == std::string(alertname::kMigrationsBroken);
+  const std::string source_prefix = source_alert_key("");
+  const bool source_alert = key.first.rfind(source_prefix, 0) == 0;
   auto it = state_.alerts.find(key);
   if (unknown) {
     // Alertmanager keeps getting what fires, or it would expire the alert at endsAt.
@@ -442,7 +496,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
     OpenAlert fresh;
     fresh.target = key.first;
     fresh.alertname = key.second;
-    if (source_alert) fresh.migrations = key.first;
+    if (source_alert) fresh.migrations = key.first.substr(source_prefix.size());
     fresh.starts_at = now;
     it = state_.alerts.insert_or_assign(key, fresh).first;
   }
@@ -465,7 +519,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
   alert.fingerprint = condition->fingerprint;
   alert.summary = condition->summary;
   alert.description = condition->description;
-  if (source_alert) alert.problem = migrations_problem_of(*result.error);
+  alert.labels = condition->labels;
   alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
                             ? findings_text(result.findings, config_.top_findings)
                             : "";

@@ -214,7 +214,7 @@ std::string alert_state_to_json(const AlertState& state) {
     alerts.push_back({{"target", a.target},
                       {"alertname", a.alertname},
                       {"migrations", a.migrations},
-                      {"problem", a.problem},
+                      {"labels", a.labels},
                       {"consecutive_by_target", a.consecutive_by_target},
                       {"severity", to_string(a.severity)},
                       {"fingerprint", a.fingerprint},
@@ -253,7 +253,7 @@ std::optional<AlertState> alert_state_from_json(const std::string& text, std::st
       a.target = j.at("target").get<std::string>();
       a.alertname = j.at("alertname").get<std::string>();
       a.migrations = j.value("migrations", "");
-      a.problem = j.value("problem", "");
+      a.labels = j.value("labels", std::map<std::string, std::string>{});
       if (j.contains("consecutive_by_target")) {
         for (const auto& [target, count] : j.at("consecutive_by_target").items()) {
           a.consecutive_by_target[target] =

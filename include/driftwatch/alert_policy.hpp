@@ -2,10 +2,12 @@
 // I/O, no clock: time is passed in), so debounce, repeat, resolve, acknowledgements and routing
 // are tested without a network.
 //
-// Per target and alert name (DriftwatchSchemaDrift, DriftwatchRevisionBehind,
-// DriftwatchUnknownRevision, DriftwatchMultipleHeads, DriftwatchTargetDown), and per migrations
-// source DriftwatchMigrationsBroken (as the Prometheus rule: one alert per source, labels
-// alertname, migrations, reason, severity; one bad commit is one alert, not one per target):
+// The alerts and labels of the Prometheus rules (deploy/prometheus), so both paths deduplicate
+// in Alertmanager. Per target and alert name (DriftwatchSchemaDrift, DriftwatchRevisionBehind,
+// DriftwatchUnknownRevision, DriftwatchVersionTableProblem with label state,
+// DriftwatchTargetDown), and per migrations source (DriftwatchMigrationsBroken with label reason,
+// DriftwatchMultipleHeads; label migrations instead of target: one bad commit is one alert, not
+// one per target of the source):
 // - an alert fires after N consecutive checks with its condition (for_checks, per severity;
 //   for a source: N consecutive checks of one of its targets);
 // - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
@@ -50,6 +52,9 @@ namespace alertname {
 inline constexpr const char* kSchemaDrift = "DriftwatchSchemaDrift";
 inline constexpr const char* kRevisionBehind = "DriftwatchRevisionBehind";
 inline constexpr const char* kUnknownRevision = "DriftwatchUnknownRevision";
+// alembic_version missing, empty, or with several rows that are not the heads (label state).
+inline constexpr const char* kVersionTableProblem = "DriftwatchVersionTableProblem";
+// Per migrations source: branched history.
 inline constexpr const char* kMultipleHeads = "DriftwatchMultipleHeads";
 inline constexpr const char* kTargetDown = "DriftwatchTargetDown";
 // Per migrations source (OpenAlert::migrations), not per target.
@@ -98,13 +103,14 @@ struct Acknowledgement {
 
 // One open (counting, firing, or resolved but not yet delivered) alert.
 struct OpenAlert {
-  // The target; for an alert of a migrations source (DriftwatchMigrationsBroken) the source's
-  // name, which is then also in `migrations`. AlertState::alerts is keyed by (target, alertname).
+  // The target; for an alert of a migrations source source_alert_key(source) (no target name
+  // has a '/'). AlertState::alerts is keyed by (target, alertname).
   std::string target;
   std::string alertname;
   std::string migrations;  // set for an alert of a migrations source
-  // Its `reason` label (migrations_problem::*, check.hpp): why the expected side cannot be had.
-  std::string problem;
+  // Identity labels besides alertname, target / migrations and severity: `reason` of
+  // DriftwatchMigrationsBroken, `state` of DriftwatchVersionTableProblem.
+  std::map<std::string, std::string> labels;
   // Of a source alert not firing yet: consecutive checks with the condition, per target.
   std::map<std::string, int> consecutive_by_target;
   Severity severity = Severity::kWarning;
@@ -127,7 +133,7 @@ struct Notification {
   std::string receiver;       // ReceiverRoute::name
   std::string receiver_kind;  // receiver_kind::*
   std::string alertname;
-  std::string target;      // OpenAlert::target (a source's name for a source alert)
+  std::string target;      // OpenAlert::target (source_alert_key(source) for a source alert)
   std::string migrations;  // set for an alert of a migrations source
   Severity severity = Severity::kWarning;
   // Set on an update whose severity changed (Alertmanager identifies alerts by labels, so the
@@ -180,6 +186,8 @@ std::string findings_fingerprint(const std::vector<Finding>& findings);
 std::string dedup_key(const std::string& target, const std::string& alertname);
 // "driftwatch/migrations/<source>/<alertname>".
 std::string migrations_dedup_key(const std::string& migrations, const std::string& alertname);
+// "migrations/<source>": OpenAlert::target of a migrations source's alert.
+std::string source_alert_key(const std::string& migrations);
 
 // Whether the result is an error on the expected side (reason migrations / expected_schema):
 // the target was reached, its migrations source is broken.
@@ -195,10 +203,15 @@ struct AlertCondition {
   std::string fingerprint;
   std::string summary;
   std::string description;
+  std::map<std::string, std::string> labels;  // OpenAlert::labels
 };
 // Conditions of the target's own alerts a result shows (empty for ok and migrating results,
 // and for an error on the expected side, which is its migrations source's).
 std::vector<AlertCondition> alert_conditions(const TargetResult& result);
+// Conditions of the alerts of the target's migrations source `migrations` a result shows, and
+// whether it says anything about them (an error of the target or a migration does not).
+std::vector<AlertCondition> source_conditions(const TargetResult& result,
+                                              const std::string& migrations, bool* known);
 
 class AlertPolicy {
  public:

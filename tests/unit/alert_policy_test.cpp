@@ -260,7 +260,15 @@ TEST_CASE("revision and error conditions map to their alert names") {
 
   TargetResult heads = ok();
   heads.revision.expected_heads = {"a", "b"};
-  CHECK(alert_conditions(heads).at(0).alertname == alertname::kMultipleHeads);
+  CHECK(alert_conditions(heads).empty());  // the migrations source's, not the target's
+  bool known = false;
+  CHECK(source_conditions(heads, "warehouse", &known).at(0).alertname == alertname::kMultipleHeads);
+  CHECK(known);
+  TargetResult no_table = ok();
+  no_table.revision.state = revision_state::kNoVersionTable;
+  REQUIRE(alert_conditions(no_table).size() == 1);
+  CHECK(alert_conditions(no_table).at(0).alertname == alertname::kVersionTableProblem);
+  CHECK(alert_conditions(no_table).at(0).labels.at("state") == "no_version_table");
   TargetResult unknown = ok();
   unknown.revision.state = revision_state::kUnknownRevision;
   CHECK(alert_conditions(unknown).at(0).alertname == alertname::kUnknownRevision);
@@ -542,7 +550,7 @@ TEST_CASE("expected-side errors: one DriftwatchMigrationsBroken per source, labe
                               "warehouse")) ==
         std::vector<std::string>{"alertmanager:firing:refresh"});
   CHECK(policy.state().alerts.size() == 1);
-  CHECK(policy.state().alerts.count({"warehouse", alertname::kMigrationsBroken}) == 1);
+  CHECK(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 1);
 
   // A target-side error is the target's (DriftwatchTargetDown counts) and says nothing about
   // the source: its alert keeps firing (refreshed at Alertmanager), not resolved.
@@ -556,7 +564,7 @@ TEST_CASE("expected-side errors: one DriftwatchMigrationsBroken per source, labe
   const auto fixed = observed(policy, ok("staging"), kNoLabels, kT0 + minutes(15), "warehouse");
   CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
         std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
-  CHECK(policy.state().alerts.count({"warehouse", alertname::kMigrationsBroken}) == 0);
+  CHECK(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 0);
 }
 
 TEST_CASE("expected-side error ends DriftwatchTargetDown; drift keeps firing through both errors") {
@@ -626,6 +634,72 @@ TEST_CASE("reload: a source without targets any more resolves its alert") {
   const auto out = policy.resolve_removed({"prod"}, {}, kT0 + minutes(2), {"billing"});
   CHECK(receivers_of(out) == std::vector<std::string>{"slack:resolved:resolved"});
   CHECK(out.at(0).migrations == "warehouse");
+}
+
+TEST_CASE("a branched history is one DriftwatchMultipleHeads per migrations source") {
+  AlertPolicy policy(with_alertmanager(1));
+  std::vector<Notification> all;
+  for (int round = 0; round < 2; ++round) {
+    for (const char* name : {"prod", "staging"}) {
+      TargetResult branched = ok(name);
+      branched.revision.expected_heads = {"a", "b"};
+      const auto out = observed(policy, branched, kNoLabels, kT0 + minutes(round), "warehouse");
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  std::vector<Notification> heads;
+  for (const auto& n : all) {
+    if (n.alertname == alertname::kMultipleHeads) heads.push_back(n);
+  }
+  std::vector<std::string> paged;
+  for (const auto& n : heads) {
+    if (n.receiver == "slack") paged.push_back(n.state + ":" + n.reason);
+    CHECK(n.labels == std::map<std::string, std::string>{{"alertname", alertname::kMultipleHeads},
+                                                         {"migrations", "warehouse"},
+                                                         {"severity", "warning"}});
+  }
+  CHECK(paged == std::vector<std::string>{"firing:new"});  // once, not once per target
+  // Merged: resolved once.
+  const auto merged = observed(policy, ok("staging"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(merged, alertname::kMultipleHeads) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+}
+
+TEST_CASE("alembic_version problems: DriftwatchVersionTableProblem with the state label") {
+  AlertPolicy policy(with_alertmanager(1));
+  TargetResult missing = ok();
+  missing.status = check_status::kDrift;
+  missing.revision.state = revision_state::kNoVersionTable;
+  missing.revision.current.clear();
+  const auto fired = observed(policy, missing, kNoLabels, kT0, "warehouse");
+  REQUIRE(of_alert(fired, alertname::kVersionTableProblem) ==
+          std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  CHECK(fired.at(0).labels ==
+        std::map<std::string, std::string>{{"alertname", alertname::kVersionTableProblem},
+                                           {"target", "prod"},
+                                           {"state", "no_version_table"},
+                                           {"severity", "warning"}});
+  TargetResult empty = missing;
+  empty.revision.state = revision_state::kEmptyVersionTable;
+  const auto changed = observed(policy, empty, kNoLabels, kT0 + minutes(1), "warehouse");
+  REQUIRE(of_alert(changed, alertname::kVersionTableProblem) ==
+          std::vector<std::string>{"alertmanager:firing:update", "slack:firing:update"});
+  CHECK(changed.at(0).previous_labels.at("state") == "no_version_table");
+}
+
+TEST_CASE("an open alert under a name the target no longer has ends at its next check") {
+  AlertState state;
+  OpenAlert legacy;  // a per-target DriftwatchMultipleHeads of an older version's state file
+  legacy.target = "prod";
+  legacy.alertname = alertname::kMultipleHeads;
+  legacy.firing = true;
+  legacy.notified = {"slack"};
+  state.alerts[{"prod", legacy.alertname}] = legacy;
+  AlertPolicy policy(config(1), state);
+  CHECK(observed(policy, down(), kNoLabels, kT0, "warehouse").size() == 1);  // TargetDown only
+  CHECK(of_alert(observed(policy, ok(), kNoLabels, kT0 + minutes(1), "warehouse"),
+                 alertname::kMultipleHeads) == std::vector<std::string>{"slack:resolved:resolved"});
+  CHECK(policy.state().alerts.count({"prod", alertname::kMultipleHeads}) == 0);
 }
 
 }  // namespace

@@ -56,14 +56,14 @@ AlertState sample_state() {
   resolved.pending_resolution = {"webhook"};
   state.alerts[{"staging", resolved.alertname}] = resolved;
   OpenAlert source;  // of a migrations source, still counting per target
-  source.target = "warehouse";
+  source.target = "migrations/warehouse";
   source.migrations = "warehouse";
   source.alertname = alertname::kMigrationsBroken;
-  source.problem = "parse_error";
+  source.labels = {{"reason", "parse_error"}};
   source.consecutive = 1;
   source.consecutive_by_target = {{"prod", 1}, {"staging", 1}};
   source.starts_at = kT0;
-  state.alerts[{"warehouse", source.alertname}] = source;
+  state.alerts[{"migrations/warehouse", source.alertname}] = source;
   state.acks["prod"] = {"prod", "alice",           "fix in progress \"quoted\"",
                         kT0,    kT0 + minutes(90), "0123456789abcdef"};
   state.findings_fingerprints = {{"prod", "0123456789abcdef"}, {"staging", ""}};
@@ -87,9 +87,9 @@ TEST_CASE("state JSON round trip keeps every field") {
   const OpenAlert& r = back->alerts.at({"staging", alertname::kTargetDown});
   CHECK(r.resolved_at == kT0 + minutes(7));
   CHECK(r.pending_resolution == std::set<std::string>{"webhook"});
-  const OpenAlert& s = back->alerts.at({"warehouse", alertname::kMigrationsBroken});
+  const OpenAlert& s = back->alerts.at({"migrations/warehouse", alertname::kMigrationsBroken});
   CHECK(s.migrations == "warehouse");
-  CHECK(s.problem == "parse_error");
+  CHECK(s.labels == std::map<std::string, std::string>{{"reason", "parse_error"}});
   CHECK(s.consecutive_by_target == std::map<std::string, int>{{"prod", 1}, {"staging", 1}});
   CHECK(back->acks.at("prod").reason == "fix in progress \"quoted\"");
   CHECK(back->acks.at("prod").expires_at == kT0 + minutes(90));
@@ -362,7 +362,7 @@ TEST_CASE("AlertService: an expected-side error raises its source's alert, not t
   const OpenAlert& alert = saved.state.alerts.begin()->second;
   CHECK(alert.alertname == alertname::kMigrationsBroken);
   CHECK(alert.migrations == "warehouse");
-  CHECK(alert.problem == "no_head_snapshot");
+  CHECK(alert.labels.at("reason") == "no_head_snapshot");
   REQUIRE(saved.state.outbox.size() == 1);  // the page, owed to the webhook
   CHECK(saved.state.outbox.begin()->second.migrations == "warehouse");
 }
