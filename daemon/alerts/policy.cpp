@@ -481,6 +481,19 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
   if (condition == nullptr) {
     if (it == state_.alerts.end() || it->second.resolved_at) return;
     OpenAlert& alert = it->second;
+    if (source_alert) alert.consecutive_by_target.erase(result.name);
+    if (key.second == std::string(alertname::kMigrationsBroken)) {
+      // The expected side is broken while any target still finds it so: targets may need
+      // different expected schemas (one has the snapshot of its own revision, another needs the
+      // head's). A branched history, by contrast, is the same for every target.
+      if (!alert.consecutive_by_target.empty()) {
+        alert.consecutive = 0;
+        for (const auto& [name, count] : alert.consecutive_by_target) {
+          alert.consecutive = std::max(alert.consecutive, count);
+        }
+        return;
+      }
+    }
     const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
     if (receivers.empty()) {
       state_.alerts.erase(it);
@@ -508,10 +521,13 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
                                                : std::nullopt;
   const std::map<std::string, std::string> previous_labels = identity_labels(alert);
   // Counting stops once it fires, so a long drift does not rewrite the state file on
-  // every check. A source counts per target: the checks of several targets in one round (which
-  // share one reading of the expected side) are one observation, not several.
-  if (!alert.firing && source_alert) {
-    alert.consecutive = std::max(alert.consecutive, ++alert.consecutive_by_target[result.name]);
+  // every check. A source counts per target (capped, for the same reason): the checks of several
+  // targets in one round (which share one reading of the expected side) are one observation, not
+  // several; and the targets that still show the condition are known while it fires.
+  if (source_alert) {
+    int& count = alert.consecutive_by_target[result.name];
+    count = std::min(count + 1, config_.for_checks_for(condition->severity));
+    if (!alert.firing) alert.consecutive = std::max(alert.consecutive, count);
   } else if (!alert.firing) {
     ++alert.consecutive;
   }
@@ -526,7 +542,6 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
   alert.target_labels = target_labels;
   if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
     alert.firing = true;
-    alert.consecutive_by_target.clear();
   }
   if (!alert.firing) return;
 
@@ -626,6 +641,9 @@ std::vector<Notification> AlertPolicy::resolve_removed(const std::set<std::strin
       }
     }
     for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);
+    for (auto c = alert.consecutive_by_target.begin(); c != alert.consecutive_by_target.end();) {
+      c = targets.count(c->first) ? std::next(c) : alert.consecutive_by_target.erase(c);
+    }
     const bool done = alert.resolved_at ? alert.pending_resolution.empty() : target_gone;
     it = done ? state_.alerts.erase(it) : std::next(it);
   }

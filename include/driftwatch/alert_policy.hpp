@@ -9,7 +9,8 @@
 // DriftwatchMultipleHeads; label migrations instead of target: one bad commit is one alert, not
 // one per target of the source):
 // - an alert fires after N consecutive checks with its condition (for_checks, per severity;
-//   for a source: N consecutive checks of one of its targets);
+//   for a source: N consecutive checks of one of its targets; it lasts while any target
+//   still shows it);
 // - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
 //   an `error` of the target itself (connect, auth, timeout, ...) only feeds
 //   DriftwatchTargetDown; an `error` on the expected side (reason migrations / expected_schema:
@@ -111,7 +112,8 @@ struct OpenAlert {
   // Identity labels besides alertname, target / migrations and severity: `reason` of
   // DriftwatchMigrationsBroken, `state` of DriftwatchVersionTableProblem.
   std::map<std::string, std::string> labels;
-  // Of a source alert not firing yet: consecutive checks with the condition, per target.
+  // Of a source alert: consecutive checks with the condition (capped at for_checks) of each of
+  // its targets that still shows it; it ends when none does.
   std::map<std::string, int> consecutive_by_target;
   Severity severity = Severity::kWarning;
   std::string fingerprint;  // of the details the alert is about

@@ -560,8 +560,12 @@ TEST_CASE("expected-side errors: one DriftwatchMigrationsBroken per source, labe
         std::vector<std::string>{"alertmanager:firing:refresh"});
   CHECK(policy.state().alerts.at({"prod", alertname::kTargetDown}).consecutive == 1);
 
-  // Fixed: a check that had the expected schema resolves it, once per receiver told.
-  const auto fixed = observed(policy, ok("staging"), kNoLabels, kT0 + minutes(15), "warehouse");
+  // Fixed: once every target that found it broken has had the expected schema again, it
+  // resolves, once per receiver told.
+  CHECK(of_alert(observed(policy, ok("staging"), kNoLabels, kT0 + minutes(15), "warehouse"),
+                 alertname::kMigrationsBroken)
+            .empty());
+  const auto fixed = observed(policy, ok("prod"), kNoLabels, kT0 + minutes(15), "warehouse");
   CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
         std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
   CHECK(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 0);
@@ -700,6 +704,30 @@ TEST_CASE("an open alert under a name the target no longer has ends at its next 
   CHECK(of_alert(observed(policy, ok(), kNoLabels, kT0 + minutes(1), "warehouse"),
                  alertname::kMultipleHeads) == std::vector<std::string>{"slack:resolved:resolved"});
   CHECK(policy.state().alerts.count({"prod", alertname::kMultipleHeads}) == 0);
+}
+
+TEST_CASE("a source stays broken while one of its targets cannot get its expected schema") {
+  // staging has the snapshot of its own revision; prod needs the head's, which is missing.
+  AlertPolicy policy(with_alertmanager(2));
+  TargetResult no_head;
+  no_head.name = "prod";
+  no_head.status = check_status::kError;
+  no_head.error = CheckError{error_reason::kExpectedSchema,
+                             "no snapshot of head revision abc in snapshots/; write them"};
+  std::vector<Notification> all;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& result : {no_head, ok("staging")}) {
+      const auto out = observed(policy, result, kNoLabels, kT0 + minutes(round), "warehouse");
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  CHECK(of_alert(all, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:new", "alertmanager:firing:refresh",
+                                 "slack:firing:new"});
+  // prod gets its snapshot: nothing is broken any more.
+  const auto fixed = observed(policy, ok("prod"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
 }
 
 }  // namespace
