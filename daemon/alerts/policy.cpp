@@ -253,8 +253,7 @@ std::vector<AlertCondition> source_conditions(const TargetResult& r, const std::
                    fnv1a_hex("migrations\n" + problem),
                    "Expected schema of migrations " + migrations + " unavailable (" + problem + ")",
                    "driftwatch cannot tell what schema the migrations source " + migrations +
-                       " expects, so none of its targets is compared for drift. The check of " +
-                       r.name + " said: " + r.error->message,
+                       " expects, so its targets are not compared for drift: " + r.error->message,
                    {{"reason", problem}}});
   }
   const std::vector<std::string>& heads = r.revision.expected_heads;
