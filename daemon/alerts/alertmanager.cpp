@@ -21,10 +21,8 @@ std::string rfc3339_ms(SystemTime t) {
   return text + frac;
 }
 
-nlohmann::json one_alert(const Notification& n, const std::string& severity, SystemTime starts,
-                         SystemTime ends) {
-  nlohmann::json labels = {
-      {"alertname", n.alertname}, {"target", n.target}, {"severity", severity}};
+nlohmann::json one_alert(const Notification& n, const std::map<std::string, std::string>& labels,
+                         SystemTime starts, SystemTime ends) {
   nlohmann::json alert = {{"labels", labels},
                           {"annotations", n.annotations},
                           {"startsAt", rfc3339_ms(starts)},
@@ -52,15 +50,28 @@ class AlertmanagerSender : public Sender {
 }  // namespace
 
 nlohmann::json alertmanager_payload(const Notification& n, SystemTime now) {
+  // The alert's identity labels as the policy set them (a target's: alertname, target,
+  // severity; a migrations source's: alertname, migrations, reason, severity).
+  std::map<std::string, std::string> labels = n.labels;
+  if (labels.empty()) {
+    labels = {
+        {"alertname", n.alertname}, {"target", n.target}, {"severity", to_string(n.severity)}};
+  }
   nlohmann::json alerts = nlohmann::json::array();
   if (n.state == "resolved") {
-    alerts.push_back(one_alert(n, to_string(n.severity), n.starts_at, n.ends_at.value_or(now)));
+    alerts.push_back(one_alert(n, labels, n.starts_at, n.ends_at.value_or(now)));
     return alerts;
   }
-  alerts.push_back(one_alert(n, to_string(n.severity), n.starts_at, now + n.alertmanager_validity));
-  if (n.previous_severity && *n.previous_severity != n.severity) {
-    // Alertmanager identifies an alert by its label set: the old severity is another alert.
-    alerts.push_back(one_alert(n, to_string(*n.previous_severity), n.starts_at, now));
+  alerts.push_back(one_alert(n, labels, n.starts_at, now + n.alertmanager_validity));
+  // Alertmanager identifies an alert by its label set: after a change of severity (or of a
+  // source alert's reason) the old label set is another alert, resolved here.
+  std::map<std::string, std::string> previous = n.previous_labels;
+  if (previous.empty() && n.previous_severity && *n.previous_severity != n.severity) {
+    previous = labels;
+    previous["severity"] = to_string(*n.previous_severity);
+  }
+  if (!previous.empty() && previous != labels) {
+    alerts.push_back(one_alert(n, previous, n.starts_at, now));
   }
   return alerts;
 }

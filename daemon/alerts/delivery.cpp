@@ -43,8 +43,10 @@ void DeliveryQueue::push(Notification notification) {
     const Key key{notification.target, notification.alertname};
     auto it = items_.find(key);
     if (it == items_.end()) {
-      items_.emplace(key, Item{std::move(notification), 0, std::chrono::steady_clock::now(), false,
-                               std::nullopt});
+      Item item;
+      item.notification = std::move(notification);
+      item.due = std::chrono::steady_clock::now();
+      items_.emplace(key, std::move(item));
     } else if (it->second.in_flight) {
       superseded = it->second.replacement.has_value();
       it->second.replacement = std::move(notification);
@@ -75,6 +77,19 @@ void DeliveryQueue::stop() {
   }
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
+}
+
+void DeliveryQueue::set_options(const DeliveryOptions& options) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_ = options;
+    for (auto& [key, item] : items_) {
+      if (item.attempts == 0 || item.in_flight) continue;
+      item.due = std::min(item.due,
+                          item.failed_at + retry_delay(options_, item.attempts, item.retry_after));
+    }
+  }
+  wake_.notify_one();
 }
 
 void DeliveryQueue::run() {
@@ -137,7 +152,9 @@ void DeliveryQueue::run() {
     }
     ++item->attempts;
     const auto delay = retry_delay(options_, item->attempts, result.retry_after);
-    item->due = SteadyClock::now() + delay;
+    item->failed_at = SteadyClock::now();
+    item->retry_after = result.retry_after;
+    item->due = item->failed_at + delay;
     if (item->replacement) {
       item->notification = std::move(*item->replacement);
       item->replacement.reset();

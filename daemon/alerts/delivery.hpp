@@ -47,6 +47,10 @@ class DeliveryQueue {
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
   // Stops the worker (an attempt in flight finishes within the timeout) and joins it.
   void stop();
+  // New retry settings (a reload of [alerts] retry_initial / retry_max): the next failure uses
+  // them, and a notification waiting for a retry is due no later than the new delay after its
+  // last failed attempt. What waits in the queue is kept.
+  void set_options(const DeliveryOptions& options);
 
   const std::string& receiver() const { return receiver_; }
 
@@ -56,7 +60,9 @@ class DeliveryQueue {
     int attempts = 0;  // failed attempts so far
     std::chrono::steady_clock::time_point due;
     bool in_flight = false;
-    std::optional<Notification> replacement;  // pushed while in flight
+    std::optional<Notification> replacement;               // pushed while in flight
+    std::chrono::steady_clock::time_point failed_at{};     // of the last failed attempt
+    std::optional<std::chrono::milliseconds> retry_after;  // the receiver's, at that attempt
   };
   using Key = std::pair<std::string, std::string>;  // target, alertname
 

@@ -44,7 +44,10 @@ nlohmann::json pagerduty_payload(const Notification& n, const std::string& routi
                         {"risk", f.risk},
                         {"fix_sql", f.fix_sql ? nlohmann::json(*f.fix_sql) : nlohmann::json()}});
   }
-  nlohmann::json details = {{"target", n.target},
+  // A migrations source's alert is about the source, not about a target.
+  const bool source = !n.migrations.empty();
+  const std::string subject = source ? "migrations/" + n.migrations : n.target;
+  nlohmann::json details = {{source ? "migrations" : "target", source ? n.migrations : n.target},
                             {"alertname", n.alertname},
                             {"reason", n.reason},
                             {"annotations", n.annotations},
@@ -52,9 +55,9 @@ nlohmann::json pagerduty_payload(const Notification& n, const std::string& routi
                             {"findings_total", n.findings_total},
                             {"top_findings", findings}};
   event["payload"] = {{"summary", summary},
-                      {"source", "driftwatch/" + n.target},
+                      {"source", "driftwatch/" + subject},
                       {"severity", to_string(n.severity)},
-                      {"component", n.target},
+                      {"component", source ? n.migrations : n.target},
                       {"group", "driftwatch"},
                       {"class", n.alertname},
                       {"timestamp", format_rfc3339(n.starts_at)},

@@ -55,7 +55,7 @@ std::string lower(std::string text) {
 constexpr const char* kAdoptFingerprint = "*";
 
 const char* const kAllAlertnames[] = {alertname::kSchemaDrift, alertname::kRevisionBehind,
-                                      alertname::kUnknownRevision, alertname::kMultipleHeads,
+                                      alertname::kUnknownRevision, alertname::kVersionTableProblem,
                                       alertname::kTargetDown};
 
 std::string findings_text(const std::vector<Finding>& findings, std::size_t limit) {
@@ -72,6 +72,19 @@ std::string findings_text(const std::vector<Finding>& findings, std::size_t limi
     out += "... and " + std::to_string(findings.size() - limit) + " more\n";
   }
   return out;
+}
+
+// The labels that identify an alert (in Alertmanager), as the Prometheus rules set them.
+std::map<std::string, std::string> identity_labels(const OpenAlert& alert) {
+  std::map<std::string, std::string> labels = alert.labels;
+  labels["alertname"] = alert.alertname;
+  if (alert.migrations.empty()) {
+    labels["target"] = alert.target;
+  } else {
+    labels["migrations"] = alert.migrations;
+  }
+  labels["severity"] = to_string(alert.severity);
+  return labels;
 }
 
 }  // namespace
@@ -133,14 +146,40 @@ std::string dedup_key(const std::string& target, const std::string& alertname) {
   return "driftwatch/" + target + "/" + alertname;
 }
 
+std::string migrations_dedup_key(const std::string& migrations, const std::string& alertname) {
+  return "driftwatch/migrations/" + migrations + "/" + alertname;
+}
+
+std::string source_alert_key(const std::string& migrations) { return "migrations/" + migrations; }
+
+bool expected_side_error(const TargetResult& result) {
+  return result.status == check_status::kError && result.error && target_reached(result);
+}
+
+std::string migrations_problem_of(const CheckError& error) {
+  auto starts = [&](const char* prefix) { return error.message.rfind(prefix, 0) == 0; };
+  // The engine's messages (daemon/app/engine.cpp), most specific first; it reports the same
+  // reasons on driftwatch_migrations_problem.
+  if (error.reason == error_reason::kMigrations) {
+    return starts("no migration files") ? migrations_problem::kNoRevisions
+                                        : migrations_problem::kParseError;
+  }
+  if (starts("reference database")) return migrations_problem::kReferenceUnreachable;
+  if (starts("no expected schema")) return migrations_problem::kReplayFailed;
+  return migrations_problem::kNoHeadSnapshot;
+}
+
 std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
   std::vector<AlertCondition> out;
-  if (r.status == check_status::kMigrating) return out;
+  if (r.status == check_status::kMigrating || expected_side_error(r)) return out;
   if (r.status == check_status::kError) {
     const std::string reason = r.error ? r.error->reason : error_reason::kInternal;
-    out.push_back({alertname::kTargetDown, Severity::kWarning, fnv1a_hex("down\n" + reason),
+    out.push_back({alertname::kTargetDown,
+                   Severity::kWarning,
+                   fnv1a_hex("down\n" + reason),
                    "driftwatch cannot check " + r.name + " (" + reason + ")",
-                   r.error ? r.error->message : "The check of " + r.name + " failed."});
+                   r.error ? r.error->message : "The check of " + r.name + " failed.",
+                   {}});
     return out;
   }
   if (!r.findings.empty()) {
@@ -157,35 +196,76 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
         "The live schema of target " + r.name + " differs from what the Alembic migrations expect";
     if (!r.compared_against.empty()) description += " (compared with " + r.compared_against + ")";
     description += ".";
-    out.push_back(
-        {alertname::kSchemaDrift, worst, findings_fingerprint(r.findings), summary, description});
+    out.push_back({alertname::kSchemaDrift,
+                   worst,
+                   findings_fingerprint(r.findings),
+                   summary,
+                   description,
+                   {}});
   }
   const RevisionReport& rev = r.revision;
   const std::string revisions =
       "current [" + join(rev.current) + "], expected heads [" + join(rev.expected_heads) + "]";
   if (rev.state == revision_state::kBehind) {
-    out.push_back({alertname::kRevisionBehind, Severity::kWarning,
+    out.push_back({alertname::kRevisionBehind,
+                   Severity::kWarning,
                    fnv1a_hex("behind\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
                    r.name + " is " + std::to_string(rev.behind_by) + " migration(s) behind head",
                    "Target " + r.name + " has pending migrations: " + join(rev.pending) + " (" +
-                       revisions + ")."});
+                       revisions + ").",
+                   {}});
   }
   if (rev.state == revision_state::kUnknownRevision) {
-    out.push_back({alertname::kUnknownRevision, Severity::kWarning,
+    out.push_back({alertname::kUnknownRevision,
+                   Severity::kWarning,
                    fnv1a_hex("unknown\n" + join(rev.current)),
                    r.name + " records a revision unknown to the migrations",
                    "The alembic_version of target " + r.name +
-                       " names a revision the migrations do not have (" + revisions + ")."});
+                       " names a revision the migrations do not have (" + revisions + ").",
+                   {}});
   }
-  if (rev.state == revision_state::kMultipleHeadsInDb || rev.expected_heads.size() > 1) {
-    const bool in_db = rev.state == revision_state::kMultipleHeadsInDb;
-    out.push_back({alertname::kMultipleHeads, Severity::kWarning,
-                   fnv1a_hex("heads\n" + join(rev.current) + "\n" + join(rev.expected_heads)),
-                   in_db ? r.name + " records several heads in alembic_version"
-                         : "The migrations of " + r.name + " have " +
-                               std::to_string(rev.expected_heads.size()) + " heads",
-                   "Branched migration history for target " + r.name + " (" + revisions +
-                       "). Create a merge revision (alembic merge heads)."});
+  if (rev.state == revision_state::kNoVersionTable ||
+      rev.state == revision_state::kEmptyVersionTable ||
+      rev.state == revision_state::kMultipleHeadsInDb) {
+    out.push_back({alertname::kVersionTableProblem,
+                   Severity::kWarning,
+                   fnv1a_hex("version table\n" + rev.state + "\n" + join(rev.current)),
+                   "alembic_version of " + r.name + " is in state " + rev.state,
+                   "driftwatch cannot tell which migration target " + r.name +
+                       " is at: its alembic_version table is in state " + rev.state + " (" +
+                       revisions + ").",
+                   {{"state", rev.state}}});
+  }
+  return out;
+}
+
+std::vector<AlertCondition> source_conditions(const TargetResult& r, const std::string& migrations,
+                                              bool* known) {
+  std::vector<AlertCondition> out;
+  // Only a check that reached the target and had the expected side (ok, drift), or found it
+  // broken, says something about the source.
+  const bool broken = expected_side_error(r);
+  *known = broken || (r.status != check_status::kError && r.status != check_status::kMigrating);
+  if (broken) {
+    const std::string problem = migrations_problem_of(*r.error);
+    out.push_back({alertname::kMigrationsBroken,
+                   Severity::kWarning,
+                   fnv1a_hex("migrations\n" + problem),
+                   "Expected schema of migrations " + migrations + " unavailable (" + problem + ")",
+                   "driftwatch cannot tell what schema the migrations source " + migrations +
+                       " expects, so its targets are not compared for drift: " + r.error->message,
+                   {{"reason", problem}}});
+  }
+  const std::vector<std::string>& heads = r.revision.expected_heads;
+  if (!broken && *known && heads.size() > 1) {
+    out.push_back({alertname::kMultipleHeads,
+                   Severity::kWarning,
+                   fnv1a_hex("heads\n" + join(heads)),
+                   "Migrations " + migrations + " have " + std::to_string(heads.size()) + " heads",
+                   "The Alembic history of migrations source " + migrations +
+                       " is branched (heads " + join(heads) +
+                       "). Create a merge revision (alembic merge heads).",
+                   {}});
   }
   return out;
 }
@@ -264,15 +344,15 @@ Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* con
   n.alertname = alert.alertname;
   n.target = alert.target;
   n.severity = alert.severity;
-  n.labels = {{"alertname", alert.alertname},
-              {"target", alert.target},
-              {"severity", to_string(alert.severity)}};
+  n.migrations = alert.migrations;
+  n.labels = identity_labels(alert);
   n.target_labels = target_labels;
   n.starts_at = alert.starts_at;
-  n.dedup_key = dedup_key(alert.target, alert.alertname);
+  n.dedup_key = alert.migrations.empty() ? dedup_key(alert.target, alert.alertname)
+                                         : migrations_dedup_key(alert.migrations, alert.alertname);
   n.fingerprint = alert.fingerprint;
   n.ack = ack;
-  if (!config_.status_page_url.empty()) {
+  if (!config_.status_page_url.empty() && alert.migrations.empty()) {
     std::string base = config_.status_page_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
     n.status_page_link = base + "/targets/" + encode_segment(alert.target);
@@ -311,7 +391,7 @@ Notification AlertPolicy::make(const OpenAlert& alert, const AlertCondition* con
 
 std::vector<Notification> AlertPolicy::observe(
     const TargetResult& result, const std::map<std::string, std::string>& target_labels,
-    SystemTime now) {
+    SystemTime now, const std::string& migrations) {
   std::vector<Notification> out;
   const std::string& target = result.name;
   const bool error = result.status == check_status::kError;
@@ -335,109 +415,173 @@ std::vector<Notification> AlertPolicy::observe(
 
   const std::vector<AlertCondition> conditions = alert_conditions(result);
   for (const char* name : kAllAlertnames) {
-    const auto key = std::make_pair(target, std::string(name));
-    auto it = state_.alerts.find(key);
     // An error says nothing about the schema and a migration is a moment in between: neither
-    // resolves nor counts (apart from DriftwatchTargetDown for an error), but Alertmanager keeps
-    // getting what fires, or it would expire the alert at endsAt.
-    if (migrating || (error && name != std::string(alertname::kTargetDown))) {
-      if (it == state_.alerts.end() || !it->second.firing || it->second.resolved_at) continue;
-      OpenAlert& alert = it->second;
-      for (const ReceiverRoute& route : config_.receivers) {
-        if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
-        if (!routed(route, alert.severity, alert.target_labels)) continue;
-        Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
-        n.reason = alert.notified.count(route.name) ? "refresh" : "new";
-        out.push_back(enqueue(n));
-      }
-      continue;
-    }
+    // resolves nor counts. An error of the target itself feeds DriftwatchTargetDown; one on the
+    // expected side means the target was reached, so it ends DriftwatchTargetDown.
+    const bool unknown = migrating || (error && name != std::string(alertname::kTargetDown));
     const AlertCondition* condition = nullptr;
     for (const auto& c : conditions) {
       if (c.alertname == name) condition = &c;
     }
+    advance({target, name}, unknown, condition, result, target_labels, ack, now, out);
+  }
+  // An open alert of the target under a name it no longer has (from the state file of an older
+  // version, e.g. a per-target DriftwatchMultipleHeads) ends at the next check that knows.
+  std::vector<std::string> retired;
+  for (auto it = state_.alerts.lower_bound({target, ""});
+       it != state_.alerts.end() && it->first.first == target; ++it) {
+    if (std::find(std::begin(kAllAlertnames), std::end(kAllAlertnames), it->first.second) ==
+        std::end(kAllAlertnames)) {
+      retired.push_back(it->first.second);
+    }
+  }
+  for (const auto& name : retired) {
+    advance({target, name}, error || migrating, nullptr, result, target_labels, ack, now, out);
+  }
 
-    if (condition == nullptr) {
-      if (it == state_.alerts.end() || it->second.resolved_at) continue;
-      OpenAlert& alert = it->second;
-      const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
-      if (receivers.empty()) {
-        state_.alerts.erase(it);
-        continue;
+  if (!migrations.empty()) {
+    // The migrations source's alerts. Target labels and acks are the targets', not its.
+    bool known = false;
+    const std::vector<AlertCondition> source = source_conditions(result, migrations, &known);
+    for (const char* name : {alertname::kMigrationsBroken, alertname::kMultipleHeads}) {
+      const AlertCondition* condition = nullptr;
+      for (const auto& c : source) {
+        if (c.alertname == name) condition = &c;
       }
-      resolve_to(alert, receivers, config_.receivers, now, out);
-      if (alert.pending_resolution.empty()) state_.alerts.erase(it);
-      continue;
+      advance({source_alert_key(migrations), name}, !known, condition, result, {}, std::nullopt,
+              now, out);
     }
-
-    if (it == state_.alerts.end() || it->second.resolved_at) {
-      // A new episode; a resolution still owed from the previous one is superseded by it.
-      OpenAlert fresh;
-      fresh.target = target;
-      fresh.alertname = name;
-      fresh.starts_at = now;
-      it = state_.alerts.insert_or_assign(key, fresh).first;
-    }
-    OpenAlert& alert = it->second;
-    const bool was_firing = alert.firing;
-    const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
-    const std::optional<Severity> previous = was_firing && alert.severity != condition->severity
-                                                 ? std::optional(alert.severity)
-                                                 : std::nullopt;
-    // Counting stops once it fires, so a long drift does not rewrite the state file on
-    // every check.
-    if (!alert.firing) ++alert.consecutive;
-    alert.severity = condition->severity;
-    alert.fingerprint = condition->fingerprint;
-    alert.summary = condition->summary;
-    alert.description = condition->description;
-    alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
-                              ? findings_text(result.findings, config_.top_findings)
-                              : "";
-    alert.target_labels = target_labels;
-    if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
-      alert.firing = true;
-    }
-    if (!alert.firing) continue;
-
-    const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
-    const std::set<std::string> receivers_told = told(alert);
-    bool paged = false;
-    for (const ReceiverRoute& route : config_.receivers) {
-      const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
-      const bool notified = alert.notified.count(route.name) > 0;
-      if (!routed(route, alert.severity, target_labels)) {
-        if (receivers_told.count(route.name) > 0) {
-          // Severity fell below what this receiver takes: close what it was told.
-          OpenAlert closed = alert;
-          closed.resolved_at = now;
-          Notification n = make(closed, condition, route, &result, target_labels, ack, now);
-          out.push_back(enqueue(n));
-          alert.notified.erase(route.name);
-        }
-        continue;
-      }
-      if (paging && ack) continue;
-      Notification n = make(alert, condition, route, &result, target_labels, ack, now);
-      if (!notified) {
-        // Also while an earlier "new" is still undelivered: this one supersedes it.
-        n.reason = "new";
-      } else if (details_changed || previous) {
-        n.reason = "update";
-        n.previous_severity = previous;
-      } else if (!paging) {
-        n.reason = "refresh";
-      } else if (repeat_due) {
-        n.reason = "repeat";
-      } else {
-        continue;
-      }
-      if (paging) paged = true;
-      out.push_back(enqueue(n));
-    }
-    if (paged || !alert.last_sent) alert.last_sent = now;
   }
   return out;
+}
+
+void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool unknown,
+                          const AlertCondition* condition, const TargetResult& result,
+                          const std::map<std::string, std::string>& target_labels,
+                          const std::optional<Acknowledgement>& ack, SystemTime now,
+                          std::vector<Notification>& out) {
+  const std::string source_prefix = source_alert_key("");
+  const bool source_alert = key.first.rfind(source_prefix, 0) == 0;
+  auto it = state_.alerts.find(key);
+  if (unknown) {
+    // Alertmanager keeps getting what fires, or it would expire the alert at endsAt.
+    if (it == state_.alerts.end() || !it->second.firing || it->second.resolved_at) return;
+    OpenAlert& alert = it->second;
+    for (const ReceiverRoute& route : config_.receivers) {
+      if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
+      if (!routed(route, alert.severity, alert.target_labels)) continue;
+      Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
+      n.reason = alert.notified.count(route.name) ? "refresh" : "new";
+      out.push_back(enqueue(n));
+    }
+    return;
+  }
+
+  if (condition == nullptr) {
+    if (it == state_.alerts.end() || it->second.resolved_at) return;
+    OpenAlert& alert = it->second;
+    if (source_alert) alert.consecutive_by_target.erase(result.name);
+    if (key.second == std::string(alertname::kMigrationsBroken)) {
+      // The expected side is broken while any target still finds it so: targets may need
+      // different expected schemas (one has the snapshot of its own revision, another needs the
+      // head's). A branched history, by contrast, is the same for every target.
+      if (!alert.consecutive_by_target.empty()) {
+        alert.consecutive = 0;
+        for (const auto& [name, count] : alert.consecutive_by_target) {
+          alert.consecutive = std::max(alert.consecutive, count);
+        }
+        return;
+      }
+    }
+    const std::set<std::string> receivers = alert.firing ? told(alert) : std::set<std::string>{};
+    if (receivers.empty()) {
+      state_.alerts.erase(it);
+      return;
+    }
+    resolve_to(alert, receivers, config_.receivers, now, out);
+    if (alert.pending_resolution.empty()) state_.alerts.erase(it);
+    return;
+  }
+
+  if (it == state_.alerts.end() || it->second.resolved_at) {
+    // A new episode; a resolution still owed from the previous one is superseded by it.
+    OpenAlert fresh;
+    fresh.target = key.first;
+    fresh.alertname = key.second;
+    if (source_alert) fresh.migrations = key.first.substr(source_prefix.size());
+    fresh.starts_at = now;
+    it = state_.alerts.insert_or_assign(key, fresh).first;
+  }
+  OpenAlert& alert = it->second;
+  const bool was_firing = alert.firing;
+  const bool details_changed = was_firing && alert.fingerprint != condition->fingerprint;
+  const std::optional<Severity> previous = was_firing && alert.severity != condition->severity
+                                               ? std::optional(alert.severity)
+                                               : std::nullopt;
+  const std::map<std::string, std::string> previous_labels = identity_labels(alert);
+  // Counting stops once it fires, so a long drift does not rewrite the state file on
+  // every check. A source counts per target (capped, for the same reason): the checks of several
+  // targets in one round (which share one reading of the expected side) are one observation, not
+  // several; and the targets that still show the condition are known while it fires.
+  if (source_alert) {
+    int& count = alert.consecutive_by_target[result.name];
+    count = std::min(count + 1, config_.for_checks_for(condition->severity));
+    if (!alert.firing) alert.consecutive = std::max(alert.consecutive, count);
+  } else if (!alert.firing) {
+    ++alert.consecutive;
+  }
+  alert.severity = condition->severity;
+  alert.fingerprint = condition->fingerprint;
+  alert.summary = condition->summary;
+  alert.description = condition->description;
+  alert.labels = condition->labels;
+  alert.findings_text = alert.alertname == std::string(alertname::kSchemaDrift)
+                            ? findings_text(result.findings, config_.top_findings)
+                            : "";
+  alert.target_labels = target_labels;
+  if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
+    alert.firing = true;
+  }
+  if (!alert.firing) return;
+
+  const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
+  const bool labels_changed = was_firing && identity_labels(alert) != previous_labels;
+  const std::set<std::string> receivers_told = told(alert);
+  bool paged = false;
+  for (const ReceiverRoute& route : config_.receivers) {
+    const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
+    const bool notified = alert.notified.count(route.name) > 0;
+    if (!routed(route, alert.severity, target_labels)) {
+      if (receivers_told.count(route.name) > 0) {
+        // Severity fell below what this receiver takes: close what it was told.
+        OpenAlert closed = alert;
+        closed.resolved_at = now;
+        Notification n = make(closed, condition, route, &result, target_labels, ack, now);
+        out.push_back(enqueue(n));
+        alert.notified.erase(route.name);
+      }
+      continue;
+    }
+    if (paging && ack) continue;
+    Notification n = make(alert, condition, route, &result, target_labels, ack, now);
+    if (!notified) {
+      // Also while an earlier "new" is still undelivered: this one supersedes it.
+      n.reason = "new";
+    } else if (details_changed || previous || labels_changed) {
+      n.reason = "update";
+      n.previous_severity = previous;
+      if (labels_changed) n.previous_labels = previous_labels;
+    } else if (!paging) {
+      n.reason = "refresh";
+    } else if (repeat_due) {
+      n.reason = "repeat";
+    } else {
+      continue;
+    }
+    if (paging) paged = true;
+    out.push_back(enqueue(n));
+  }
+  if (paged || !alert.last_sent) alert.last_sent = now;
 }
 
 std::vector<Notification> AlertPolicy::pending_deliveries() const {
@@ -467,11 +611,13 @@ void AlertPolicy::delivered(const Notification& n) {
 
 std::vector<Notification> AlertPolicy::resolve_removed(const std::set<std::string>& targets,
                                                        const std::set<std::string>& receivers_gone,
-                                                       SystemTime now) {
+                                                       SystemTime now,
+                                                       const std::set<std::string>& sources) {
   std::vector<Notification> out;
   for (auto it = state_.alerts.begin(); it != state_.alerts.end();) {
     OpenAlert& alert = it->second;
-    const bool target_gone = targets.count(alert.target) == 0;
+    const bool target_gone = alert.migrations.empty() ? targets.count(alert.target) == 0
+                                                      : sources.count(alert.migrations) == 0;
     if (alert.resolved_at) {
       // Owed resolutions to a receiver that is gone cannot be delivered any more.
       for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);
@@ -494,6 +640,9 @@ std::vector<Notification> AlertPolicy::resolve_removed(const std::set<std::strin
       }
     }
     for (const auto& name : receivers_gone) alert.pending_resolution.erase(name);
+    for (auto c = alert.consecutive_by_target.begin(); c != alert.consecutive_by_target.end();) {
+      c = targets.count(c->first) ? std::next(c) : alert.consecutive_by_target.erase(c);
+    }
     const bool done = alert.resolved_at ? alert.pending_resolution.empty() : target_gone;
     it = done ? state_.alerts.erase(it) : std::next(it);
   }

@@ -37,11 +37,12 @@ class Sender {
   virtual HttpPostResult send(const Notification& notification, SystemTime now) = 0;
 };
 
-// Alertmanager API v2: POST <url>/api/v2/alerts with a JSON array of alerts. Labels are
-// exactly {alertname, target, severity}; details (and the target's config labels, as
+// Alertmanager API v2: POST <url>/api/v2/alerts with a JSON array of alerts. Labels are the
+// notification's (those of the Prometheus rules: alertname, target or migrations, severity,
+// and state / reason where the rule has them); details (and the target's config labels, as
 // target_label_<key>) are annotations. Firing: endsAt = now + alertmanager_validity;
-// resolved: endsAt = resolve time. An update that changed severity also resolves the alert
-// under the old severity label.
+// resolved: endsAt = resolve time. An update that changed a label (severity, state, reason)
+// also resolves the alert under the old label set.
 nlohmann::json alertmanager_payload(const Notification& notification, SystemTime now);
 std::unique_ptr<Sender> make_alertmanager_sender(std::string base_url,
                                                  std::chrono::milliseconds timeout);

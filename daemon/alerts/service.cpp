@@ -46,6 +46,19 @@ std::set<std::string> target_names(const Config& config) {
   return out;
 }
 
+// The migrations sources that have targets here (their alerts have no one to end them else).
+std::set<std::string> source_names(const Config& config) {
+  std::set<std::string> out;
+  for (const auto& t : config.targets) out.insert(t.migrations);
+  return out;
+}
+
+std::map<std::string, std::string> target_sources(const Config& config) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : config.targets) out[t.name] = t.migrations;
+  return out;
+}
+
 }  // namespace
 
 struct AlertService::Impl {
@@ -66,6 +79,7 @@ struct AlertService::Impl {
         options(options_in),
         clock(clock_in ? std::move(clock_in) : [] { return std::chrono::system_clock::now(); }),
         state_dir(config.alerts.state_dir),
+        sources(target_sources(config)),
         policy(alert_policy_config(config.alerts)) {
     if (!state_dir.empty()) {
       AlertStateLoad load = load_alert_state(state_dir, clock());
@@ -98,7 +112,7 @@ struct AlertService::Impl {
       }
       // Targets removed while the daemon was down: their alerts are resolved now (into the
       // outbox, which is dispatched below).
-      policy.resolve_removed(target_names(config), gone, clock());
+      policy.resolve_removed(target_names(config), gone, clock(), source_names(config));
       build_queues(config.alerts);
       // Everything not accepted before the restart.
       dispatch(policy.pending_deliveries());
@@ -243,6 +257,7 @@ struct AlertService::Impl {
   std::string state_dir;
 
   mutable std::mutex mu;
+  std::map<std::string, std::string> sources;  // target -> its migrations source
   AlertPolicy policy;
   std::map<std::string, QueueList> queues;        // by receiver name
   std::map<std::string, std::string> signatures;  // by receiver name: its endpoint
@@ -276,7 +291,10 @@ void AlertService::observe(const TargetResult& result,
     if (impl_->stopped) return;
     const auto validity =
         std::max<std::chrono::milliseconds>(3 * check_interval, std::chrono::minutes(5));
-    std::vector<Notification> out = impl_->policy.observe(result, labels, impl_->clock());
+    auto source = impl_->sources.find(result.name);
+    std::vector<Notification> out =
+        impl_->policy.observe(result, labels, impl_->clock(),
+                              source == impl_->sources.end() ? std::string() : source->second);
     for (Notification& n : out) n.alertmanager_validity = validity;
     impl_->dispatch(out);
     changed = impl_->state_changed();
@@ -299,8 +317,8 @@ void AlertService::apply(const Config& config) {
     }
     // Resolutions of removed targets (to every receiver that had them) and of what removed
     // receivers had, sent through the queues that exist now: a removed receiver's last ones.
-    const std::vector<Notification> resolutions =
-        impl_->policy.resolve_removed(target_names(config), gone, impl_->clock());
+    const std::vector<Notification> resolutions = impl_->policy.resolve_removed(
+        target_names(config), gone, impl_->clock(), source_names(config));
     impl_->dispatch(resolutions);
     for (const auto& name : gone) {
       auto it = impl_->queues.find(name);
@@ -310,6 +328,15 @@ void AlertService::apply(const Config& config) {
       impl_->signatures.erase(name);
     }
     impl_->policy.set_config(alert_policy_config(config.alerts));
+    impl_->sources = target_sources(config);
+    // New retry settings apply to the queues that stay (with what waits in them) as well as
+    // to the new ones.
+    const DeliveryOptions retry = delivery_options(config.alerts);
+    impl_->options.backoff_base = retry.backoff_base;
+    impl_->options.backoff_max = retry.backoff_max;
+    for (auto& [name, list] : impl_->queues) {
+      for (auto& channel : list) channel.queue->set_options(impl_->options);
+    }
     // New (and re-pointed) receivers start with what is owed to them; unchanged ones keep
     // their queues and everything in them.
     const std::set<std::string> added = impl_->build_queues(config.alerts);
@@ -365,7 +392,9 @@ std::vector<OpenAlert> AlertService::open_alerts(const std::string& target) cons
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::vector<OpenAlert> out;
   for (const auto& [key, alert] : impl_->policy.state().alerts) {
-    if (key.first == target && !alert.resolved_at) out.push_back(alert);
+    if (key.first == target && alert.migrations.empty() && !alert.resolved_at) {
+      out.push_back(alert);
+    }
   }
   return out;
 }

@@ -66,14 +66,17 @@ nlohmann::json slack_payload(const Notification& n) {
                            : n.severity == Severity::kCritical ? ":red_circle:"
                                                                : ":warning:";
   const std::string summary = annotation(n, "summary");
+  const std::string subject = n.migrations.empty() ? n.target : "migrations " + n.migrations;
   const std::string text = icon + " [" + state + ":" + to_string(n.severity) + "] " + n.alertname +
-                           " on " + n.target + ": " + summary;
+                           " on " + subject + ": " + summary;
 
   nlohmann::json blocks = nlohmann::json::array();
   blocks.push_back(
       {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", clip(escape(text))}}}});
   nlohmann::json fields = nlohmann::json::array();
-  fields.push_back({{"type", "mrkdwn"}, {"text", "*Target*\n" + escape(n.target)}});
+  fields.push_back({{"type", "mrkdwn"},
+                    {"text", n.migrations.empty() ? "*Target*\n" + escape(n.target)
+                                                  : "*Migrations*\n" + escape(n.migrations)}});
   fields.push_back({{"type", "mrkdwn"}, {"text", "*State*\n" + state}});
   fields.push_back(
       {{"type", "mrkdwn"}, {"text", std::string("*Severity*\n") + to_string(n.severity)}});

@@ -141,9 +141,11 @@ Json notification_json(const Notification& n) {
           {"receiver_kind", n.receiver_kind},
           {"alertname", n.alertname},
           {"target", n.target},
+          {"migrations", n.migrations},
           {"severity", to_string(n.severity)},
           {"previous_severity",
            n.previous_severity ? Json(to_string(*n.previous_severity)) : Json(nullptr)},
+          {"previous_labels", n.previous_labels},
           {"state", n.state},
           {"reason", n.reason},
           {"labels", n.labels},
@@ -166,6 +168,7 @@ Notification notification_from(const Json& j) {
   n.receiver_kind = j.at("receiver_kind").get<std::string>();
   n.alertname = j.at("alertname").get<std::string>();
   n.target = j.at("target").get<std::string>();
+  n.migrations = j.value("migrations", "");
   n.severity = severity_at(j, "severity");
   if (!j.at("previous_severity").is_null())
     n.previous_severity = severity_at(j, "previous_severity");
@@ -175,6 +178,7 @@ Notification notification_from(const Json& j) {
   }
   n.reason = j.at("reason").get<std::string>();
   n.labels = j.at("labels").get<std::map<std::string, std::string>>();
+  n.previous_labels = j.value("previous_labels", std::map<std::string, std::string>{});
   n.target_labels = j.at("target_labels").get<std::map<std::string, std::string>>();
   n.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
   for (const Json& f : j.at("top_findings")) n.top_findings.push_back(finding_from(f));
@@ -209,6 +213,9 @@ std::string alert_state_to_json(const AlertState& state) {
   for (const auto& [key, a] : state.alerts) {
     alerts.push_back({{"target", a.target},
                       {"alertname", a.alertname},
+                      {"migrations", a.migrations},
+                      {"labels", a.labels},
+                      {"consecutive_by_target", a.consecutive_by_target},
                       {"severity", to_string(a.severity)},
                       {"fingerprint", a.fingerprint},
                       {"summary", a.summary},
@@ -245,6 +252,14 @@ std::optional<AlertState> alert_state_from_json(const std::string& text, std::st
       OpenAlert a;
       a.target = j.at("target").get<std::string>();
       a.alertname = j.at("alertname").get<std::string>();
+      a.migrations = j.value("migrations", "");
+      a.labels = j.value("labels", std::map<std::string, std::string>{});
+      if (j.contains("consecutive_by_target")) {
+        for (const auto& [target, count] : j.at("consecutive_by_target").items()) {
+          a.consecutive_by_target[target] =
+              static_cast<int>(integer_in(count, "consecutive_by_target", 0, 1'000'000));
+        }
+      }
       a.severity = severity_at(j, "severity");
       a.fingerprint = j.at("fingerprint").get<std::string>();
       a.summary = j.value("summary", "");

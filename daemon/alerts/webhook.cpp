@@ -41,7 +41,9 @@ nlohmann::json webhook_payload(const Notification& n) {
       {"version", "driftwatch-alert/1"},
       {"receiver", n.receiver},
       {"alertname", n.alertname},
-      {"target", n.target},
+      // A migrations source's alert names its source instead of a target.
+      {"target", n.migrations.empty() ? nlohmann::json(n.target) : nlohmann::json()},
+      {"migrations", n.migrations.empty() ? nlohmann::json() : nlohmann::json(n.migrations)},
       {"state", n.state},
       {"reason", n.reason},
       {"severity", to_string(n.severity)},

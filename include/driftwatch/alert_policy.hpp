@@ -2,11 +2,20 @@
 // I/O, no clock: time is passed in), so debounce, repeat, resolve, acknowledgements and routing
 // are tested without a network.
 //
-// Per target and alert name (DriftwatchSchemaDrift, DriftwatchRevisionBehind,
-// DriftwatchUnknownRevision, DriftwatchMultipleHeads, DriftwatchTargetDown):
-// - an alert fires after N consecutive checks with its condition (for_checks, per severity);
+// The alerts and labels of the Prometheus rules (deploy/prometheus), so both paths deduplicate
+// in Alertmanager. Per target and alert name (DriftwatchSchemaDrift, DriftwatchRevisionBehind,
+// DriftwatchUnknownRevision, DriftwatchVersionTableProblem with label state,
+// DriftwatchTargetDown), and per migrations source (DriftwatchMigrationsBroken with label reason,
+// DriftwatchMultipleHeads; label migrations instead of target: one bad commit is one alert, not
+// one per target of the source):
+// - an alert fires after N consecutive checks with its condition (for_checks, per severity;
+//   for a source: N consecutive checks of one of its targets; it lasts while any target
+//   still shows it);
 // - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
-//   an `error` result only feeds DriftwatchTargetDown (it says nothing about the schema);
+//   an `error` of the target itself (connect, auth, timeout, ...) only feeds
+//   DriftwatchTargetDown; an `error` on the expected side (reason migrations / expected_schema:
+//   the target was reached) only feeds its source's DriftwatchMigrationsBroken and ends
+//   DriftwatchTargetDown. Neither says anything about the schema;
 // - a firing alert is repeated every repeat_interval to paging receivers and re-posted on every
 //   check to Alertmanager (whose alerts expire at endsAt);
 // - a changed findings fingerprint (kind/object_type/object/attribute) sends an update with the
@@ -44,8 +53,13 @@ namespace alertname {
 inline constexpr const char* kSchemaDrift = "DriftwatchSchemaDrift";
 inline constexpr const char* kRevisionBehind = "DriftwatchRevisionBehind";
 inline constexpr const char* kUnknownRevision = "DriftwatchUnknownRevision";
+// alembic_version missing, empty, or with several rows that are not the heads (label state).
+inline constexpr const char* kVersionTableProblem = "DriftwatchVersionTableProblem";
+// Per migrations source: branched history.
 inline constexpr const char* kMultipleHeads = "DriftwatchMultipleHeads";
 inline constexpr const char* kTargetDown = "DriftwatchTargetDown";
+// Per migrations source (OpenAlert::migrations), not per target.
+inline constexpr const char* kMigrationsBroken = "DriftwatchMigrationsBroken";
 }  // namespace alertname
 
 namespace receiver_kind {
@@ -90,8 +104,17 @@ struct Acknowledgement {
 
 // One open (counting, firing, or resolved but not yet delivered) alert.
 struct OpenAlert {
+  // The target; for an alert of a migrations source source_alert_key(source) (no target name
+  // has a '/'). AlertState::alerts is keyed by (target, alertname).
   std::string target;
   std::string alertname;
+  std::string migrations;  // set for an alert of a migrations source
+  // Identity labels besides alertname, target / migrations and severity: `reason` of
+  // DriftwatchMigrationsBroken, `state` of DriftwatchVersionTableProblem.
+  std::map<std::string, std::string> labels;
+  // Of a source alert: consecutive checks with the condition (capped at for_checks) of each of
+  // its targets that still shows it; it ends when none does.
+  std::map<std::string, int> consecutive_by_target;
   Severity severity = Severity::kWarning;
   std::string fingerprint;  // of the details the alert is about
   std::string summary;      // of the last check with the condition
@@ -112,16 +135,21 @@ struct Notification {
   std::string receiver;       // ReceiverRoute::name
   std::string receiver_kind;  // receiver_kind::*
   std::string alertname;
-  std::string target;
+  std::string target;      // OpenAlert::target (source_alert_key(source) for a source alert)
+  std::string migrations;  // set for an alert of a migrations source
   Severity severity = Severity::kWarning;
   // Set on an update whose severity changed (Alertmanager identifies alerts by labels, so the
   // alert under the old severity label has to be resolved).
   std::optional<Severity> previous_severity;
+  // Set on an update that changed the alert's labels (severity, or a source alert's reason):
+  // the old label set, which Alertmanager has to get resolved.
+  std::map<std::string, std::string> previous_labels;
   std::string state = "firing";  // "firing" | "resolved"
   // Why it is sent: "new", "update" (details changed), "repeat" (repeat_interval),
   // "refresh" (Alertmanager keep-alive), "resolved".
   std::string reason = "new";
-  std::map<std::string, std::string> labels;         // alertname, target, severity
+  // alertname, target, severity (a source alert: alertname, migrations, reason, severity).
+  std::map<std::string, std::string> labels;
   std::map<std::string, std::string> target_labels;  // [[targets]] labels
   // summary, description, status_page, runbook_url, findings (text), ack_* when acknowledged.
   std::map<std::string, std::string> annotations;
@@ -158,6 +186,17 @@ struct AlertState {
 // "" for no findings.
 std::string findings_fingerprint(const std::vector<Finding>& findings);
 std::string dedup_key(const std::string& target, const std::string& alertname);
+// "driftwatch/migrations/<source>/<alertname>".
+std::string migrations_dedup_key(const std::string& migrations, const std::string& alertname);
+// "migrations/<source>": OpenAlert::target of a migrations source's alert.
+std::string source_alert_key(const std::string& migrations);
+
+// Whether the result is an error on the expected side (reason migrations / expected_schema):
+// the target was reached, its migrations source is broken.
+bool expected_side_error(const TargetResult& result);
+// The migrations_problem::* reason (check.hpp) of such an error, as the engine reports it on
+// driftwatch_migrations_problem{reason}.
+std::string migrations_problem_of(const CheckError& error);
 
 // A condition the result shows, before debouncing.
 struct AlertCondition {
@@ -166,18 +205,25 @@ struct AlertCondition {
   std::string fingerprint;
   std::string summary;
   std::string description;
+  std::map<std::string, std::string> labels;  // OpenAlert::labels
 };
-// Conditions a result shows (empty for ok and migrating results).
+// Conditions of the target's own alerts a result shows (empty for ok and migrating results,
+// and for an error on the expected side, which is its migrations source's).
 std::vector<AlertCondition> alert_conditions(const TargetResult& result);
+// Conditions of the alerts of the target's migrations source `migrations` a result shows, and
+// whether it says anything about them (an error of the target or a migration does not).
+std::vector<AlertCondition> source_conditions(const TargetResult& result,
+                                              const std::string& migrations, bool* known);
 
 class AlertPolicy {
  public:
   explicit AlertPolicy(AlertPolicyConfig config, AlertState state = {});
 
-  // Feeds one check result; returns the notifications to send now.
+  // Feeds one check result of a target of migrations source `migrations`; returns the
+  // notifications to send now. Without `migrations` an expected-side error raises nothing.
   std::vector<Notification> observe(const TargetResult& result,
                                     const std::map<std::string, std::string>& target_labels,
-                                    SystemTime now);
+                                    SystemTime now, const std::string& migrations = "");
 
   // Notifications not yet accepted (the outbox), oldest first: sent again after a restart or
   // to a receiver rebuilt by a reload.
@@ -186,14 +232,15 @@ class AlertPolicy {
   // resolution; a resolution is no longer owed. The outbox entry goes unless a newer
   // notification superseded it.
   void delivered(const Notification& n);
-  // Reload (and start): resolves the open alerts of targets not in `targets`, to every receiver
+  // Reload (and start): resolves the open alerts of targets not in `targets` (and of migrations
+  // sources not in `sources`), to every receiver
   // that had them, and the alerts that receivers in `receivers_gone` had, to those receivers
   // (call before set_config, so their routes are still known). Resolutions to receivers in
   // `receivers_gone` are returned but not kept in the outbox (the receivers will not exist).
   // Acks and fingerprints of removed targets are dropped.
   std::vector<Notification> resolve_removed(const std::set<std::string>& targets,
                                             const std::set<std::string>& receivers_gone,
-                                            SystemTime now);
+                                            SystemTime now, const std::set<std::string>& sources);
 
   // Acknowledges the target's current findings. Replaces an existing ack.
   Acknowledgement acknowledge(const std::string& target, const std::string& owner,
@@ -207,6 +254,13 @@ class AlertPolicy {
   const AlertState& state() const { return state_; }
 
  private:
+  // One alert's step for one check: `unknown` when the check says nothing about its condition
+  // (then a firing alert is only refreshed at Alertmanager); else `condition` (null: absent).
+  void advance(const std::pair<std::string, std::string>& key, bool unknown,
+               const AlertCondition* condition, const TargetResult& result,
+               const std::map<std::string, std::string>& target_labels,
+               const std::optional<Acknowledgement>& ack, SystemTime now,
+               std::vector<Notification>& out);
   Notification make(const OpenAlert& alert, const AlertCondition* condition,
                     const ReceiverRoute& route, const TargetResult* result,
                     const std::map<std::string, std::string>& target_labels,

@@ -89,9 +89,10 @@ class AlertService {
   void observe(const TargetResult& result, const std::map<std::string, std::string>& labels,
                std::chrono::milliseconds check_interval = std::chrono::minutes(5));
 
-  // SIGHUP: new receivers and policy settings; open alerts, acks and pending deliveries are
-  // kept. Open alerts of removed targets, and those a removed (or re-pointed) receiver had, are
-  // resolved first; unchanged receivers keep their queues, so nothing is skipped meanwhile.
+  // SIGHUP: new receivers, policy and retry settings (retry_initial / retry_max apply to the
+  // receivers that stay too); open alerts, acks and pending deliveries are kept. Open alerts of
+  // removed targets, and those a removed (or re-pointed) receiver had, are resolved first;
+  // unchanged receivers keep their queues, so nothing is skipped meanwhile.
   void apply(const Config& config);
 
   Acknowledgement acknowledge(const std::string& target, const std::string& owner,

@@ -1,9 +1,16 @@
 """A real Alertmanager (Debian's prometheus-alertmanager) receives driftwatch's alerts: an
 injected NOT NULL drift appears in GET /api/v2/alerts with labels exactly {alertname, target,
 severity}; a daemon restart in between sends no duplicate notification (counted at a recording
-webhook) and keeps the alert; fixing the drift resolves it."""
+webhook) and keeps the alert; fixing the drift resolves it.
+
+Expected side versus target (issue 13): a broken migration file raises one
+DriftwatchMigrationsBroken for the migrations source (labels alertname, migrations, reason,
+severity, as the Prometheus rule) and no DriftwatchTargetDown for its two healthy targets, while
+an unreachable target of the same source does raise DriftwatchTargetDown; fixing the file
+resolves the source's alert."""
 import json
 import os
+import shutil
 import sys
 import time
 import unittest
@@ -132,6 +139,87 @@ class AlertmanagerTest(unittest.TestCase):
             resolved = [b for b in hook.bodies(200) if b["state"] == "resolved"]
             self.assertEqual(len(resolved), 1)
             self.assertEqual(resolved[0]["dedup_key"], "driftwatch/prod/DriftwatchSchemaDrift")
+        finally:
+            daemon.stop()
+
+    def test_expected_side_error_is_the_sources_alert_not_target_down(self):
+        hook = Recorder()
+        try:
+            self.expected_side(hook)
+        finally:
+            hook.stop()
+
+    def expected_side(self, hook):
+        versions = os.path.join(self.tmp.path, "versions-expected-side")
+        shutil.copytree(e2e.WAREHOUSE_VERSIONS, versions)
+        text = (
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n"
+            "[check]\ninterval = \"1s\"\ntimeout = \"20s\"\n\n"
+            "[alerts]\nfor_checks = 1\n\n"
+            "[[alerts.alertmanager]]\nurls = [%s]\n\n"
+            "[[alerts.webhook]]\nurl = %s\n\n"
+            % (e2e.toml_string("http://127.0.0.1:%d" % self.am_port),
+               e2e.toml_string(hook.url + "/hook"))
+        )
+        text += e2e.migrations_section(versions=versions, reference_url=self.reference.url) + "\n"
+        # Two healthy targets (the reference database is only read) and one nobody answers for.
+        text += e2e.target_section("exp-prod", url=self.prod_url) + "\n"
+        text += e2e.target_section("exp-staging", url=self.reference.url) + "\n"
+        text += e2e.target_section("exp-gone", url=e2e.url_for("nowhere", port=e2e.free_port()))
+        config = e2e.write_file(self.tmp.path, "expected-side.toml", text)
+
+        def am(alertname):
+            """Label sets of the alerts called `alertname` that Alertmanager has as firing."""
+            now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            return sorted((a["labels"] for a in am_alerts(self.am_port)
+                           if a["labels"].get("alertname") == alertname
+                           and a["status"]["state"] == "active" and a["endsAt"] > now),
+                          key=lambda labels: json.dumps(labels, sort_keys=True))
+
+        def webhook(alertname, state=None):
+            return [b for b in hook.bodies(200) if b["alertname"] == alertname
+                    and (state is None or b["state"] == state)]
+
+        daemon = Daemon(config)
+        try:
+            gone = {"alertname": "DriftwatchTargetDown", "target": "exp-gone",
+                    "severity": "warning"}
+            wait_for(lambda: am("DriftwatchTargetDown") == [gone], 60,
+                     "DriftwatchTargetDown of the unreachable target",
+                     lambda: json.dumps(am_alerts(self.am_port)) + daemon.process.output())
+
+            e2e.write_file(versions, "0012_broken.py",
+                           '"""Broken."""\nimport uuid\n\nrevision = str(uuid.uuid4())\n'
+                           'down_revision = "0011_invoices"\n')
+            broken = {"alertname": "DriftwatchMigrationsBroken", "migrations": "warehouse",
+                      "reason": "parse_error", "severity": "warning"}
+            wait_for(lambda: am("DriftwatchMigrationsBroken") == [broken], 60,
+                     "DriftwatchMigrationsBroken in Alertmanager",
+                     lambda: json.dumps(am_alerts(self.am_port)) + daemon.process.output())
+            # Several more rounds in which both healthy targets fail on the expected side.
+            for name in ("exp-prod", "exp-staging"):
+                start = daemon.json("/api/v1/targets/" + name)["summary"]["checks_total"]
+                daemon.wait_until(
+                    lambda: daemon.json("/api/v1/targets/" + name)["summary"]["checks_total"]
+                    >= start + 3, what="three more checks of " + name)
+                result = daemon.json("/api/v1/targets/" + name)
+                self.assertEqual(result["error"]["reason"], "migrations", result)
+            self.assertEqual(am("DriftwatchTargetDown"), [gone])
+            self.assertEqual([b["target"] for b in webhook("DriftwatchTargetDown")],
+                             ["exp-gone"])
+            pages = webhook("DriftwatchMigrationsBroken", "firing")
+            self.assertEqual(len(pages), 1, json.dumps(pages))  # one per source, not per target
+            self.assertEqual(pages[0]["migrations"], "warehouse")
+            self.assertIsNone(pages[0]["target"])
+            self.assertEqual(pages[0]["labels"], broken)
+
+            os.remove(os.path.join(versions, "0012_broken.py"))
+            wait_for(lambda: webhook("DriftwatchMigrationsBroken", "resolved"), 60,
+                     "the source's alert to resolve", daemon.process.output)
+            wait_for(lambda: not am("DriftwatchMigrationsBroken"), 30,
+                     "the source's alert to resolve in Alertmanager",
+                     lambda: json.dumps(am_alerts(self.am_port)))
+            self.assertEqual(am("DriftwatchTargetDown"), [gone])
         finally:
             daemon.stop()
 

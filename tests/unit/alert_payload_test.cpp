@@ -182,5 +182,45 @@ TEST_CASE("resolve_secret reads env and files, never echoing the value in errors
   CHECK(error.find("/nonexistent/driftwatch/secret") != std::string::npos);
 }
 
+Notification source_alert() {
+  Notification n = firing();
+  n.alertname = alertname::kMigrationsBroken;
+  n.target = "warehouse";
+  n.migrations = "warehouse";
+  n.severity = Severity::kWarning;
+  n.labels = {{"alertname", n.alertname},
+              {"migrations", "warehouse"},
+              {"reason", "reference_unreachable"},
+              {"severity", "warning"}};
+  n.previous_labels = n.labels;
+  n.previous_labels["reason"] = "parse_error";
+  n.reason = "update";
+  n.target_labels.clear();
+  n.top_findings.clear();
+  n.findings_total = 0;
+  n.dedup_key = "driftwatch/migrations/warehouse/DriftwatchMigrationsBroken";
+  return n;
+}
+
+TEST_CASE("a migrations source's alert: its labels at Alertmanager, no target elsewhere") {
+  const Notification n = source_alert();
+  const json am = alertmanager_payload(n, kT0 + minutes(1));
+  REQUIRE(am.size() == 2);  // the old reason is another alert there: resolved
+  CHECK(am[0]["labels"] == json(n.labels));
+  CHECK(am[0]["labels"].count("target") == 0);
+  CHECK(am[1]["labels"]["reason"] == "parse_error");
+  CHECK(am[1]["endsAt"] == "2023-11-14T22:14:20.000Z");
+  const json hook = webhook_payload(n);
+  CHECK(hook["target"].is_null());
+  CHECK(hook["migrations"] == "warehouse");
+  CHECK(webhook_payload(firing())["migrations"].is_null());
+  const json pd = pagerduty_payload(n, "key");
+  CHECK(pd["payload"]["source"] == "driftwatch/migrations/warehouse");
+  CHECK(pd["payload"]["component"] == "warehouse");
+  CHECK(pd["dedup_key"] == n.dedup_key);
+  CHECK(slack_payload(n)["text"].get<std::string>().find("on migrations warehouse") !=
+        std::string::npos);
+}
+
 }  // namespace
 }  // namespace driftwatch

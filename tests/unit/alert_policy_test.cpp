@@ -82,9 +82,9 @@ const std::map<std::string, std::string> kNoLabels;
 
 // Feeds a result and lets every receiver accept what it was sent (the normal case).
 std::vector<Notification> observed(AlertPolicy& policy, const TargetResult& result,
-                                   const std::map<std::string, std::string>& labels,
-                                   SystemTime now) {
-  std::vector<Notification> out = policy.observe(result, labels, now);
+                                   const std::map<std::string, std::string>& labels, SystemTime now,
+                                   const std::string& migrations = "") {
+  std::vector<Notification> out = policy.observe(result, labels, now, migrations);
   for (const Notification& n : out) policy.delivered(n);
   return out;
 }
@@ -260,7 +260,15 @@ TEST_CASE("revision and error conditions map to their alert names") {
 
   TargetResult heads = ok();
   heads.revision.expected_heads = {"a", "b"};
-  CHECK(alert_conditions(heads).at(0).alertname == alertname::kMultipleHeads);
+  CHECK(alert_conditions(heads).empty());  // the migrations source's, not the target's
+  bool known = false;
+  CHECK(source_conditions(heads, "warehouse", &known).at(0).alertname == alertname::kMultipleHeads);
+  CHECK(known);
+  TargetResult no_table = ok();
+  no_table.revision.state = revision_state::kNoVersionTable;
+  REQUIRE(alert_conditions(no_table).size() == 1);
+  CHECK(alert_conditions(no_table).at(0).alertname == alertname::kVersionTableProblem);
+  CHECK(alert_conditions(no_table).at(0).labels.at("state") == "no_version_table");
   TargetResult unknown = ok();
   unknown.revision.state = revision_state::kUnknownRevision;
   CHECK(alert_conditions(unknown).at(0).alertname == alertname::kUnknownRevision);
@@ -437,7 +445,7 @@ TEST_CASE("reload: a removed target's open alerts are resolved to every receiver
   AlertPolicy policy(config(1));
   observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
   observed(policy, drift({finding("public.t.c", Severity::kWarning)}, "staging"), kNoLabels, kT0);
-  const auto out = policy.resolve_removed({"staging"}, {}, kT0 + minutes(1));
+  const auto out = policy.resolve_removed({"staging"}, {}, kT0 + minutes(1), {});
   CHECK(receivers_of(out) ==
         std::vector<std::string>{"pagerduty:resolved:resolved", "slack:resolved:resolved"});
   for (const auto& n : out) CHECK(n.target == "prod");
@@ -450,7 +458,7 @@ TEST_CASE("reload: a removed target's open alerts are resolved to every receiver
 TEST_CASE("reload: a removed receiver gets the resolutions of what it had, then nothing") {
   AlertPolicy policy(config(1));
   observed(policy, drift({finding("public.t.c", Severity::kCritical)}), kNoLabels, kT0);
-  const auto out = policy.resolve_removed({"prod"}, {"pagerduty"}, kT0 + minutes(1));
+  const auto out = policy.resolve_removed({"prod"}, {"pagerduty"}, kT0 + minutes(1), {});
   CHECK(receivers_of(out) == std::vector<std::string>{"pagerduty:resolved:resolved"});
   // Not kept in the outbox: the receiver will not exist after the reload.
   CHECK(policy.pending_deliveries().empty());
@@ -472,6 +480,254 @@ TEST_CASE("outbox: at most one pending notification per alert and receiver, newe
     CHECK(n.seq > last);  // oldest first
     last = n.seq;
   }
+}
+
+// An error on the expected side (the migrations source): the target was reached.
+TargetResult migrations_broken(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kError;
+  r.error = CheckError{error_reason::kMigrations,
+                       "migration files have errors: versions/0002_b.py:3: revision is not a "
+                       "literal"};
+  return r;
+}
+
+TEST_CASE("expected-side errors never raise DriftwatchTargetDown") {
+  AlertPolicy policy(with_alertmanager(1));
+  std::vector<Notification> all;
+  for (int i = 0; i < 3; ++i) {
+    for (const char* target : {"prod", "staging"}) {
+      const auto out = observed(policy, migrations_broken(target), kNoLabels, kT0 + minutes(i));
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  for (const auto& n : all) CHECK(n.alertname != std::string(alertname::kTargetDown));
+  CHECK(policy.state().alerts.count({"prod", alertname::kTargetDown}) == 0);
+}
+
+TargetResult reference_down(const std::string& name = "prod") {
+  TargetResult r;
+  r.name = name;
+  r.status = check_status::kError;
+  r.error = CheckError{error_reason::kExpectedSchema,
+                       "reference database of migrations 'warehouse': cannot connect"};
+  return r;
+}
+
+std::vector<std::string> of_alert(const std::vector<Notification>& out, const char* name) {
+  std::vector<Notification> picked;
+  for (const auto& n : out) {
+    if (n.alertname == name) picked.push_back(n);
+  }
+  return receivers_of(picked);
+}
+
+TEST_CASE("expected-side errors: one DriftwatchMigrationsBroken per source, labelled as the rule") {
+  AlertPolicy policy(with_alertmanager(2));
+  // Round 1: both targets of the source see the broken file; one check each is not enough.
+  CHECK(observed(policy, migrations_broken("prod"), kNoLabels, kT0, "warehouse").empty());
+  CHECK(observed(policy, migrations_broken("staging"), kNoLabels, kT0, "warehouse").empty());
+  // Round 2: the second check of prod fires it, once for the source.
+  const auto fired =
+      observed(policy, migrations_broken("prod"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(receivers_of(fired) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  for (const auto& n : fired) {
+    CHECK(n.alertname == std::string(alertname::kMigrationsBroken));
+    CHECK(n.migrations == "warehouse");
+    CHECK(n.labels ==
+          std::map<std::string, std::string>{{"alertname", alertname::kMigrationsBroken},
+                                             {"migrations", "warehouse"},
+                                             {"reason", migrations_problem::kParseError},
+                                             {"severity", "warning"}});
+    CHECK(n.dedup_key == "driftwatch/migrations/warehouse/DriftwatchMigrationsBroken");
+    CHECK(n.annotations.at("description").find("0002_b.py:3") != std::string::npos);
+    CHECK(n.annotations.at("runbook_url") == "docs/runbook.md#driftwatchmigrationsbroken");
+  }
+  // The other target's check is the same incident: nothing new for the paging receivers.
+  CHECK(receivers_of(observed(policy, migrations_broken("staging"), kNoLabels, kT0 + minutes(5),
+                              "warehouse")) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(policy.state().alerts.size() == 1);
+  CHECK(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 1);
+
+  // A target-side error is the target's (DriftwatchTargetDown counts) and says nothing about
+  // the source: its alert keeps firing (refreshed at Alertmanager), not resolved.
+  const auto target_down =
+      observed(policy, down("prod"), kNoLabels, kT0 + minutes(10), "warehouse");
+  CHECK(of_alert(target_down, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(policy.state().alerts.at({"prod", alertname::kTargetDown}).consecutive == 1);
+
+  // Fixed: once every target that found it broken has had the expected schema again, it
+  // resolves, once per receiver told.
+  CHECK(of_alert(observed(policy, ok("staging"), kNoLabels, kT0 + minutes(15), "warehouse"),
+                 alertname::kMigrationsBroken)
+            .empty());
+  const auto fixed = observed(policy, ok("prod"), kNoLabels, kT0 + minutes(15), "warehouse");
+  CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+  CHECK(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 0);
+}
+
+TEST_CASE("expected-side error ends DriftwatchTargetDown; drift keeps firing through both errors") {
+  AlertPolicy policy(with_alertmanager(1));
+  const auto bad = drift({finding("public.t.c", Severity::kWarning)});
+  CHECK(of_alert(observed(policy, bad, kNoLabels, kT0, "warehouse"), alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  // The target itself fails: TargetDown, drift only refreshed.
+  const auto unreachable = observed(policy, down(), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(unreachable, alertname::kTargetDown) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  CHECK(of_alert(unreachable, alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  // Reached again, but the reference database is down: the target is up (TargetDown resolves),
+  // the source is broken, and the drift is still unknown (refreshed, never resolved).
+  const auto expected_down =
+      observed(policy, reference_down(), kNoLabels, kT0 + minutes(10), "warehouse");
+  CHECK(of_alert(expected_down, alertname::kTargetDown) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+  CHECK(of_alert(expected_down, alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
+  CHECK(of_alert(expected_down, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  for (const auto& n : expected_down) {
+    if (n.alertname == std::string(alertname::kMigrationsBroken)) {
+      CHECK(n.labels.at("reason") == migrations_problem::kReferenceUnreachable);
+    }
+  }
+  const OpenAlert& still = policy.state().alerts.at({"prod", alertname::kSchemaDrift});
+  CHECK(still.firing);
+  CHECK_FALSE(still.resolved_at.has_value());
+  CHECK(policy.state().alerts.count({"prod", alertname::kTargetDown}) == 0);
+}
+
+TEST_CASE("a source alert whose reason changes is updated; Alertmanager gets the old labels") {
+  AlertPolicy policy(with_alertmanager(1));
+  observed(policy, migrations_broken(), kNoLabels, kT0, "warehouse");
+  const auto changed = observed(policy, reference_down(), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(receivers_of(changed) ==
+        std::vector<std::string>{"alertmanager:firing:update", "slack:firing:update"});
+  for (const auto& n : changed) {
+    CHECK(n.labels.at("reason") == migrations_problem::kReferenceUnreachable);
+    CHECK(n.previous_labels.at("reason") == migrations_problem::kParseError);
+  }
+}
+
+TEST_CASE("migrations_problem_of: the engine's expected-side messages") {
+  CHECK(migrations_problem_of(migrations_broken().error.value()) == "parse_error");
+  CHECK(migrations_problem_of({error_reason::kMigrations, "no migration files found in v/"}) ==
+        "no_revisions");
+  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
+                               "no snapshot of head revision abc in snaps/; write them"}) ==
+        "no_head_snapshot");
+  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
+                               "no expected schema of head revision abc: replay failed"}) ==
+        "replay_failed");
+  CHECK(migrations_problem_of(reference_down().error.value()) == "reference_unreachable");
+  CHECK(expected_side_error(reference_down()));
+  CHECK_FALSE(expected_side_error(down()));
+  CHECK_FALSE(expected_side_error(ok()));
+}
+
+TEST_CASE("reload: a source without targets any more resolves its alert") {
+  AlertPolicy policy(config(1));
+  observed(policy, migrations_broken(), kNoLabels, kT0, "warehouse");
+  CHECK(policy.resolve_removed({"prod"}, {}, kT0 + minutes(1), {"warehouse"}).empty());
+  const auto out = policy.resolve_removed({"prod"}, {}, kT0 + minutes(2), {"billing"});
+  CHECK(receivers_of(out) == std::vector<std::string>{"slack:resolved:resolved"});
+  CHECK(out.at(0).migrations == "warehouse");
+}
+
+TEST_CASE("a branched history is one DriftwatchMultipleHeads per migrations source") {
+  AlertPolicy policy(with_alertmanager(1));
+  std::vector<Notification> all;
+  for (int round = 0; round < 2; ++round) {
+    for (const char* name : {"prod", "staging"}) {
+      TargetResult branched = ok(name);
+      branched.revision.expected_heads = {"a", "b"};
+      const auto out = observed(policy, branched, kNoLabels, kT0 + minutes(round), "warehouse");
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  std::vector<Notification> heads;
+  for (const auto& n : all) {
+    if (n.alertname == alertname::kMultipleHeads) heads.push_back(n);
+  }
+  std::vector<std::string> paged;
+  for (const auto& n : heads) {
+    if (n.receiver == "slack") paged.push_back(n.state + ":" + n.reason);
+    CHECK(n.labels == std::map<std::string, std::string>{{"alertname", alertname::kMultipleHeads},
+                                                         {"migrations", "warehouse"},
+                                                         {"severity", "warning"}});
+  }
+  CHECK(paged == std::vector<std::string>{"firing:new"});  // once, not once per target
+  // Merged: resolved once.
+  const auto merged = observed(policy, ok("staging"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(merged, alertname::kMultipleHeads) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+}
+
+TEST_CASE("alembic_version problems: DriftwatchVersionTableProblem with the state label") {
+  AlertPolicy policy(with_alertmanager(1));
+  TargetResult missing = ok();
+  missing.status = check_status::kDrift;
+  missing.revision.state = revision_state::kNoVersionTable;
+  missing.revision.current.clear();
+  const auto fired = observed(policy, missing, kNoLabels, kT0, "warehouse");
+  REQUIRE(of_alert(fired, alertname::kVersionTableProblem) ==
+          std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+  CHECK(fired.at(0).labels ==
+        std::map<std::string, std::string>{{"alertname", alertname::kVersionTableProblem},
+                                           {"target", "prod"},
+                                           {"state", "no_version_table"},
+                                           {"severity", "warning"}});
+  TargetResult empty = missing;
+  empty.revision.state = revision_state::kEmptyVersionTable;
+  const auto changed = observed(policy, empty, kNoLabels, kT0 + minutes(1), "warehouse");
+  REQUIRE(of_alert(changed, alertname::kVersionTableProblem) ==
+          std::vector<std::string>{"alertmanager:firing:update", "slack:firing:update"});
+  CHECK(changed.at(0).previous_labels.at("state") == "no_version_table");
+}
+
+TEST_CASE("an open alert under a name the target no longer has ends at its next check") {
+  AlertState state;
+  OpenAlert legacy;  // a per-target DriftwatchMultipleHeads of an older version's state file
+  legacy.target = "prod";
+  legacy.alertname = alertname::kMultipleHeads;
+  legacy.firing = true;
+  legacy.notified = {"slack"};
+  state.alerts[{"prod", legacy.alertname}] = legacy;
+  AlertPolicy policy(config(1), state);
+  CHECK(observed(policy, down(), kNoLabels, kT0, "warehouse").size() == 1);  // TargetDown only
+  CHECK(of_alert(observed(policy, ok(), kNoLabels, kT0 + minutes(1), "warehouse"),
+                 alertname::kMultipleHeads) == std::vector<std::string>{"slack:resolved:resolved"});
+  CHECK(policy.state().alerts.count({"prod", alertname::kMultipleHeads}) == 0);
+}
+
+TEST_CASE("a source stays broken while one of its targets cannot get its expected schema") {
+  // staging has the snapshot of its own revision; prod needs the head's, which is missing.
+  AlertPolicy policy(with_alertmanager(2));
+  TargetResult no_head;
+  no_head.name = "prod";
+  no_head.status = check_status::kError;
+  no_head.error = CheckError{error_reason::kExpectedSchema,
+                             "no snapshot of head revision abc in snapshots/; write them"};
+  std::vector<Notification> all;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& result : {no_head, ok("staging")}) {
+      const auto out = observed(policy, result, kNoLabels, kT0 + minutes(round), "warehouse");
+      all.insert(all.end(), out.begin(), out.end());
+    }
+  }
+  CHECK(of_alert(all, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:new", "alertmanager:firing:refresh",
+                                 "slack:firing:new"});
+  // prod gets its snapshot: nothing is broken any more.
+  const auto fixed = observed(policy, ok("prod"), kNoLabels, kT0 + minutes(5), "warehouse");
+  CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
 }
 
 }  // namespace

@@ -55,6 +55,15 @@ AlertState sample_state() {
   resolved.resolved_at = kT0 + minutes(7);
   resolved.pending_resolution = {"webhook"};
   state.alerts[{"staging", resolved.alertname}] = resolved;
+  OpenAlert source;  // of a migrations source, still counting per target
+  source.target = "migrations/warehouse";
+  source.migrations = "warehouse";
+  source.alertname = alertname::kMigrationsBroken;
+  source.labels = {{"reason", "parse_error"}};
+  source.consecutive = 1;
+  source.consecutive_by_target = {{"prod", 1}, {"staging", 1}};
+  source.starts_at = kT0;
+  state.alerts[{"migrations/warehouse", source.alertname}] = source;
   state.acks["prod"] = {"prod", "alice",           "fix in progress \"quoted\"",
                         kT0,    kT0 + minutes(90), "0123456789abcdef"};
   state.findings_fingerprints = {{"prod", "0123456789abcdef"}, {"staging", ""}};
@@ -78,6 +87,10 @@ TEST_CASE("state JSON round trip keeps every field") {
   const OpenAlert& r = back->alerts.at({"staging", alertname::kTargetDown});
   CHECK(r.resolved_at == kT0 + minutes(7));
   CHECK(r.pending_resolution == std::set<std::string>{"webhook"});
+  const OpenAlert& s = back->alerts.at({"migrations/warehouse", alertname::kMigrationsBroken});
+  CHECK(s.migrations == "warehouse");
+  CHECK(s.labels == std::map<std::string, std::string>{{"reason", "parse_error"}});
+  CHECK(s.consecutive_by_target == std::map<std::string, int>{{"prod", 1}, {"staging", 1}});
   CHECK(back->acks.at("prod").reason == "fix in progress \"quoted\"");
   CHECK(back->acks.at("prod").expires_at == kT0 + minutes(90));
 }
@@ -89,7 +102,7 @@ TEST_CASE("save then load from a state dir; no temporary file left behind") {
   CHECK_FALSE(fs::exists(dir.path / (std::string(kAlertStateFileName) + ".tmp")));
   const AlertStateLoad load = load_alert_state(dir.path.string(), kT0);
   CHECK(load.problem.empty());
-  CHECK(load.state.alerts.size() == 2);
+  CHECK(load.state.alerts.size() == 3);
   CHECK(load.state.acks.size() == 1);
   // Overwrite with a smaller state: replaced, not appended.
   save_alert_state(dir.path.string(), AlertState{});
@@ -309,6 +322,49 @@ TEST_CASE("AlertService: a corrupt state file does not stop the service") {
     aside = aside || entry.path().filename().string().rfind("alerts-state.json.corrupt-", 0) == 0;
   }
   CHECK(aside);
+}
+
+TEST_CASE("AlertService: a reload applies new retry_initial / retry_max to existing receivers") {
+  TempDir dir;
+  AlertNotificationCounters counters;
+  DeliveryOptions slow;
+  slow.backoff_base = std::chrono::hours(1);  // after the first failure: next try in an hour
+  slow.backoff_max = std::chrono::hours(1);
+  Config config = service_config(dir.path.string());
+  AlertService service(config, &counters, slow);
+  service.observe(drift_result(), {});
+  CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] == 1; }));
+  // The same receiver (unchanged URL, so its queue and pending page are kept), faster retries.
+  config.alerts.retry_initial = std::chrono::milliseconds(5);
+  config.alerts.retry_max = std::chrono::milliseconds(20);
+  service.apply(config);
+  CHECK(eventually([&] { return counters.snapshot()[{"webhook", "retry"}] >= 4; }));
+  // Still the one page, not lost by the change.
+  CHECK(service.undelivered() == std::map<std::string, std::uint64_t>{{"webhook", 1}});
+  service.stop(std::chrono::steady_clock::now());
+}
+
+TEST_CASE("AlertService: an expected-side error raises its source's alert, not the target's") {
+  TempDir dir;
+  Config config = service_config(dir.path.string());
+  config.targets[0].migrations = "warehouse";
+  AlertService service(config, nullptr);
+  TargetResult broken;
+  broken.name = "prod";
+  broken.status = check_status::kError;
+  broken.error =
+      CheckError{error_reason::kExpectedSchema, "no snapshot of head revision abc in snapshots/"};
+  service.observe(broken, {});
+  CHECK(service.open_alerts("prod").empty());  // no DriftwatchTargetDown
+  service.stop(std::chrono::steady_clock::now());
+  const AlertStateLoad saved = load_alert_state(dir.path.string(), kT0);
+  REQUIRE(saved.state.alerts.size() == 1);
+  const OpenAlert& alert = saved.state.alerts.begin()->second;
+  CHECK(alert.alertname == alertname::kMigrationsBroken);
+  CHECK(alert.migrations == "warehouse");
+  CHECK(alert.labels.at("reason") == "no_head_snapshot");
+  REQUIRE(saved.state.outbox.size() == 1);  // the page, owed to the webhook
+  CHECK(saved.state.outbox.begin()->second.migrations == "warehouse");
 }
 
 }  // namespace
