@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -332,7 +333,8 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
       auto it = indexes->find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
       if (it != indexes->end()) on_object = &it->second;
     }
-    out.push_back(changed_finding(Change{e, a, attr, eo, ao, on_object}, options));
+    out.push_back(
+        changed_finding(Change{e, a, attr, eo, ao, on_object, options.fix_server_major}, options));
   }
 }
 
@@ -423,26 +425,80 @@ void diff_server_versions(const SchemaSnapshot& expected, const SchemaSnapshot& 
   diff_pair(expected_server, actual_server, options, kSchemaModel, out);
 }
 
-// `text` with every whole-word occurrence of `from` (an identifier as quote_ident prints it)
-// replaced by `to`.
-std::string replace_identifier(const std::string& text, const std::string& from,
-                               const std::string& to) {
-  auto ident_char = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
-           static_cast<unsigned char>(c) >= 0x80;
-  };
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+
+// End of the string literal starting at text[at] ('), past its closing quote.
+size_t skip_literal(const std::string& text, size_t at) {
+  const bool escapes = at > 0 && (text[at - 1] == 'E' || text[at - 1] == 'e');
+  for (size_t i = at + 1; i < text.size(); ++i) {
+    if (escapes && text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '\'') {
+      if (i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+      } else {
+        return i + 1;
+      }
+    }
+  }
+  return text.size();
+}
+
+// End of the dotted name (`a.b`, `"A".b`, ...) starting at text[at].
+size_t skip_name(const std::string& text, size_t at) {
+  size_t i = at;
+  while (i < text.size()) {
+    if (text[i] == '"') {
+      for (++i; i < text.size(); ++i) {
+        if (text[i] != '"') continue;
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          ++i;
+        } else {
+          ++i;
+          break;
+        }
+      }
+    } else {
+      while (i < text.size() && name_char(text[i])) ++i;
+    }
+    if (i + 1 < text.size() && text[i] == '.' && (text[i + 1] == '"' || name_char(text[i + 1]))) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+// `text` (a type, default, definition, ... as the catalog printed it) with every reference to
+// the type `from` replaced by `to`, both schema-qualified names as format_type and the deparsers
+// print them under driftwatch's empty search_path. Only a whole qualified name counts: not a
+// part of a longer dotted name, not a word inside a string literal or a quoted identifier, not
+// an unqualified word (a column named like the type).
+std::string replace_type_name(const std::string& text, const std::string& from,
+                              const std::string& to) {
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
-    size_t at = text.find(from, i);
-    if (at == std::string::npos) break;
-    const bool starts = at == 0 || !ident_char(text[at - 1]) || from[0] == '"';
-    const size_t end = at + from.size();
-    const bool ends = end == text.size() || !ident_char(text[end]) || from.back() == '"';
-    out += text.substr(i, at - i) + (starts && ends ? to : from);
+    const char c = text[i];
+    size_t end = i + 1;
+    if (c == '\'') {
+      end = skip_literal(text, i);
+    } else if ((c == '"' || name_char(c)) && (i == 0 || !name_char(text[i - 1]))) {
+      end = skip_name(text, i);
+      if (text.compare(i, end - i, from) == 0 && (i == 0 || text[i - 1] != '.')) {
+        out += to;
+        i = end;
+        continue;
+      }
+    }
+    out.append(text, i, end - i);
     i = end;
   }
-  return out + text.substr(i);
+  return out;
 }
 
 // An enum type renamed in the database (ALTER TYPE ... RENAME TO) reads as a missing type, an
@@ -461,15 +517,15 @@ void fix_renamed_enums(const Objects& missing, const Objects& extra,
       }
       const std::string fix =
           "ALTER TYPE " + object_sql(*a) + " RENAME TO " + quote_ident(local_of(*e)) + ";";
-      const std::string from = quote_ident(local_of(*a));
-      const std::string to = quote_ident(local_of(*e));
+      const std::string from = quote_ident(schema_of(*a)) + "." + quote_ident(local_of(*a));
+      const std::string to = quote_ident(schema_of(*e)) + "." + quote_ident(local_of(*e));
       for (Finding& f : findings) {
         const bool pair =
             f.object_type == ObjectType::kEnum && ((f.kind == "missing" && f.object == e->name) ||
                                                    (f.kind == "extra" && f.object == a->name));
         bool consequence = false;
         if (f.kind == "changed" && f.expected && f.actual) {
-          const std::string renamed = replace_identifier(*f.actual, from, to);
+          const std::string renamed = replace_type_name(*f.actual, from, to);
           consequence = renamed != *f.actual &&
                         same_value(f.object_type, f.attribute, &*f.expected, &renamed);
         }
@@ -494,6 +550,13 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
                                   const DiffOptions& options) {
   // What the older side recorded is what can be compared.
   const int model = std::min(expected.model, actual.model);
+  // The fixes run on the actual database: written for its server version.
+  DiffOptions fix_options;
+  if (options.fix_server_major == 0) {
+    fix_options = options;
+    fix_options.fix_server_major = std::atoi(major_version(actual.server_version).c_str());
+  }
+  const DiffOptions& effective = options.fix_server_major == 0 ? fix_options : options;
   Objects exp = sorted_objects(expected, options, model);
   Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
@@ -509,11 +572,11 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], options, model, findings, &indexes);
+      diff_pair(*exp[i++], *act[j++], effective, model, findings, &indexes);
     }
   }
   diff_server_versions(expected, actual, options, findings);
-  emit_one_sided(missing, /*missing=*/true, options, findings);
+  emit_one_sided(missing, /*missing=*/true, effective, findings);
   emit_one_sided(extra, /*missing=*/false, options, findings);
   fix_renamed_enums(missing, extra, findings);
   if (!options.ignore.rules.empty()) {

@@ -60,6 +60,8 @@ struct Change {
   // The expected side's indexes on the object (a table or materialized view; null when none):
   // a fix that drops and recreates the object recreates them too.
   const Objects* expected_indexes = nullptr;
+  // PostgreSQL major version of the database the fix runs on (0 = unknown).
+  int server_major = 0;
 };
 
 // How the application fails (risk.cpp): severity, risk name and the consequence clause of the

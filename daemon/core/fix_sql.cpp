@@ -273,11 +273,26 @@ std::string trigger_enable_sql(const SchemaObject& t, const std::string& enabled
   return "ALTER TABLE " + parent_sql(t) + " " + verb + " TRIGGER " + quote_ident(local_of(t)) + ";";
 }
 
-std::string trigger_create_sql(const SchemaObject& t) {
+bool is_plain_trigger(const SchemaObject& t) {
+  return attr_or(t, "definition", "").compare(0, 15, "CREATE TRIGGER ") == 0;
+}
+
+// Makes trigger `t` exist as defined (and enabled as recorded), replacing `existing` (null when
+// there is none). On PostgreSQL 14+ CREATE OR REPLACE TRIGGER swaps the definition in one
+// statement, so the trigger is never absent and nothing is dropped; it cannot create or replace
+// a constraint trigger, nor replace one with a plain trigger: those, and older servers, DROP the
+// existing trigger first (destructive: writes in between do not fire it).
+std::string trigger_create_sql(const SchemaObject& t, const SchemaObject* existing,
+                               int server_major) {
   std::string def = attr_or(t, "definition", "");
   if (def.empty()) return "";
-  std::string sql = "DROP TRIGGER IF EXISTS " + quote_ident(local_of(t)) + " ON " + parent_sql(t) +
-                    ";\n" + end_statement(def);
+  std::string sql;
+  if (server_major >= 14 && is_plain_trigger(t) && (!existing || is_plain_trigger(*existing))) {
+    def = "CREATE OR REPLACE TRIGGER " + def.substr(15);
+  } else if (existing) {
+    sql = "DROP TRIGGER IF EXISTS " + quote_ident(local_of(t)) + " ON " + parent_sql(t) + ";\n";
+  }
+  sql += end_statement(def);
   std::string enabled = attr_or(t, "enabled", "origin");
   if (enabled != "origin") sql += "\n" + trigger_enable_sql(t, enabled);
   return sql;
@@ -514,11 +529,8 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
     if (!create.empty()) sql += "\n" + create;
   }
   for (const SchemaObject* t : children.triggers) {
-    std::string def = attr_or(*t, "definition", "");
-    if (def.empty()) continue;
-    sql += "\n" + end_statement(def);
-    std::string enabled = attr_or(*t, "enabled", "origin");
-    if (enabled != "origin") sql += "\n" + trigger_enable_sql(*t, enabled);
+    std::string create = trigger_create_sql(*t, nullptr, /*server_major=*/0);  // the table is new
+    if (!create.empty()) sql += "\n" + create;
   }
   if (attr_or(table, "row_security", "off") == "on") {
     sql += "\nALTER TABLE " + name + " ENABLE ROW LEVEL SECURITY;";
@@ -999,8 +1011,8 @@ Fix fix_changed_function(const Change& c) {
 
 // ---- trigger --------------------------------------------------------------------------------
 
-Fix fix_missing_trigger(const SchemaObject& e, const Children&, const DiffOptions&) {
-  std::string create = trigger_create_sql(e);
+Fix fix_missing_trigger(const SchemaObject& e, const Children&, const DiffOptions& options) {
+  std::string create = trigger_create_sql(e, nullptr, options.fix_server_major);
   if (create.empty()) return std::nullopt;
   return create;
 }
@@ -1011,7 +1023,7 @@ Fix fix_extra_trigger(const SchemaObject& a) {
 
 Fix fix_changed_trigger(const Change& c) {
   if (c.attr == "enabled") return trigger_enable_sql(c.expected, c.ev.value_or("origin"));
-  std::string create = trigger_create_sql(c.expected);
+  std::string create = trigger_create_sql(c.expected, &c.actual, c.server_major);
   if (create.empty()) return std::nullopt;
   return create;
 }

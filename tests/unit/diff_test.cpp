@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <random>
 
+#include "driftwatch/fix_script.hpp"
+
 namespace doctest {
 template <>
 struct StringMaker<std::optional<std::string>> {
@@ -688,15 +690,52 @@ TEST_CASE("views, materialized views, functions") {
 
 TEST_CASE("triggers, sequences, extensions") {
   SchemaSnapshot expected = base_schema();
-  SUBCASE("missing trigger: drop if exists + create") {
+  SUBCASE("missing trigger: created, nothing dropped") {
     SchemaSnapshot actual = base_schema();
     remove(actual, ObjectType::kTrigger, "public.eval.eval_touch");
     Finding f = only_finding(expected, actual);
     CHECK(f.severity == Severity::kWarning);
+    // Server version unknown: the form every version accepts.
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW "
+                           "EXECUTE FUNCTION public.touch();"));
+    actual.server_version = "15.6";
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR "
+                           "EACH ROW EXECUTE FUNCTION public.touch();"));
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+  }
+  SUBCASE("changed trigger: CREATE OR REPLACE on 14+, drop and create before") {
+    SchemaSnapshot actual = base_schema();
+    SchemaObject* trigger = find_mut(actual, ObjectType::kTrigger, "public.eval.eval_touch");
+    trigger->attrs["definition"] =
+        "CREATE TRIGGER eval_touch AFTER UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
+        "public.touch()";
+    actual.server_version = "14.1";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR "
+                           "EACH ROW EXECUTE FUNCTION public.touch();"));
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+    // The same fix for a database on PostgreSQL 13 drops first, and is marked destructive.
+    DiffOptions on_13 = all_on();
+    on_13.fix_server_major = 13;
+    f = only_finding(expected, actual, on_13);
     CHECK(f.fix_sql == std::optional<std::string>(
                            "DROP TRIGGER IF EXISTS eval_touch ON public.eval;\nCREATE TRIGGER "
                            "eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
                            "public.touch();"));
+    CHECK(order_fix_statements({f}).front().destructive);
+    // A constraint trigger cannot be replaced (PostgreSQL: "CREATE OR REPLACE CONSTRAINT
+    // TRIGGER is not supported"), nor a plain trigger replace one.
+    trigger->attrs["definition"] =
+        "CREATE CONSTRAINT TRIGGER eval_touch AFTER UPDATE ON public.eval NOT DEFERRABLE "
+        "INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION public.touch()";
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql->rfind("DROP TRIGGER IF EXISTS eval_touch ON public.eval;\nCREATE TRIGGER ",
+                           0) == 0);
   }
   SUBCASE("disabled trigger") {
     SchemaSnapshot actual = base_schema();
@@ -1004,7 +1043,36 @@ TEST_CASE("model 2 attributes and kinds") {
       CHECK(f.fix_sql ==
             std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
     }
+    // Only whole schema-qualified references to the type are its consequences: not the word in
+    // a string literal, an unqualified column name, or a type of that name in another schema.
+    SchemaSnapshot expected = base_schema();
+    add(expected, column("public.eval", "kind",
+                         {{"type", "text"},
+                          {"nullable", "true"},
+                          {"default", "'eval_status'::text"},
+                          {"generated", "(eval_status || 'x'::text)"}},
+                         "5"));
+    add(expected, column("public.eval", "other_status",
+                         {{"type", "other.eval_status"}, {"nullable", "true"}}, "6"));
+    add(actual, column("public.eval", "kind",
+                       {{"type", "text"},
+                        {"nullable", "true"},
+                        {"default", "'eval_state'::text"},
+                        {"generated", "(eval_state || 'x'::text)"}},
+                       "5"));
+    add(actual, column("public.eval", "other_status",
+                       {{"type", "other.eval_state"}, {"nullable", "true"}}, "6"));
+    findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 6);
+    for (const Finding& f : findings) {
+      CAPTURE(f.object);
+      CAPTURE(f.attribute);
+      const bool rename = f.object_type == ObjectType::kEnum || f.object == "public.eval.status";
+      CHECK((f.fix_sql == std::optional<std::string>(
+                              "ALTER TYPE public.eval_state RENAME TO eval_status;")) == rename);
+    }
     // Different labels: not a rename.
+    type = find_mut(actual, ObjectType::kEnum, "public.eval_state");  // add() moved it
     type->attrs["labels"] = R"(["pending"])";
     for (const Finding& f : diff_schemas(base_schema(), actual, all_on())) {
       CHECK(f.fix_sql !=
