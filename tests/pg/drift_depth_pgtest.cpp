@@ -13,6 +13,7 @@
 #include "convergence_support.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/diff.hpp"
+#include "driftwatch/fix_script.hpp"
 #include "pg/introspect.hpp"
 #include "pg_test_support.hpp"
 #include "warehouse_support.hpp"
@@ -58,6 +59,14 @@ const std::vector<std::string> kDepthSchema = {
     "ALTER TABLE public.account ENABLE ROW LEVEL SECURITY",
     "CREATE POLICY account_own ON public.account FOR SELECT TO PUBLIC USING (email = "
     "current_user)",
+    "CREATE FUNCTION public.account_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "NEW.note := coalesce(NEW.note, ''); RETURN NEW; END $$",
+    "CREATE TRIGGER account_touch BEFORE UPDATE ON public.account FOR EACH ROW EXECUTE FUNCTION "
+    "public.account_touch()",
+    // A column named like its enum type (a common pattern), indexed.
+    "CREATE TYPE public.priority AS ENUM ('low', 'high')",
+    "CREATE TABLE public.task (id integer PRIMARY KEY, priority public.priority)",
+    "CREATE INDEX task_priority_idx ON public.task (priority)",
 };
 
 IntrospectOptions options() {
@@ -418,6 +427,54 @@ TEST_CASE("depth: index and policy fixes in their safe forms apply") {
     CHECK(fix_of(d.findings[1]) ==
           "ALTER POLICY account_own ON public.account USING ((email = CURRENT_USER));");
     check_fixes_converge(d);
+  }
+}
+
+TEST_CASE("depth: a missing or changed trigger is replaced in place, nothing dropped") {
+  auto check_not_destructive = [](const Finding& f) {
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+  };
+  SUBCASE("missing") {
+    Drift d = drift({"DROP TRIGGER account_touch ON public.account"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "missing trigger public.account.account_touch warning none");
+    CHECK(fix_of(f) ==
+          "CREATE OR REPLACE TRIGGER account_touch BEFORE UPDATE ON public.account "
+          "FOR EACH ROW EXECUTE FUNCTION public.account_touch();");
+    check_not_destructive(f);
+    check_fixes_converge(d);
+  }
+  SUBCASE("changed") {
+    Drift d =
+        drift({"CREATE OR REPLACE TRIGGER account_touch BEFORE INSERT OR UPDATE ON "
+               "public.account FOR EACH ROW EXECUTE FUNCTION public.account_touch()"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed trigger public.account.account_touch [definition] warning none");
+    CHECK(fix_of(f) ==
+          "CREATE OR REPLACE TRIGGER account_touch BEFORE UPDATE ON public.account "
+          "FOR EACH ROW EXECUTE FUNCTION public.account_touch();");
+    check_not_destructive(f);
+    check_fixes_converge(d);
+  }
+}
+
+TEST_CASE("depth: an enum renamed with the column named like it") {
+  // A hand-made "rename priority to level": the enum type and the column. The index on the
+  // column now reads `(level)`, an unqualified word equal to the new type name, which is not a
+  // reference to the type: the index keeps its own fix (rebuilt on the re-added column), so the
+  // fix script converges (the script drops column level, and with it the index).
+  Drift d = drift({"ALTER TYPE public.priority RENAME TO level",
+                   "ALTER TABLE public.task RENAME COLUMN priority TO level"});
+  CHECK(render_all(d.findings) ==
+        "missing column public.task.priority critical undefined_column\n"
+        "missing enum public.priority critical undefined_object\n"
+        "changed index public.task_priority_idx [definition] warning none\n"
+        "extra column public.task.level info none\n"
+        "extra enum public.level info none\n");
+  for (const Finding& f : d.findings) {
+    CAPTURE(render(f));
+    const bool enum_pair = f.object_type == ObjectType::kEnum;
+    CHECK((fix_of(f) == "ALTER TYPE public.level RENAME TO priority;") == enum_pair);
   }
 }
 
