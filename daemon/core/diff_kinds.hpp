@@ -245,6 +245,13 @@ std::string describe_type(const SchemaObject& o);
 std::map<std::string, std::string> function_settings(const std::optional<std::string>& config);
 // Domain `checks` entries ("name: CHECK (...)") as name -> definition.
 std::map<std::string, std::string> named_checks(const std::optional<std::string>& checks);
+// An index definition (pg_get_indexdef) split at its storage parameters: the text without
+// ` WITH (...)`, and the parameters ("fillfactor='70'") in order.
+struct IndexStorage {
+  std::string rest;
+  std::vector<std::string> options;
+};
+IndexStorage index_storage(const std::string& definition);
 // Composite type `attributes` entries ("name type", name as quote_ident prints it) as
 // (quoted name, type), in order.
 std::vector<std::pair<std::string, std::string>> type_attributes(

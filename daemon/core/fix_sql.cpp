@@ -654,6 +654,9 @@ std::string domain_check_sql(const std::string& name, const std::string& definit
 
 std::string domain_create_sql(const SchemaObject& d) {
   std::string sql = "CREATE DOMAIN " + object_sql(d) + " AS " + attr_or(d, "type", "text");
+  if (const std::string* collation = attr_of(d, "collation")) {
+    sql += " COLLATE " + collation_sql(*collation);
+  }
   if (const std::string* def = attr_of(d, "default")) sql += " DEFAULT " + *def;
   if (attr_or(d, "nullable", "true") == "false") sql += " NOT NULL";
   for (const auto& [name, definition] : named_checks(attr_or(d, "checks", "[]"))) {
@@ -664,8 +667,9 @@ std::string domain_create_sql(const SchemaObject& d) {
 
 std::string type_create_sql(const SchemaObject& t) {
   if (attr_or(t, "kind", "") == "range") {
+    const std::string* opclass = attr_of(t, "subtype_opclass");
     return "CREATE TYPE " + object_sql(t) + " AS RANGE (SUBTYPE = " + attr_or(t, "subtype", "") +
-           ");";
+           (opclass ? ", SUBTYPE_OPCLASS = " + *opclass : std::string()) + ");";
   }
   std::string sql;
   for (const auto& [name, type] : type_attributes(attr_or(t, "attributes", "[]"))) {
@@ -877,6 +881,30 @@ Fix fix_extra_index(const SchemaObject& a) { return index_drop_sql(a, /*concurre
 // Two statements: neither may run inside a transaction block.
 Fix fix_changed_index(const Change& c) {
   if (c.attr == "valid" && !c.av) return std::nullopt;  // expected invalid: nothing to build
+  if (c.attr == "definition" && c.ev && c.av) {
+    // Only the storage parameters differ: ALTER INDEX sets them in place (no rebuild, no drop).
+    IndexStorage expected = index_storage(*c.ev);
+    IndexStorage actual = index_storage(*c.av);
+    if (expected.rest == actual.rest) {
+      auto key = [](const std::string& option) { return option.substr(0, option.find('=')); };
+      std::set<std::string> expected_keys;
+      std::string set;
+      for (const auto& option : expected.options) {
+        expected_keys.insert(key(option));
+        set += (set.empty() ? "" : ", ") + option;
+      }
+      std::string reset;
+      for (const auto& option : actual.options) {
+        if (expected_keys.count(key(option)) == 0)
+          reset += (reset.empty() ? "" : ", ") + key(option);
+      }
+      const std::string alter = "ALTER INDEX " + object_sql(c.expected);
+      std::string sql;
+      if (!reset.empty()) sql += alter + " RESET (" + reset + ");";
+      if (!set.empty()) sql += (sql.empty() ? "" : "\n") + alter + " SET (" + set + ");";
+      if (!sql.empty()) return sql;
+    }
+  }
   std::string create = index_create_sql(c.expected, /*concurrently=*/true);
   if (create.empty()) return std::nullopt;
   return index_drop_sql(c.expected, /*concurrently=*/true) + "\n" + create;
@@ -1155,6 +1183,42 @@ std::map<std::string, std::string> named_checks(const std::optional<std::string>
   return out;
 }
 
+IndexStorage index_storage(const std::string& definition) {
+  IndexStorage out;
+  out.rest = definition;
+  static const std::string kWith = " WITH ";
+  int depth = 0;
+  size_t open = std::string::npos;  // the '(' of WITH (...) at depth 0
+  size_t start = 0;                 // of the current option
+  for (size_t i = 0; i < definition.size(); ++i) {
+    const char c = definition[i];
+    if (c == '\'' || c == '"') {  // to the closing quote ('' and "" are two quoted runs)
+      size_t close = definition.find(c, i + 1);
+      if (close == std::string::npos) return IndexStorage{definition, {}};
+      i = close;
+      continue;
+    }
+    if (c == '(') {
+      if (depth == 0 && i >= kWith.size() &&
+          definition.compare(i - kWith.size(), kWith.size(), kWith) == 0) {
+        open = i;
+        start = i + 1;
+      }
+      ++depth;
+    } else if (c == ')') {
+      if (--depth == 0 && open != std::string::npos) {
+        out.options.push_back(trim_copy(definition.substr(start, i - start)));
+        out.rest = definition.substr(0, open - kWith.size()) + definition.substr(i + 1);
+        return out;
+      }
+    } else if (c == ',' && depth == 1 && open != std::string::npos) {
+      out.options.push_back(trim_copy(definition.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return IndexStorage{definition, {}};
+}
+
 std::vector<std::pair<std::string, std::string>> type_attributes(
     const std::optional<std::string>& attributes) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -1221,7 +1285,12 @@ Fix fix_changed_domain(const Change& c) {
     sql.pop_back();
     return sql;
   }
-  return std::nullopt;  // type: a domain's base type cannot be altered
+  // type, collation: ALTER DOMAIN cannot change them; the domain is dropped and created again
+  // (no CASCADE: while columns use it the DROP fails, rather than dropping their data).
+  return destructive(
+      "drops the domain to create it with its expected " + c.attr +
+          " (fails while columns use it: move them to the base type first)",
+      "DROP DOMAIN IF EXISTS " + object_sql(c.actual) + ";\n" + domain_create_sql(c.expected));
 }
 
 // ---- composite and range types --------------------------------------------------------------

@@ -31,6 +31,8 @@
 //  index        missing  not unique (queries get slow)             warning   none
 //  index        extra    unique (inserts may now fail)             warning   unique_violation
 //  index        extra    not unique                                info      none
+//  index        changed  definition: only storage parameters       warning   none
+//                        (WITH (...))
 //  index        changed  definition (unique on either side)        warning   unique_violation
 //  index        changed  definition, otherwise                     warning   none
 //  index        changed  valid: DB invalid, unique (not an ON       critical  unique_violation
@@ -74,10 +76,11 @@
 //  domain       changed  type, narrowing                           critical  type_mismatch
 //  domain       changed  type, otherwise                           warning   type_mismatch
 //  domain       changed  nullable: expected NULL, DB NOT NULL      critical  not_null_violation
-//  domain       changed  default, nullable, checks                 warning   none
+//  domain       changed  default, nullable, checks, collation      warning   none
 //  type         missing  (composite / range)                       critical  undefined_object
 //  type         extra                                              info      none
 //  type         changed  attributes: an expected one is missing    critical  undefined_column
+//  type         changed  subtype_opclass (range)                   warning   none
 //  type         changed  otherwise                                 warning   type_mismatch
 //  server       changed  major_version                             info      none
 //  any          changed  comment                                   info      none
@@ -254,6 +257,11 @@ Verdict extra_index(const SchemaObject& a) {
 }
 
 Verdict changed_index(const Change& c) {
+  if (c.attr == "definition" && c.ev && c.av &&
+      index_storage(*c.ev).rest == index_storage(*c.av).rest) {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "its storage parameters differ (page fill, build and maintenance settings)");
+  }
   if (c.attr == "valid") {
     if (!c.av) return verdict(Severity::kInfo, risk::kNone, "");  // only expected invalid
     if (enforces_uniqueness(c.actual)) {
@@ -444,11 +452,11 @@ Verdict changed_domain(const Change& c) {
     }
     return verdict(Severity::kWarning, risk::kNone, "the database no longer enforces a check");
   }
-  if (c.attr == "default") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "rows inserted without a value get a different value");
-  }
-  return changed_warning(c);
+  static const Consequences kWarnings = {
+      {"default", "rows inserted without a value get a different value"},
+      {"collation", "sorting and comparisons of its values differ"},
+  };
+  return warning_for(c, kWarnings);
 }
 
 Verdict missing_type(const SchemaObject&) {
@@ -457,6 +465,10 @@ Verdict missing_type(const SchemaObject&) {
 }
 
 Verdict changed_type(const Change& c) {
+  if (c.attr == "subtype_opclass") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "its ranges order and compare their bounds differently");
+  }
   if (c.attr == "attributes") {
     std::set<std::string> present;
     for (const auto& attribute : type_attributes(c.av)) present.insert(attribute.first);

@@ -26,12 +26,15 @@
 //                 (each only when not PostgreSQL's default)
 //   column        type, nullable, default, identity, generated, collation  [+ comment]
 //                 model 2: identity_options, generated_kind (virtual)
-//   index         definition, unique, primary          (indexes backing constraints excluded)
+//   index         definition, unique, primary          (indexes backing constraints excluded;
+//                 storage parameters are in the definition: pg_get_indexdef prints WITH (...))
 //                 model 2: valid (only when false)
 //   constraint    type, definition, on_delete, on_update, deferrable, validated
 //   enum          labels
 //   domain        type, default, nullable, checks                  (model 2)
+//                 model 3: collation (only when not the base type's)
 //   type          kind (composite|range), attributes, subtype      (model 2)
+//                 model 3: subtype_opclass (range; only when not the subtype's default)
 //   view, materialized_view  definition                           [+ comment]
 //   function      kind, result, language, body, volatility, security_definer, strict
 //                 model 2: config, sql_body, arguments, parallel, leakproof
@@ -155,6 +158,12 @@ void set_attr(SchemaObject& object, const char* key, const pqxx::field& field) {
 #define DW_NOT_EXTENSION_MEMBER(catalog, oid_expr)                                               \
   " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend ext WHERE ext.classid = 'pg_catalog." catalog \
   "'::pg_catalog.regclass AND ext.objid = " oid_expr " AND ext.deptype = 'e') "
+
+// A collation's name as COLLATE takes it: bare for pg_catalog's, else schema-qualified.
+#define DW_COLLATION_NAME(oid_expr)                                            \
+  "(SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text "        \
+  "ELSE cn.nspname || '.' || co.collname END FROM pg_catalog.pg_collation co " \
+  "JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = " oid_expr ")"
 
 // A function's identity: argument types as format_type renders them, comma-space separated.
 #define DW_FUNCTION_ARGS(proc)                                                               \
@@ -322,11 +331,7 @@ SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
        END,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
-         (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text
-                      ELSE cn.nspname || '.' || co.collname END
-          FROM pg_catalog.pg_collation co
-          JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-          WHERE co.oid = a.attcollation)
+         )sql" DW_COLLATION_NAME("a.attcollation") R"sql(
        END,
        a.attgenerated,
        CASE WHEN a.attidentity <> '' THEN
@@ -557,7 +562,19 @@ SELECT t.oid, s.nspname, t.typname, t.typtype,
        CASE WHEN t.typtype = 'r' THEN
          (SELECT pg_catalog.format_type(r.rngsubtype, NULL) FROM pg_catalog.pg_range r
           WHERE r.rngtypid = t.oid)
-       END AS subtype
+       END AS subtype,
+       CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <>
+                 (SELECT bt.typcollation FROM pg_catalog.pg_type bt WHERE bt.oid = t.typbasetype)
+       THEN )sql" DW_COLLATION_NAME("t.typcollation") R"sql( END AS domain_collation,
+       CASE WHEN t.typtype = 'r' THEN
+         (SELECT CASE WHEN on_.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(opc.opcname)
+                      ELSE pg_catalog.quote_ident(on_.nspname) || '.' ||
+                           pg_catalog.quote_ident(opc.opcname) END
+          FROM pg_catalog.pg_range r
+          JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc
+          JOIN pg_catalog.pg_namespace on_ ON on_.oid = opc.opcnamespace
+          WHERE r.rngtypid = t.oid AND NOT opc.opcdefault)
+       END AS subtype_opclass
 FROM pg_catalog.pg_type t
 JOIN scope s ON s.oid = t.typnamespace
 WHERE (t.typtype IN ('e', 'd', 'r')
@@ -579,11 +596,13 @@ void map_types(const pqxx::result& rows, Builder& b) {
       set_attr(domain, "default", row[6]);
       domain.attrs.emplace("nullable", bool_text(!is_true(row[7])));
       set_attr(domain, "checks", row[8]);
+      set_attr(domain, "collation", row[11]);  // model 3, only when not the base type's
     } else {
       SchemaObject& type = b.add(ObjectType::kType, qualify(schema, local), schema, local);
       type.attrs.emplace("kind", typtype == 'r' ? "range" : "composite");
       set_attr(type, "attributes", row[9]);
       set_attr(type, "subtype", row[10]);
+      set_attr(type, "subtype_opclass", row[12]);  // model 3, only when not the default
     }
     b.comment_target(kTypeCatalog, oid_of(row[0]));
   }
@@ -961,8 +980,8 @@ void resolve_deferred(PgSession& session, Builder& builder) {
       // parameters.
       std::string sql = views ? kViewDefinitionsSql : kFunctionDefinitionsSql;
       sql.replace(sql.find("{OIDS}"), 6, oids);
-      const pqxx::result rows = session.impl().exec_released(
-          views ? "view definitions" : "function definitions", sql);
+      const pqxx::result rows =
+          session.impl().exec_released(views ? "view definitions" : "function definitions", sql);
       for (const auto& row : rows) {
         const size_t n = std::strtoul(row[0].c_str(), nullptr, 10);
         if (n < 1 || start + n > end || row[1].is_null()) {

@@ -67,6 +67,12 @@ const std::vector<std::string> kDepthSchema = {
     "CREATE TYPE public.priority AS ENUM ('low', 'high')",
     "CREATE TABLE public.task (id integer PRIMARY KEY, priority public.priority)",
     "CREATE INDEX task_priority_idx ON public.task (priority)",
+    // Model 3: a domain's own collation, a range type's subtype operator class; an index's
+    // storage parameters.
+    "CREATE DOMAIN public.code AS text COLLATE \"C\"",
+    "CREATE TYPE public.code_range AS RANGE (subtype = text, subtype_opclass = "
+    "text_pattern_ops)",
+    "CREATE INDEX account_email_lower_idx ON public.account (lower(email)) WITH (fillfactor = 80)",
 };
 
 IntrospectOptions options() {
@@ -167,6 +173,13 @@ void check_fixes_converge(const Drift& d, const std::vector<std::string>& before
     apply_fix(d.db->url(), *f.fix_sql);
   }
   CHECK(render_all(diff_schemas(expected_schema(), introspect(d.db->url()), diff_options())) == "");
+}
+
+std::string attr_of_expected(ObjectType type, const std::string& name, const std::string& key) {
+  const SchemaObject* o = expected_schema().find(type, name);
+  REQUIRE(o != nullptr);
+  auto it = o->attrs.find(key);
+  return it == o->attrs.end() ? "" : it->second;
 }
 
 std::string fix_of(const Finding& f) { return f.fix_sql.value_or("<no fix>"); }
@@ -475,6 +488,68 @@ TEST_CASE("depth: an enum renamed with the column named like it") {
     CAPTURE(render(f));
     const bool enum_pair = f.object_type == ObjectType::kEnum;
     CHECK((fix_of(f) == "ALTER TYPE public.level RENAME TO priority;") == enum_pair);
+  }
+}
+
+TEST_CASE("depth: domain collation, range subtype operator class, index storage parameters") {
+  SUBCASE("a domain's collation cannot be altered: dropped and created again") {
+    Drift d =
+        drift({"DROP DOMAIN public.code", "CREATE DOMAIN public.code AS text COLLATE \"POSIX\""});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed domain public.code [collation] warning none");
+    CHECK(f.expected == std::optional<std::string>("C"));
+    CHECK(f.actual == std::optional<std::string>("POSIX"));
+    CHECK(fix_of(f) ==
+          "-- destructive: drops the domain to create it with its expected collation "
+          "(fails while columns use it: move them to the base type first)\n"
+          "DROP DOMAIN IF EXISTS public.code;\n"
+          "CREATE DOMAIN public.code AS text COLLATE \"C\";");
+    check_fixes_converge(d);
+  }
+  SUBCASE("the base type's collation is no attribute; a missing domain is created with its own") {
+    Drift d = drift({"DROP DOMAIN public.code"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "missing domain public.code critical undefined_object");
+    CHECK(fix_of(f) == "CREATE DOMAIN public.code AS text COLLATE \"C\";");
+    CHECK(attr_of_expected(ObjectType::kDomain, "public.positive_amount", "collation") == "");
+    check_fixes_converge(d);
+  }
+  SUBCASE("a range type's subtype operator class") {
+    Drift d = drift(
+        {"DROP TYPE public.code_range", "CREATE TYPE public.code_range AS RANGE (subtype = text)"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed type public.code_range [subtype_opclass] warning none");
+    CHECK(f.expected == std::optional<std::string>("text_pattern_ops"));
+    CHECK_FALSE(f.actual.has_value());  // the subtype's default operator class
+    CHECK(fix_of(f) ==
+          "-- destructive: drops the type (fails while columns or functions use it)\n"
+          "DROP TYPE IF EXISTS public.code_range;\n"
+          "CREATE TYPE public.code_range AS RANGE (SUBTYPE = text, SUBTYPE_OPCLASS = "
+          "text_pattern_ops);");
+    check_fixes_converge(d);
+  }
+  SUBCASE("index storage parameters are in pg_get_indexdef's definition; set in place") {
+    Drift d =
+        drift({"ALTER INDEX public.account_email_lower_idx SET (fillfactor = 60, "
+               "deduplicate_items = off)",
+               "ALTER INDEX public.account_note_idx SET (fillfactor = 50)"});
+    CHECK(render_all(d.findings) ==
+          "changed index public.account_email_lower_idx [definition] warning none\n"
+          "changed index public.account_note_idx [definition] warning none\n");
+    REQUIRE(d.findings.size() == 2);
+    CHECK(d.findings[0].expected ==
+          std::optional<std::string>("CREATE INDEX account_email_lower_idx ON public.account "
+                                     "USING btree (lower(email)) WITH (fillfactor='80')"));
+    CHECK(d.findings[0].actual ==
+          std::optional<std::string>("CREATE INDEX account_email_lower_idx ON public.account "
+                                     "USING btree (lower(email)) WITH (fillfactor='60', "
+                                     "deduplicate_items=off)"));
+    CHECK(fix_of(d.findings[0]) ==
+          "ALTER INDEX public.account_email_lower_idx RESET (deduplicate_items);\n"
+          "ALTER INDEX public.account_email_lower_idx SET (fillfactor='80');");
+    CHECK(fix_of(d.findings[1]) == "ALTER INDEX public.account_note_idx RESET (fillfactor);");
+    for (const FixStatement& s : order_fix_statements(d.findings)) CHECK_FALSE(s.destructive);
+    check_fixes_converge(d);
   }
 }
 

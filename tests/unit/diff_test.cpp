@@ -425,6 +425,36 @@ TEST_CASE("indexes") {
                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS eval_name_key ON "
                            "public.eval USING btree (name);"));
   }
+  SUBCASE("only the storage parameters differ: ALTER INDEX SET / RESET, no rebuild") {
+    const std::string head = "CREATE UNIQUE INDEX eval_name_key ON public.eval USING btree (name)";
+    const std::string tail = " WHERE ((name)::text <> ' WITH (x'::text)";
+    add(expected, unique_index);
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + " WITH (fillfactor='80', deduplicate_items=off)" + tail;
+    SchemaSnapshot actual = base_schema();
+    add(actual, unique_index);
+    find_mut(actual, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + " WITH (fillfactor='60', \"x,y\"='a,b')" + tail;
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");  // uniqueness is the same
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER INDEX public.eval_name_key RESET (\"x,y\");\n"
+                                     "ALTER INDEX public.eval_name_key SET (fillfactor='80', "
+                                     "deduplicate_items=off);"));
+    // No WITH on the expected side: RESET only.
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + tail;
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER INDEX public.eval_name_key RESET (fillfactor, \"x,y\");"));
+    // Anything else differs too: rebuilt (and unique_violation).
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] = head;
+    f = only_finding(expected, actual);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql->rfind("DROP INDEX CONCURRENTLY IF EXISTS public.eval_name_key;\n", 0) == 0);
+  }
   SUBCASE("missing plain index") {
     SchemaSnapshot actual = base_schema();
     remove(actual, ObjectType::kIndex, "public.eval__created_at_idx");
