@@ -292,8 +292,39 @@ bool compared_at(const KindRules& rules, const std::string& attr, int model) {
 
 using IndexesByParent = std::unordered_map<std::string, Objects>;
 
+// What the fix of a changed object may need from the rest of the expected schema.
+struct ExpectedSide {
+  IndexesByParent indexes;           // expected indexes by table (or materialized view)
+  const Objects* objects = nullptr;  // every expected object
+};
+
+// The partitioned parent's qualified name of a partition ("" when `table` is none).
+std::string partition_parent(const SchemaObject& table) {
+  std::string parent = info_or(table, "partition_parent_name", "");
+  if (!parent.empty()) return info_or(table, "partition_parent_schema", "") + "." + parent;
+  // Older snapshots: "schema.name FOR VALUES ..." / "schema.name DEFAULT".
+  const std::string partition_of = attr_or(table, "partition_of", "");
+  return partition_of.substr(
+      0, std::min(partition_of.find(" FOR VALUES "), partition_of.find(" DEFAULT")));
+}
+
+TableRebuild rebuild_of(const SchemaObject& table, const Objects& expected) {
+  TableRebuild rebuild;
+  rebuild.table = &table;
+  for (const SchemaObject* o : expected) {
+    if (o->type == ObjectType::kTable) {
+      if (partition_parent(*o) == table.name) {
+        rebuild.partitions.push_back(rebuild_of(*o, expected));
+      }
+    } else if (fold_parent(*o) == table.name) {
+      add_child(rebuild.children, o);
+    }
+  }
+  return rebuild;
+}
+
 void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options, int model,
-               std::vector<Finding>& out, const IndexesByParent* indexes = nullptr) {
+               std::vector<Finding>& out, const ExpectedSide* expected = nullptr) {
   // Union of attribute keys: both maps are sorted, so walk them together.
   std::vector<const std::string*> keys;
   auto ei = e.attrs.begin();
@@ -327,14 +358,18 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
     if (same_value(e.type, attr, ev, av)) continue;
     std::optional<std::string> eo = ev ? std::optional<std::string>(*ev) : std::nullopt;
     std::optional<std::string> ao = av ? std::optional<std::string>(*av) : std::nullopt;
-    const Objects* on_object = nullptr;
-    if (indexes != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
-                               e.type == ObjectType::kMaterializedView)) {
-      auto it = indexes->find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
-      if (it != indexes->end()) on_object = &it->second;
+    Change change{e, a, attr, eo, ao, nullptr, &options, nullptr};
+    if (expected != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
+                                e.type == ObjectType::kMaterializedView)) {
+      auto it = expected->indexes.find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
+      if (it != expected->indexes.end()) change.expected_indexes = &it->second;
     }
-    out.push_back(
-        changed_finding(Change{e, a, attr, eo, ao, on_object, options.fix_server_major}, options));
+    TableRebuild rebuild;
+    if (expected != nullptr && e.type == ObjectType::kTable && attr == "partition_key") {
+      rebuild = rebuild_of(e, *expected->objects);
+      change.rebuild = &rebuild;
+    }
+    out.push_back(changed_finding(change, options));
   }
 }
 
@@ -561,9 +596,10 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
   Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
   std::vector<Finding> findings;
-  IndexesByParent indexes;
+  ExpectedSide expected_side;
+  expected_side.objects = &exp;
   for (const SchemaObject* o : exp) {
-    if (o->type == ObjectType::kIndex) indexes[parent_of(*o)].push_back(o);
+    if (o->type == ObjectType::kIndex) expected_side.indexes[parent_of(*o)].push_back(o);
   }
   size_t i = 0, j = 0;
   while (i < exp.size() || j < act.size()) {
@@ -572,7 +608,7 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], effective, model, findings, &indexes);
+      diff_pair(*exp[i++], *act[j++], effective, model, findings, &expected_side);
     }
   }
   diff_server_versions(expected, actual, options, findings);

@@ -47,6 +47,15 @@ struct Children {
   Objects columns, indexes, constraints, triggers, policies, sequences, privileges;
 };
 
+// The expected definition of a table that a fix drops and creates again (a partitioned table
+// whose partition key changed: PostgreSQL cannot alter one), with its children and, for a
+// partitioned table, its partitions, each likewise.
+struct TableRebuild {
+  const SchemaObject* table = nullptr;
+  Children children;
+  std::vector<TableRebuild> partitions;
+};
+
 // True when the column gets a value without the application sending one.
 bool has_value_source(const SchemaObject& column);
 
@@ -60,8 +69,9 @@ struct Change {
   // The expected side's indexes on the object (a table or materialized view; null when none):
   // a fix that drops and recreates the object recreates them too.
   const Objects* expected_indexes = nullptr;
-  // PostgreSQL major version of the database the fix runs on (0 = unknown).
-  int server_major = 0;
+  const DiffOptions* options = nullptr;  // fix_server_major: the server the fix runs on
+  // For a table whose fix must rebuild it (partition_key): its expected definition.
+  const TableRebuild* rebuild = nullptr;
 };
 
 // How the application fails (risk.cpp): severity, risk name and the consequence clause of the

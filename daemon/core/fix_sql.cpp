@@ -526,6 +526,10 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
   for (const SchemaObject* i : children.indexes) {
     if (inherited(*i)) continue;
     std::string create = index_create_sql(*i, /*concurrently=*/false);  // the table is new
+    // A partitioned table's index (pg_get_indexdef prints ON ONLY): built on the partitions too,
+    // whether they are created before or after it, so that it is valid.
+    size_t only = create.find(" ON ONLY ");
+    if (only != std::string::npos) create.erase(only + 3, 5);
     if (!create.empty()) sql += "\n" + create;
   }
   for (const SchemaObject* t : children.triggers) {
@@ -555,6 +559,16 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
     }
   }
   return sql;
+}
+
+// Appends the CREATE statements of `rebuild` (the table, then its partitions) to `sql`.
+void append_rebuild(std::string& sql, const TableRebuild& rebuild, const DiffOptions& options) {
+  if (auto create = create_table_sql(*rebuild.table, rebuild.children, options)) {
+    sql += "\n" + *create;
+  }
+  for (const TableRebuild& partition : rebuild.partitions) {
+    append_rebuild(sql, partition, options);
+  }
 }
 
 std::string comment_target_sql(const SchemaObject& o) {
@@ -768,7 +782,21 @@ Fix fix_changed_table(const Change& c) {
     if (sql.empty()) return std::nullopt;
     return sql;
   }
-  return std::nullopt;  // kind, partition_key, partition_of: only a rebuilt table changes them
+  if (c.attr == "partition_key" && c.rebuild != nullptr) {
+    // PostgreSQL cannot change a partition key: the table is dropped and created again with the
+    // expected key, its children and its partitions. Keeping the rows is a decision for a person
+    // (they may not fit the new key's partitions), described in the marker.
+    std::string sql = "DROP TABLE IF EXISTS " + name + ";";
+    append_rebuild(sql, *c.rebuild, c.options ? *c.options : DiffOptions{});
+    return destructive(
+        "a partition key cannot be altered: drops the partitioned table with its partitions and "
+        "their rows and creates them with the expected key (fails while views or foreign keys "
+        "use it). To keep the rows, first ALTER TABLE " +
+            name + " RENAME TO a new name (and its partitions), run this, then INSERT INTO " +
+            name + " SELECT * FROM the renamed table and drop it",
+        sql);
+  }
+  return std::nullopt;  // kind, partition_of: only a rebuilt table changes them
 }
 
 // ---- column ---------------------------------------------------------------------------------
@@ -1051,7 +1079,8 @@ Fix fix_extra_trigger(const SchemaObject& a) {
 
 Fix fix_changed_trigger(const Change& c) {
   if (c.attr == "enabled") return trigger_enable_sql(c.expected, c.ev.value_or("origin"));
-  std::string create = trigger_create_sql(c.expected, &c.actual, c.server_major);
+  std::string create =
+      trigger_create_sql(c.expected, &c.actual, c.options ? c.options->fix_server_major : 0);
   if (create.empty()) return std::nullopt;
   return create;
 }

@@ -293,10 +293,24 @@ TEST_CASE("depth: partitions (quoted parent) and the partition key") {
         found = true;
         CHECK(f.expected == std::optional<std::string>("RANGE (created_at)"));
         CHECK(f.actual == std::optional<std::string>("LIST (created_at)"));
-        CHECK_FALSE(f.fix_sql.has_value());  // a partition key cannot be altered
+        // A partition key cannot be altered: a destructive rebuild with the expected key, its
+        // index (on the partitions too) and its partitions.
+        CHECK(fix_of(f).rfind("-- destructive: a partition key cannot be altered", 0) == 0);
+        CHECK(fix_of(f).find("\nDROP TABLE IF EXISTS public.\"EventLog\";\n"
+                             "CREATE TABLE IF NOT EXISTS public.\"EventLog\" (\n"
+                             "    id bigint NOT NULL,\n"
+                             "    created_at date NOT NULL,\n"
+                             "    payload text\n"
+                             ") PARTITION BY RANGE (created_at);\n"
+                             "CREATE INDEX IF NOT EXISTS eventlog_created_at_idx ON "
+                             "public.\"EventLog\" USING btree (created_at);\n"
+                             "CREATE TABLE IF NOT EXISTS public.eventlog_2024 PARTITION OF "
+                             "public.\"EventLog\" FOR VALUES FROM ('2024-01-01') TO "
+                             "('2025-01-01');\n") != std::string::npos);
       }
     }
     CHECK_MESSAGE(found, render_all(d.findings));
+    check_fixes_converge(d);
   }
 }
 

@@ -1228,3 +1228,81 @@ TEST_CASE("model 2 attributes and kinds") {
 }
 
 }  // namespace driftwatch
+
+namespace driftwatch {
+namespace {
+
+SchemaObject table(const std::string& local, Attrs attrs, Attrs info = {}) {
+  attrs.emplace("row_security", "off");
+  attrs.emplace("force_row_security", "off");
+  info.emplace("schema", "public");
+  info.emplace("local_name", local);
+  return make(ObjectType::kTable, "public." + local, std::move(attrs), std::move(info));
+}
+
+}  // namespace
+
+TEST_CASE("a changed partition key: the table is rebuilt with its partitions (destructive)") {
+  const std::string bound = "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')";
+  SchemaSnapshot expected;
+  expected.schemas = {"public"};
+  expected.objects = {
+      make(ObjectType::kSchema, "public"),
+      table("log", {{"kind", "partitioned_table"}, {"partition_key", "RANGE (at)"}}),
+      column("public.log", "at", {{"type", "date"}, {"nullable", "false"}}),
+      index("log_at_idx", "public.log",
+            {{"definition", "CREATE INDEX log_at_idx ON ONLY public.log USING btree (at)"},
+             {"unique", "false"},
+             {"primary", "false"}}),
+      // Sorts before its parent: its CREATE must still run after the parent's.
+      table("a_log_2024", {{"kind", "table"}, {"partition_of", "public.log " + bound}},
+            {{"partition_parent_schema", "public"},
+             {"partition_parent_name", "log"},
+             {"partition_bound", bound}}),
+      column("public.a_log_2024", "at", {{"type", "date"}, {"nullable", "false"}}),
+      make(ObjectType::kIndex, "public.a_log_2024_at_idx",
+           {{"definition", "CREATE INDEX a_log_2024_at_idx ON public.a_log_2024 USING btree (at)"},
+            {"unique", "false"},
+            {"primary", "false"}},
+           {{"parent", "public.a_log_2024"},
+            {"schema", "public"},
+            {"local_name", "a_log_2024_at_idx"},
+            {"inherited", "true"}}),
+  };
+  expected.normalize_order();
+  SchemaSnapshot actual = expected;
+  remove(actual, ObjectType::kTable, "public.a_log_2024");
+  remove(actual, ObjectType::kColumn, "public.a_log_2024.at");
+  remove(actual, ObjectType::kIndex, "public.a_log_2024_at_idx");
+  find_mut(actual, ObjectType::kTable, "public.log")->attrs["partition_key"] = "LIST (at)";
+  std::vector<Finding> findings = diff_schemas(expected, actual);
+  REQUIRE(findings.size() == 2);
+  CHECK(findings[0].object == "public.a_log_2024");
+  const Finding& key = findings[1];
+  CHECK(key.attribute == "partition_key");
+  const std::string partition_sql =
+      "CREATE TABLE IF NOT EXISTS public.a_log_2024 PARTITION OF public.log " + bound + ";";
+  CHECK(key.fix_sql ==
+        std::optional<std::string>(
+            "-- destructive: a partition key cannot be altered: drops the partitioned table "
+            "with its partitions and their rows and creates them with the expected key (fails "
+            "while views or foreign keys use it). To keep the rows, first ALTER TABLE "
+            "public.log RENAME TO a new name (and its partitions), run this, then INSERT INTO "
+            "public.log SELECT * FROM the renamed table and drop it\n"
+            "DROP TABLE IF EXISTS public.log;\n"
+            "CREATE TABLE IF NOT EXISTS public.log (\n    at date NOT NULL\n) PARTITION BY "
+            "RANGE (at);\n"
+            // Not ON ONLY: valid, built on the partitions too.
+            "CREATE INDEX IF NOT EXISTS log_at_idx ON public.log USING btree (at);\n" +
+            partition_sql));
+  // The script: the drop first, the parent before the partition (run once for both findings).
+  std::vector<std::string> commands;
+  for (const FixStatement& s : order_fix_statements(findings)) commands.push_back(s.command);
+  REQUIRE(commands.size() == 4);
+  CHECK(commands[0] == "DROP TABLE IF EXISTS public.log;");
+  CHECK(commands[1].rfind("CREATE TABLE IF NOT EXISTS public.log (", 0) == 0);
+  CHECK(commands[2] == partition_sql);
+  CHECK(commands[3].rfind("CREATE INDEX IF NOT EXISTS log_at_idx", 0) == 0);
+}
+
+}  // namespace driftwatch
