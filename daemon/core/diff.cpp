@@ -467,9 +467,9 @@ bool name_char(char c) {
 
 // End of the string literal starting at text[at] ('), past its closing quote.
 size_t skip_literal(const std::string& text, size_t at) {
-  const bool escapes = at > 0 && (text[at - 1] == 'E' || text[at - 1] == 'e');
-  for (size_t i = at + 1; i < text.size(); ++i) {
-    if (escapes && text[i] == '\\') {
+  if (at == 0 || (text[at - 1] != 'E' && text[at - 1] != 'e')) return end_of_quoted(text, at);
+  for (size_t i = at + 1; i < text.size(); ++i) {  // E'...': backslash escapes
+    if (text[i] == '\\') {
       ++i;
     } else if (text[i] == '\'') {
       if (i + 1 < text.size() && text[i + 1] == '\'') {
@@ -487,15 +487,7 @@ size_t skip_name(const std::string& text, size_t at) {
   size_t i = at;
   while (i < text.size()) {
     if (text[i] == '"') {
-      for (++i; i < text.size(); ++i) {
-        if (text[i] != '"') continue;
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          ++i;
-        } else {
-          ++i;
-          break;
-        }
-      }
+      i = end_of_quoted(text, i);
     } else {
       while (i < text.size() && name_char(text[i])) ++i;
     }

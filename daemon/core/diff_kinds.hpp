@@ -255,6 +255,9 @@ std::string describe_type(const SchemaObject& o);
 std::map<std::string, std::string> function_settings(const std::optional<std::string>& config);
 // Domain `checks` entries ("name: CHECK (...)") as name -> definition.
 std::map<std::string, std::string> named_checks(const std::optional<std::string>& checks);
+// End (past the closing quote) of the "identifier" or 'literal' opening at text[open], with
+// doubled quotes inside; text.size() when unterminated.
+size_t end_of_quoted(const std::string& text, size_t open);
 // An index definition (pg_get_indexdef) split at its storage parameters: the text without
 // ` WITH (...)`, and the parameters ("fillfactor='70'") in order.
 struct IndexStorage {

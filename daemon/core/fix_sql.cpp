@@ -1221,10 +1221,8 @@ IndexStorage index_storage(const std::string& definition) {
   size_t start = 0;                 // of the current option
   for (size_t i = 0; i < definition.size(); ++i) {
     const char c = definition[i];
-    if (c == '\'' || c == '"') {  // to the closing quote ('' and "" are two quoted runs)
-      size_t close = definition.find(c, i + 1);
-      if (close == std::string::npos) return IndexStorage{definition, {}};
-      i = close;
+    if (c == '\'' || c == '"') {
+      i = end_of_quoted(definition, i) - 1;
       continue;
     }
     if (c == '(') {
@@ -1248,25 +1246,25 @@ IndexStorage index_storage(const std::string& definition) {
   return IndexStorage{definition, {}};
 }
 
+size_t end_of_quoted(const std::string& text, size_t open) {
+  const char quote = text[open];
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (text[i] != quote) continue;
+    if (i + 1 < text.size() && text[i + 1] == quote) {
+      ++i;
+    } else {
+      return i + 1;
+    }
+  }
+  return text.size();
+}
+
 std::vector<std::pair<std::string, std::string>> type_attributes(
     const std::optional<std::string>& attributes) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& entry : json_strings(attributes.value_or("[]"))) {
-    size_t end = 0;
-    if (!entry.empty() && entry[0] == '"') {
-      for (end = 1; end < entry.size(); ++end) {
-        if (entry[end] == '"') {
-          if (end + 1 < entry.size() && entry[end + 1] == '"') {
-            ++end;
-          } else {
-            ++end;
-            break;
-          }
-        }
-      }
-    } else {
-      end = entry.find(' ');
-    }
+    const size_t end =
+        !entry.empty() && entry[0] == '"' ? end_of_quoted(entry, 0) : entry.find(' ');
     if (end == std::string::npos || end >= entry.size()) continue;
     out.emplace_back(entry.substr(0, end), entry.substr(end + 1));
   }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convergence_support.hpp"
@@ -458,29 +459,22 @@ TEST_CASE("depth: index and policy fixes in their safe forms apply") {
 }
 
 TEST_CASE("depth: a missing or changed trigger is replaced in place, nothing dropped") {
-  auto check_not_destructive = [](const Finding& f) {
-    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+  const std::vector<std::pair<std::string, std::string>> scenarios = {
+      {"DROP TRIGGER account_touch ON public.account",
+       "missing trigger public.account.account_touch warning none"},
+      {"CREATE OR REPLACE TRIGGER account_touch BEFORE INSERT OR UPDATE ON public.account FOR "
+       "EACH ROW EXECUTE FUNCTION public.account_touch()",
+       "changed trigger public.account.account_touch [definition] warning none"},
   };
-  SUBCASE("missing") {
-    Drift d = drift({"DROP TRIGGER account_touch ON public.account"});
+  for (const auto& [sql, finding] : scenarios) {
+    CAPTURE(sql);
+    Drift d = drift({sql});
     const Finding& f = only(d);
-    CHECK(render(f) == "missing trigger public.account.account_touch warning none");
+    CHECK(render(f) == finding);
     CHECK(fix_of(f) ==
           "CREATE OR REPLACE TRIGGER account_touch BEFORE UPDATE ON public.account "
           "FOR EACH ROW EXECUTE FUNCTION public.account_touch();");
-    check_not_destructive(f);
-    check_fixes_converge(d);
-  }
-  SUBCASE("changed") {
-    Drift d =
-        drift({"CREATE OR REPLACE TRIGGER account_touch BEFORE INSERT OR UPDATE ON "
-               "public.account FOR EACH ROW EXECUTE FUNCTION public.account_touch()"});
-    const Finding& f = only(d);
-    CHECK(render(f) == "changed trigger public.account.account_touch [definition] warning none");
-    CHECK(fix_of(f) ==
-          "CREATE OR REPLACE TRIGGER account_touch BEFORE UPDATE ON public.account "
-          "FOR EACH ROW EXECUTE FUNCTION public.account_touch();");
-    check_not_destructive(f);
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
     check_fixes_converge(d);
   }
 }
