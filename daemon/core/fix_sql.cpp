@@ -519,7 +519,7 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
       }
     }
   }
-  // A partition gets the parent's indexes and constraints from PARTITION OF.
+  // A partition gets the parent's indexes, constraints and row triggers from PARTITION OF.
   for (const SchemaObject* c : children.constraints) {
     if (!inherited(*c)) sql += "\n" + add_constraint_sql(*c);
   }
@@ -533,6 +533,7 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
     if (!create.empty()) sql += "\n" + create;
   }
   for (const SchemaObject* t : children.triggers) {
+    if (inherited(*t)) continue;
     std::string create = trigger_create_sql(*t, nullptr, /*server_major=*/0);  // the table is new
     if (!create.empty()) sql += "\n" + create;
   }

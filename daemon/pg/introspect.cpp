@@ -38,7 +38,7 @@
 //   view, materialized_view  definition                           [+ comment]
 //   function      kind, result, language, body, volatility, security_definer, strict
 //                 model 2: config, sql_body, arguments, parallel, leakproof
-//   trigger       definition, enabled
+//   trigger       definition, enabled      (info inherited: cloned onto a partition)
 //   sequence      data_type, start, increment, min, max, cache, cycle, owned_by
 //   extension     version, schema
 //   policy        command, permissive, roles, using, with_check
@@ -701,7 +701,7 @@ void map_functions(const pqxx::result& rows, Builder& b) {
 // triggers (internal ones, e.g. for foreign keys, are part of their constraint)
 const std::string kTriggersSql = std::string(kScopeCte) + R"sql(
 SELECT tg.oid, s.nspname, c.relname, tg.tgname, pg_catalog.pg_get_triggerdef(tg.oid, false),
-       tg.tgenabled
+       tg.tgenabled, tg.tgparentid <> 0 AS cloned
 FROM pg_catalog.pg_trigger tg
 JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
 JOIN scope s ON s.oid = c.relnamespace
@@ -721,6 +721,9 @@ void map_triggers(const pqxx::result& rows, Builder& b) {
                                      : enabled == 'R' ? "replica"
                                      : enabled == 'A' ? "always"
                                                       : "origin");
+    if (is_true(row[6])) {  // cloned from a partitioned table's: comes with PARTITION OF
+      trigger.info.emplace("inherited", "true");
+    }
     b.comment_target(kTriggerCatalog, oid_of(row[0]));
   }
 }

@@ -37,6 +37,11 @@ const std::vector<std::string> kDepthSchema = {
     "CREATE TABLE public.eventlog_2025 PARTITION OF public.\"EventLog\" FOR VALUES FROM "
     "('2025-01-01') TO ('2026-01-01')",
     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)",
+    // A row trigger on a partitioned table: PostgreSQL clones it onto every partition.
+    "CREATE FUNCTION public.keep_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
+    "END $$",
+    "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH ROW EXECUTE "
+    "FUNCTION public.keep_row()",
     "CREATE TABLE public.audit (id bigint, at timestamptz) WITH (fillfactor = 90)",
     "CREATE TABLE public.audit_child (extra text) INHERITS (public.audit)",
     "CREATE TABLE public.parent_ref (tenant integer, id integer, PRIMARY KEY (tenant, id))",
@@ -287,7 +292,9 @@ TEST_CASE("depth: partitions (quoted parent) and the partition key") {
     Drift d = drift({"DROP TABLE public.\"EventLog\"",
                      "CREATE TABLE public.\"EventLog\" (id bigint NOT NULL, created_at date NOT "
                      "NULL, payload text) PARTITION BY LIST (created_at)",
-                     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)"});
+                     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)",
+                     "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH "
+                     "ROW EXECUTE FUNCTION public.keep_row()"});
     bool found = false;
     for (const auto& f : d.findings) {
       if (f.object == "public.EventLog" && f.attribute == "partition_key") {
@@ -305,6 +312,9 @@ TEST_CASE("depth: partitions (quoted parent) and the partition key") {
                              ") PARTITION BY RANGE (created_at);\n"
                              "CREATE INDEX IF NOT EXISTS eventlog_created_at_idx ON "
                              "public.\"EventLog\" USING btree (created_at);\n"
+                             "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" "
+                             "FOR EACH ROW EXECUTE FUNCTION public.keep_row();\n"
+                             // Its partitions get the index and the trigger from PARTITION OF.
                              "CREATE TABLE IF NOT EXISTS public.eventlog_2024 PARTITION OF "
                              "public.\"EventLog\" FOR VALUES FROM ('2024-01-01') TO "
                              "('2025-01-01');\n") != std::string::npos);
