@@ -683,8 +683,10 @@ std::string domain_create_sql(const SchemaObject& d) {
 std::string type_create_sql(const SchemaObject& t) {
   if (attr_or(t, "kind", "") == "range") {
     const std::string* opclass = attr_of(t, "subtype_opclass");
+    const std::string* collation = attr_of(t, "collation");
     return "CREATE TYPE " + object_sql(t) + " AS RANGE (SUBTYPE = " + attr_or(t, "subtype", "") +
-           (opclass ? ", SUBTYPE_OPCLASS = " + *opclass : std::string()) + ");";
+           (opclass ? ", SUBTYPE_OPCLASS = " + *opclass : std::string()) +
+           (collation ? ", COLLATION = " + collation_sql(*collation) : std::string()) + ");";
   }
   std::string sql;
   for (const auto& [name, type] : type_attributes(attr_or(t, "attributes", "[]"))) {

@@ -83,7 +83,7 @@ std::vector<KindRules> make_kinds() {
        normalize_plain, describe_domain,
        missing_domain, extra_info, changed_domain,
        fix_missing_domain, fix_extra_domain, fix_changed_domain, "DOMAIN"},
-      {K::kType, "type", N::kSchemaQualified, F::kNothing, 2, {{"subtype_opclass", 3}},
+      {K::kType, "type", N::kSchemaQualified, F::kNothing, 2, {{"subtype_opclass", 3}, {"collation", 3}},
        normalize_plain, describe_type,
        missing_type, extra_info, changed_type,
        fix_missing_type, fix_extra_type, fix_changed_type, "TYPE"},

@@ -80,7 +80,7 @@
 //  type         missing  (composite / range)                       critical  undefined_object
 //  type         extra                                              info      none
 //  type         changed  attributes: an expected one is missing    critical  undefined_column
-//  type         changed  subtype_opclass (range)                   warning   none
+//  type         changed  subtype_opclass, collation (range)        warning   none
 //  type         changed  otherwise                                 warning   type_mismatch
 //  server       changed  major_version                             info      none
 //  any          changed  comment                                   info      none
@@ -465,7 +465,7 @@ Verdict missing_type(const SchemaObject&) {
 }
 
 Verdict changed_type(const Change& c) {
-  if (c.attr == "subtype_opclass") {
+  if (c.attr == "subtype_opclass" || c.attr == "collation") {
     return verdict(Severity::kWarning, risk::kNone,
                    "its ranges order and compare their bounds differently");
   }

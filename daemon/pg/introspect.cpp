@@ -34,7 +34,8 @@
 //   domain        type, default, nullable, checks                  (model 2)
 //                 model 3: collation (only when not the base type's)
 //   type          kind (composite|range), attributes, subtype      (model 2)
-//                 model 3: subtype_opclass (range; only when not the subtype's default)
+//                 model 3: subtype_opclass, collation (range; only when not the subtype's
+//                 default operator class / collation)
 //   view, materialized_view  definition                           [+ comment]
 //   function      kind, result, language, body, volatility, security_definer, strict
 //                 model 2: config, sql_body, arguments, parallel, leakproof
@@ -574,7 +575,13 @@ SELECT t.oid, s.nspname, t.typname, t.typtype,
           JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc
           JOIN pg_catalog.pg_namespace on_ ON on_.oid = opc.opcnamespace
           WHERE r.rngtypid = t.oid AND NOT opc.opcdefault)
-       END AS subtype_opclass
+       END AS subtype_opclass,
+       CASE WHEN t.typtype = 'r' THEN
+         (SELECT )sql" DW_COLLATION_NAME("r.rngcollation") R"sql(
+          FROM pg_catalog.pg_range r
+          JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+          WHERE r.rngtypid = t.oid AND r.rngcollation <> 0 AND r.rngcollation <> st.typcollation)
+       END AS range_collation
 FROM pg_catalog.pg_type t
 JOIN scope s ON s.oid = t.typnamespace
 WHERE (t.typtype IN ('e', 'd', 'r')
@@ -603,6 +610,7 @@ void map_types(const pqxx::result& rows, Builder& b) {
       set_attr(type, "attributes", row[9]);
       set_attr(type, "subtype", row[10]);
       set_attr(type, "subtype_opclass", row[12]);  // model 3, only when not the default
+      set_attr(type, "collation", row[13]);        // model 3, only when not the subtype's
     }
     b.comment_target(kTypeCatalog, oid_of(row[0]));
   }

@@ -73,11 +73,11 @@ const std::vector<std::string> kDepthSchema = {
     "CREATE TYPE public.priority AS ENUM ('low', 'high')",
     "CREATE TABLE public.task (id integer PRIMARY KEY, priority public.priority)",
     "CREATE INDEX task_priority_idx ON public.task (priority)",
-    // Model 3: a domain's own collation, a range type's subtype operator class; an index's
-    // storage parameters.
+    // Model 3: a domain's own collation, a range type's subtype operator class and collation;
+    // an index's storage parameters.
     "CREATE DOMAIN public.code AS text COLLATE \"C\"",
     "CREATE TYPE public.code_range AS RANGE (subtype = text, subtype_opclass = "
-    "text_pattern_ops)",
+    "text_pattern_ops, collation = \"C\")",
     "CREATE INDEX account_email_lower_idx ON public.account (lower(email)) WITH (fillfactor = 80)",
 };
 
@@ -532,9 +532,22 @@ TEST_CASE("depth: domain collation, range subtype operator class, index storage 
     CHECK(attr_of_expected(ObjectType::kDomain, "public.positive_amount", "collation") == "");
     check_fixes_converge(d);
   }
+  SUBCASE("a range type's collation") {
+    Drift d = drift({"DROP TYPE public.code_range",
+                     "CREATE TYPE public.code_range AS RANGE (subtype = text, subtype_opclass = "
+                     "text_pattern_ops)"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed type public.code_range [collation] warning none");
+    CHECK(f.expected == std::optional<std::string>("C"));
+    CHECK_FALSE(f.actual.has_value());  // the subtype's
+    CHECK(fix_of(f).find("\nCREATE TYPE public.code_range AS RANGE (SUBTYPE = text, "
+                         "SUBTYPE_OPCLASS = text_pattern_ops, COLLATION = \"C\");") !=
+          std::string::npos);
+    check_fixes_converge(d);
+  }
   SUBCASE("a range type's subtype operator class") {
-    Drift d = drift(
-        {"DROP TYPE public.code_range", "CREATE TYPE public.code_range AS RANGE (subtype = text)"});
+    Drift d = drift({"DROP TYPE public.code_range",
+                     "CREATE TYPE public.code_range AS RANGE (subtype = text, collation = \"C\")"});
     const Finding& f = only(d);
     CHECK(render(f) == "changed type public.code_range [subtype_opclass] warning none");
     CHECK(f.expected == std::optional<std::string>("text_pattern_ops"));
@@ -543,7 +556,7 @@ TEST_CASE("depth: domain collation, range subtype operator class, index storage 
           "-- destructive: drops the type (fails while columns or functions use it)\n"
           "DROP TYPE IF EXISTS public.code_range;\n"
           "CREATE TYPE public.code_range AS RANGE (SUBTYPE = text, SUBTYPE_OPCLASS = "
-          "text_pattern_ops);");
+          "text_pattern_ops, COLLATION = \"C\");");
     check_fixes_converge(d);
   }
   SUBCASE("index storage parameters are in pg_get_indexdef's definition; set in place") {
