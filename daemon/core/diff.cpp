@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/diff_kinds.hpp"
@@ -563,6 +564,59 @@ void fix_renamed_enums(const Objects& missing, const Objects& extra,
   }
 }
 
+// A trigger PostgreSQL cloned onto a partition (info inherited) cannot be created, replaced or
+// dropped on its own ("is an internal or a child trigger"): only the partitioned table's trigger
+// can, and that reaches every clone. So a clone's finding shares the fix of the same finding on
+// the trigger it was cloned from (the fix script runs it once). Enabling and disabling work on a
+// clone alone: those fixes stay.
+void fix_cloned_triggers(const Objects& expected, const Objects& actual,
+                         std::vector<Finding>& findings) {
+  std::unordered_map<std::string, std::string> partitioned_table;  // partition -> its parent
+  std::unordered_set<std::string> clones;
+  std::vector<const SchemaObject*> clone_objects;
+  for (const Objects* side : {&expected, &actual}) {
+    for (const SchemaObject* o : *side) {
+      if (o->type == ObjectType::kTable) {
+        std::string parent = partition_parent(*o);
+        if (!parent.empty()) partitioned_table.emplace(o->name, parent);
+      } else if (o->type == ObjectType::kTrigger && info_or(*o, "inherited", "") == "true" &&
+                 clones.insert(o->name).second) {
+        clone_objects.push_back(o);
+      }
+    }
+  }
+  if (clones.empty()) return;
+  auto key = [](const std::string& object, const std::string& kind, const std::string& attribute) {
+    return object + '\n' + kind + '\n' + attribute;
+  };
+  std::unordered_map<std::string, size_t> trigger_findings;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    const Finding& f = findings[i];
+    if (f.object_type == ObjectType::kTrigger) {
+      trigger_findings.emplace(key(f.object, f.kind, f.attribute), i);
+    }
+  }
+  for (const SchemaObject* clone : clone_objects) {
+    // The trigger it comes from: on the partitioned table, up through sub-partitioning.
+    const std::string local = local_of(*clone);
+    std::string root = parent_of(*clone);
+    do {
+      auto it = partitioned_table.find(root);
+      if (it == partitioned_table.end()) break;
+      root = it->second;
+    } while (clones.count(root + "." + local) != 0);
+    for (const char* kind : {"missing", "extra", "changed"}) {
+      const std::string attribute = std::string(kind) == "changed" ? "definition" : "";
+      auto own = trigger_findings.find(key(clone->name, kind, attribute));
+      auto from = trigger_findings.find(key(root + "." + local, kind, attribute));
+      if (own != trigger_findings.end()) {
+        findings[own->second].fix_sql =
+            from == trigger_findings.end() ? std::nullopt : findings[from->second].fix_sql;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void sort_findings(std::vector<Finding>& findings) {
@@ -607,6 +661,7 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
   emit_one_sided(missing, /*missing=*/true, effective, findings);
   emit_one_sided(extra, /*missing=*/false, options, findings);
   fix_renamed_enums(missing, extra, findings);
+  fix_cloned_triggers(exp, act, findings);
   if (!options.ignore.rules.empty()) {
     findings.erase(std::remove_if(findings.begin(), findings.end(),
                                   [&](const Finding& f) { return options.ignore.matches(f); }),

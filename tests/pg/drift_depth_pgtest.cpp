@@ -489,6 +489,36 @@ TEST_CASE("depth: a missing or changed trigger is replaced in place, nothing dro
   }
 }
 
+TEST_CASE("depth: a partitioned table's trigger and its clones on the partitions") {
+  // The clones cannot be replaced or dropped on their own ("is an internal or a child
+  // trigger"): every finding's fix is the partitioned table's, run once.
+  const std::string replace =
+      "CREATE OR REPLACE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH ROW "
+      "EXECUTE FUNCTION public.keep_row();";
+  const std::vector<std::pair<std::string, std::string>> scenarios = {
+      {"DROP TRIGGER eventlog_keep ON public.\"EventLog\"", "missing"},
+      {"CREATE OR REPLACE TRIGGER eventlog_keep BEFORE INSERT OR UPDATE ON public.\"EventLog\" "
+       "FOR EACH ROW EXECUTE FUNCTION public.keep_row()",
+       "changed"},
+  };
+  for (const auto& [sql, kind] : scenarios) {
+    CAPTURE(sql);
+    Drift d = drift({sql});
+    const std::string attribute = kind == "changed" ? " [definition]" : "";
+    CHECK(render_all(d.findings) ==
+          kind + " trigger public.EventLog.eventlog_keep" + attribute + " warning none\n" + kind +
+              " trigger public.eventlog_2024.eventlog_keep" + attribute + " warning none\n" + kind +
+              " trigger public.eventlog_2025.eventlog_keep" + attribute + " warning none\n");
+    for (const Finding& f : d.findings) CHECK(fix_of(f) == replace);
+    std::vector<FixStatement> statements = order_fix_statements(d.findings);
+    REQUIRE(statements.size() == 1);
+    CHECK(statements[0].also.size() == 2);
+  }
+  // Disabling works on a clone alone, and so does its fix.
+  Drift d = drift({"ALTER TABLE public.eventlog_2024 DISABLE TRIGGER eventlog_keep"});
+  CHECK(fix_of(only(d)) == "ALTER TABLE public.eventlog_2024 ENABLE TRIGGER eventlog_keep;");
+}
+
 TEST_CASE("depth: an enum renamed with the column named like it") {
   // A hand-made "rename priority to level": the enum type and the column. The index on the
   // column now reads `(level)`, an unqualified word equal to the new type name, which is not a
