@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/diff_kinds.hpp"
@@ -291,8 +293,39 @@ bool compared_at(const KindRules& rules, const std::string& attr, int model) {
 
 using IndexesByParent = std::unordered_map<std::string, Objects>;
 
+// What the fix of a changed object may need from the rest of the expected schema.
+struct ExpectedSide {
+  IndexesByParent indexes;           // expected indexes by table (or materialized view)
+  const Objects* objects = nullptr;  // every expected object
+};
+
+// The partitioned parent's qualified name of a partition ("" when `table` is none).
+std::string partition_parent(const SchemaObject& table) {
+  std::string parent = info_or(table, "partition_parent_name", "");
+  if (!parent.empty()) return info_or(table, "partition_parent_schema", "") + "." + parent;
+  // Older snapshots: "schema.name FOR VALUES ..." / "schema.name DEFAULT".
+  const std::string partition_of = attr_or(table, "partition_of", "");
+  return partition_of.substr(
+      0, std::min(partition_of.find(" FOR VALUES "), partition_of.find(" DEFAULT")));
+}
+
+TableRebuild rebuild_of(const SchemaObject& table, const Objects& expected) {
+  TableRebuild rebuild;
+  rebuild.table = &table;
+  for (const SchemaObject* o : expected) {
+    if (o->type == ObjectType::kTable) {
+      if (partition_parent(*o) == table.name) {
+        rebuild.partitions.push_back(rebuild_of(*o, expected));
+      }
+    } else if (fold_parent(*o) == table.name) {
+      add_child(rebuild.children, o);
+    }
+  }
+  return rebuild;
+}
+
 void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& options, int model,
-               std::vector<Finding>& out, const IndexesByParent* indexes = nullptr) {
+               std::vector<Finding>& out, const ExpectedSide* expected = nullptr) {
   // Union of attribute keys: both maps are sorted, so walk them together.
   std::vector<const std::string*> keys;
   auto ei = e.attrs.begin();
@@ -326,13 +359,18 @@ void diff_pair(const SchemaObject& e, const SchemaObject& a, const DiffOptions& 
     if (same_value(e.type, attr, ev, av)) continue;
     std::optional<std::string> eo = ev ? std::optional<std::string>(*ev) : std::nullopt;
     std::optional<std::string> ao = av ? std::optional<std::string>(*av) : std::nullopt;
-    const Objects* on_object = nullptr;
-    if (indexes != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
-                               e.type == ObjectType::kMaterializedView)) {
-      auto it = indexes->find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
-      if (it != indexes->end()) on_object = &it->second;
+    Change change{e, a, attr, eo, ao, nullptr, &options, nullptr};
+    if (expected != nullptr && (e.type == ObjectType::kTable || e.type == ObjectType::kColumn ||
+                                e.type == ObjectType::kMaterializedView)) {
+      auto it = expected->indexes.find(e.type == ObjectType::kColumn ? parent_of(e) : e.name);
+      if (it != expected->indexes.end()) change.expected_indexes = &it->second;
     }
-    out.push_back(changed_finding(Change{e, a, attr, eo, ao, on_object}, options));
+    TableRebuild rebuild;
+    if (expected != nullptr && e.type == ObjectType::kTable && attr == "partition_key") {
+      rebuild = rebuild_of(e, *expected->objects);
+      change.rebuild = &rebuild;
+    }
+    out.push_back(changed_finding(change, options));
   }
 }
 
@@ -423,26 +461,72 @@ void diff_server_versions(const SchemaSnapshot& expected, const SchemaSnapshot& 
   diff_pair(expected_server, actual_server, options, kSchemaModel, out);
 }
 
-// `text` with every whole-word occurrence of `from` (an identifier as quote_ident prints it)
-// replaced by `to`.
-std::string replace_identifier(const std::string& text, const std::string& from,
-                               const std::string& to) {
-  auto ident_char = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
-           static_cast<unsigned char>(c) >= 0x80;
-  };
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+
+// End of the string literal starting at text[at] ('), past its closing quote.
+size_t skip_literal(const std::string& text, size_t at) {
+  if (at == 0 || (text[at - 1] != 'E' && text[at - 1] != 'e')) return end_of_quoted(text, at);
+  for (size_t i = at + 1; i < text.size(); ++i) {  // E'...': backslash escapes
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '\'') {
+      if (i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+      } else {
+        return i + 1;
+      }
+    }
+  }
+  return text.size();
+}
+
+// End of the dotted name (`a.b`, `"A".b`, ...) starting at text[at].
+size_t skip_name(const std::string& text, size_t at) {
+  size_t i = at;
+  while (i < text.size()) {
+    if (text[i] == '"') {
+      i = end_of_quoted(text, i);
+    } else {
+      while (i < text.size() && name_char(text[i])) ++i;
+    }
+    if (i + 1 < text.size() && text[i] == '.' && (text[i + 1] == '"' || name_char(text[i + 1]))) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+// `text` (a type, default, definition, ... as the catalog printed it) with every reference to
+// the type `from` replaced by `to`, both schema-qualified names as format_type and the deparsers
+// print them under driftwatch's empty search_path. Only a whole qualified name counts: not a
+// part of a longer dotted name, not a word inside a string literal or a quoted identifier, not
+// an unqualified word (a column named like the type).
+std::string replace_type_name(const std::string& text, const std::string& from,
+                              const std::string& to) {
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
-    size_t at = text.find(from, i);
-    if (at == std::string::npos) break;
-    const bool starts = at == 0 || !ident_char(text[at - 1]) || from[0] == '"';
-    const size_t end = at + from.size();
-    const bool ends = end == text.size() || !ident_char(text[end]) || from.back() == '"';
-    out += text.substr(i, at - i) + (starts && ends ? to : from);
+    const char c = text[i];
+    size_t end = i + 1;
+    if (c == '\'') {
+      end = skip_literal(text, i);
+    } else if ((c == '"' || name_char(c)) && (i == 0 || !name_char(text[i - 1]))) {
+      end = skip_name(text, i);
+      if (text.compare(i, end - i, from) == 0 && (i == 0 || text[i - 1] != '.')) {
+        out += to;
+        i = end;
+        continue;
+      }
+    }
+    out.append(text, i, end - i);
     i = end;
   }
-  return out + text.substr(i);
+  return out;
 }
 
 // An enum type renamed in the database (ALTER TYPE ... RENAME TO) reads as a missing type, an
@@ -461,21 +545,74 @@ void fix_renamed_enums(const Objects& missing, const Objects& extra,
       }
       const std::string fix =
           "ALTER TYPE " + object_sql(*a) + " RENAME TO " + quote_ident(local_of(*e)) + ";";
-      const std::string from = quote_ident(local_of(*a));
-      const std::string to = quote_ident(local_of(*e));
+      const std::string from = quote_ident(schema_of(*a)) + "." + quote_ident(local_of(*a));
+      const std::string to = quote_ident(schema_of(*e)) + "." + quote_ident(local_of(*e));
       for (Finding& f : findings) {
         const bool pair =
             f.object_type == ObjectType::kEnum && ((f.kind == "missing" && f.object == e->name) ||
                                                    (f.kind == "extra" && f.object == a->name));
         bool consequence = false;
         if (f.kind == "changed" && f.expected && f.actual) {
-          const std::string renamed = replace_identifier(*f.actual, from, to);
+          const std::string renamed = replace_type_name(*f.actual, from, to);
           consequence = renamed != *f.actual &&
                         same_value(f.object_type, f.attribute, &*f.expected, &renamed);
         }
         if (pair || consequence) f.fix_sql = fix;
       }
       break;
+    }
+  }
+}
+
+// A trigger PostgreSQL cloned onto a partition (info inherited) cannot be created, replaced or
+// dropped on its own ("is an internal or a child trigger"): only the partitioned table's trigger
+// can, and that reaches every clone. So a clone's finding shares the fix of the same finding on
+// the trigger it was cloned from (the fix script runs it once). Enabling and disabling work on a
+// clone alone: those fixes stay.
+void fix_cloned_triggers(const Objects& expected, const Objects& actual,
+                         std::vector<Finding>& findings) {
+  std::unordered_map<std::string, std::string> partitioned_table;  // partition -> its parent
+  std::unordered_set<std::string> clones;
+  std::vector<const SchemaObject*> clone_objects;
+  for (const Objects* side : {&expected, &actual}) {
+    for (const SchemaObject* o : *side) {
+      if (o->type == ObjectType::kTable) {
+        std::string parent = partition_parent(*o);
+        if (!parent.empty()) partitioned_table.emplace(o->name, parent);
+      } else if (o->type == ObjectType::kTrigger && info_or(*o, "inherited", "") == "true" &&
+                 clones.insert(o->name).second) {
+        clone_objects.push_back(o);
+      }
+    }
+  }
+  if (clones.empty()) return;
+  auto key = [](const std::string& object, const std::string& kind, const std::string& attribute) {
+    return object + '\n' + kind + '\n' + attribute;
+  };
+  std::unordered_map<std::string, size_t> trigger_findings;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    const Finding& f = findings[i];
+    if (f.object_type == ObjectType::kTrigger) {
+      trigger_findings.emplace(key(f.object, f.kind, f.attribute), i);
+    }
+  }
+  for (const SchemaObject* clone : clone_objects) {
+    // The trigger it comes from: on the partitioned table, up through sub-partitioning.
+    const std::string local = local_of(*clone);
+    std::string root = parent_of(*clone);
+    do {
+      auto it = partitioned_table.find(root);
+      if (it == partitioned_table.end()) break;
+      root = it->second;
+    } while (clones.count(root + "." + local) != 0);
+    for (const char* kind : {"missing", "extra", "changed"}) {
+      const std::string attribute = std::string(kind) == "changed" ? "definition" : "";
+      auto own = trigger_findings.find(key(clone->name, kind, attribute));
+      auto from = trigger_findings.find(key(root + "." + local, kind, attribute));
+      if (own != trigger_findings.end()) {
+        findings[own->second].fix_sql =
+            from == trigger_findings.end() ? std::nullopt : findings[from->second].fix_sql;
+      }
     }
   }
 }
@@ -494,13 +631,21 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
                                   const DiffOptions& options) {
   // What the older side recorded is what can be compared.
   const int model = std::min(expected.model, actual.model);
+  // The fixes run on the actual database: written for its server version.
+  DiffOptions fix_options;
+  if (options.fix_server_major == 0) {
+    fix_options = options;
+    fix_options.fix_server_major = std::atoi(major_version(actual.server_version).c_str());
+  }
+  const DiffOptions& effective = options.fix_server_major == 0 ? fix_options : options;
   Objects exp = sorted_objects(expected, options, model);
   Objects act = sorted_objects(actual, options, model);
   Objects missing, extra;
   std::vector<Finding> findings;
-  IndexesByParent indexes;
+  ExpectedSide expected_side;
+  expected_side.objects = &exp;
   for (const SchemaObject* o : exp) {
-    if (o->type == ObjectType::kIndex) indexes[parent_of(*o)].push_back(o);
+    if (o->type == ObjectType::kIndex) expected_side.indexes[parent_of(*o)].push_back(o);
   }
   size_t i = 0, j = 0;
   while (i < exp.size() || j < act.size()) {
@@ -509,13 +654,14 @@ std::vector<Finding> diff_schemas(const SchemaSnapshot& expected, const SchemaSn
     } else if (i == exp.size() || key_less(act[j], exp[i])) {
       extra.push_back(act[j++]);
     } else {
-      diff_pair(*exp[i++], *act[j++], options, model, findings, &indexes);
+      diff_pair(*exp[i++], *act[j++], effective, model, findings, &expected_side);
     }
   }
   diff_server_versions(expected, actual, options, findings);
-  emit_one_sided(missing, /*missing=*/true, options, findings);
+  emit_one_sided(missing, /*missing=*/true, effective, findings);
   emit_one_sided(extra, /*missing=*/false, options, findings);
   fix_renamed_enums(missing, extra, findings);
+  fix_cloned_triggers(exp, act, findings);
   if (!options.ignore.rules.empty()) {
     findings.erase(std::remove_if(findings.begin(), findings.end(),
                                   [&](const Finding& f) { return options.ignore.matches(f); }),

@@ -47,6 +47,15 @@ struct Children {
   Objects columns, indexes, constraints, triggers, policies, sequences, privileges;
 };
 
+// The expected definition of a table that a fix drops and creates again (a partitioned table
+// whose partition key changed: PostgreSQL cannot alter one), with its children and, for a
+// partitioned table, its partitions, each likewise.
+struct TableRebuild {
+  const SchemaObject* table = nullptr;
+  Children children;
+  std::vector<TableRebuild> partitions;
+};
+
 // True when the column gets a value without the application sending one.
 bool has_value_source(const SchemaObject& column);
 
@@ -60,6 +69,9 @@ struct Change {
   // The expected side's indexes on the object (a table or materialized view; null when none):
   // a fix that drops and recreates the object recreates them too.
   const Objects* expected_indexes = nullptr;
+  const DiffOptions* options = nullptr;  // fix_server_major: the server the fix runs on
+  // For a table whose fix must rebuild it (partition_key): its expected definition.
+  const TableRebuild* rebuild = nullptr;
 };
 
 // How the application fails (risk.cpp): severity, risk name and the consequence clause of the
@@ -243,6 +255,16 @@ std::string describe_type(const SchemaObject& o);
 std::map<std::string, std::string> function_settings(const std::optional<std::string>& config);
 // Domain `checks` entries ("name: CHECK (...)") as name -> definition.
 std::map<std::string, std::string> named_checks(const std::optional<std::string>& checks);
+// End (past the closing quote) of the "identifier" or 'literal' opening at text[open], with
+// doubled quotes inside; text.size() when unterminated.
+size_t end_of_quoted(const std::string& text, size_t open);
+// An index definition (pg_get_indexdef) split at its storage parameters: the text without
+// ` WITH (...)`, and the parameters ("fillfactor='70'") in order.
+struct IndexStorage {
+  std::string rest;
+  std::vector<std::string> options;
+};
+IndexStorage index_storage(const std::string& definition);
 // Composite type `attributes` entries ("name type", name as quote_ident prints it) as
 // (quoted name, type), in order.
 std::vector<std::pair<std::string, std::string>> type_attributes(

@@ -580,13 +580,31 @@ std::vector<FixStatement> order_fix_statements(const std::vector<Finding>& findi
     if (!s.removal) return 1;
     return s.rank > FixRank::kTable || recreates[s.finding] ? 0 : 2;
   };
-  std::stable_sort(statements.begin(), statements.end(),
-                   [&](const FixStatement& a, const FixStatement& b) {
-                     const int pa = phase(a), pb = phase(b);
-                     if (pa != pb) return pa < pb;
-                     if (a.rank != b.rank) return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
-                     return pa == 1 && a.changes_column_type && !b.changes_column_type;
-                   });
+  // A partition is created after the tables of its rank: its partitioned parent may be one (a
+  // table rebuilt with another partition key, whose finding sorts after the partition's).
+  std::vector<bool> partition(statements.size(), false);
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const std::string skel = skeleton_of(statements[i].command);
+    partition[i] =
+        (starts_with(skel, "CREATE TABLE ") || starts_with(skel, "CREATE UNLOGGED TABLE ")) &&
+        contains(skel, " PARTITION OF ");
+  }
+  std::vector<size_t> order(statements.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t i, size_t j) {
+    const FixStatement& a = statements[i];
+    const FixStatement& b = statements[j];
+    const int pa = phase(a), pb = phase(b);
+    if (pa != pb) return pa < pb;
+    if (a.rank != b.rank) return pa == 1 ? a.rank < b.rank : a.rank > b.rank;
+    if (pa != 1) return false;
+    if (a.changes_column_type != b.changes_column_type) return a.changes_column_type;
+    return !partition[i] && partition[j];
+  });
+  std::vector<FixStatement> sorted;
+  sorted.reserve(statements.size());
+  for (size_t i : order) sorted.push_back(std::move(statements[i]));
+  statements = std::move(sorted);
   // A statement two fixes share (the same command) runs once, where it first appears.
   std::vector<FixStatement> unique;
   std::unordered_map<std::string, size_t> seen;  // phase + command -> index in `unique`

@@ -273,11 +273,26 @@ std::string trigger_enable_sql(const SchemaObject& t, const std::string& enabled
   return "ALTER TABLE " + parent_sql(t) + " " + verb + " TRIGGER " + quote_ident(local_of(t)) + ";";
 }
 
-std::string trigger_create_sql(const SchemaObject& t) {
+bool is_plain_trigger(const SchemaObject& t) {
+  return attr_or(t, "definition", "").compare(0, 15, "CREATE TRIGGER ") == 0;
+}
+
+// Makes trigger `t` exist as defined (and enabled as recorded), replacing `existing` (null when
+// there is none). On PostgreSQL 14+ CREATE OR REPLACE TRIGGER swaps the definition in one
+// statement, so the trigger is never absent and nothing is dropped; it cannot create or replace
+// a constraint trigger, nor replace one with a plain trigger: those, and older servers, DROP the
+// existing trigger first (destructive: writes in between do not fire it).
+std::string trigger_create_sql(const SchemaObject& t, const SchemaObject* existing,
+                               int server_major) {
   std::string def = attr_or(t, "definition", "");
   if (def.empty()) return "";
-  std::string sql = "DROP TRIGGER IF EXISTS " + quote_ident(local_of(t)) + " ON " + parent_sql(t) +
-                    ";\n" + end_statement(def);
+  std::string sql;
+  if (server_major >= 14 && is_plain_trigger(t) && (!existing || is_plain_trigger(*existing))) {
+    def = "CREATE OR REPLACE TRIGGER " + def.substr(15);
+  } else if (existing) {
+    sql = "DROP TRIGGER IF EXISTS " + quote_ident(local_of(t)) + " ON " + parent_sql(t) + ";\n";
+  }
+  sql += end_statement(def);
   std::string enabled = attr_or(t, "enabled", "origin");
   if (enabled != "origin") sql += "\n" + trigger_enable_sql(t, enabled);
   return sql;
@@ -504,21 +519,23 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
       }
     }
   }
-  // A partition gets the parent's indexes and constraints from PARTITION OF.
+  // A partition gets the parent's indexes, constraints and row triggers from PARTITION OF.
   for (const SchemaObject* c : children.constraints) {
     if (!inherited(*c)) sql += "\n" + add_constraint_sql(*c);
   }
   for (const SchemaObject* i : children.indexes) {
     if (inherited(*i)) continue;
     std::string create = index_create_sql(*i, /*concurrently=*/false);  // the table is new
+    // A partitioned table's index (pg_get_indexdef prints ON ONLY): built on the partitions too,
+    // whether they are created before or after it, so that it is valid.
+    size_t only = create.find(" ON ONLY ");
+    if (only != std::string::npos) create.erase(only + 3, 5);
     if (!create.empty()) sql += "\n" + create;
   }
   for (const SchemaObject* t : children.triggers) {
-    std::string def = attr_or(*t, "definition", "");
-    if (def.empty()) continue;
-    sql += "\n" + end_statement(def);
-    std::string enabled = attr_or(*t, "enabled", "origin");
-    if (enabled != "origin") sql += "\n" + trigger_enable_sql(*t, enabled);
+    if (inherited(*t)) continue;
+    std::string create = trigger_create_sql(*t, nullptr, /*server_major=*/0);  // the table is new
+    if (!create.empty()) sql += "\n" + create;
   }
   if (attr_or(table, "row_security", "off") == "on") {
     sql += "\nALTER TABLE " + name + " ENABLE ROW LEVEL SECURITY;";
@@ -543,6 +560,16 @@ std::optional<std::string> create_table_sql(const SchemaObject& table, Children 
     }
   }
   return sql;
+}
+
+// Appends the CREATE statements of `rebuild` (the table, then its partitions) to `sql`.
+void append_rebuild(std::string& sql, const TableRebuild& rebuild, const DiffOptions& options) {
+  if (auto create = create_table_sql(*rebuild.table, rebuild.children, options)) {
+    sql += "\n" + *create;
+  }
+  for (const TableRebuild& partition : rebuild.partitions) {
+    append_rebuild(sql, partition, options);
+  }
 }
 
 std::string comment_target_sql(const SchemaObject& o) {
@@ -642,6 +669,9 @@ std::string domain_check_sql(const std::string& name, const std::string& definit
 
 std::string domain_create_sql(const SchemaObject& d) {
   std::string sql = "CREATE DOMAIN " + object_sql(d) + " AS " + attr_or(d, "type", "text");
+  if (const std::string* collation = attr_of(d, "collation")) {
+    sql += " COLLATE " + collation_sql(*collation);
+  }
   if (const std::string* def = attr_of(d, "default")) sql += " DEFAULT " + *def;
   if (attr_or(d, "nullable", "true") == "false") sql += " NOT NULL";
   for (const auto& [name, definition] : named_checks(attr_or(d, "checks", "[]"))) {
@@ -652,8 +682,11 @@ std::string domain_create_sql(const SchemaObject& d) {
 
 std::string type_create_sql(const SchemaObject& t) {
   if (attr_or(t, "kind", "") == "range") {
+    const std::string* opclass = attr_of(t, "subtype_opclass");
+    const std::string* collation = attr_of(t, "collation");
     return "CREATE TYPE " + object_sql(t) + " AS RANGE (SUBTYPE = " + attr_or(t, "subtype", "") +
-           ");";
+           (opclass ? ", SUBTYPE_OPCLASS = " + *opclass : std::string()) +
+           (collation ? ", COLLATION = " + collation_sql(*collation) : std::string()) + ");";
   }
   std::string sql;
   for (const auto& [name, type] : type_attributes(attr_or(t, "attributes", "[]"))) {
@@ -752,7 +785,21 @@ Fix fix_changed_table(const Change& c) {
     if (sql.empty()) return std::nullopt;
     return sql;
   }
-  return std::nullopt;  // kind, partition_key, partition_of: only a rebuilt table changes them
+  if (c.attr == "partition_key" && c.rebuild != nullptr) {
+    // PostgreSQL cannot change a partition key: the table is dropped and created again with the
+    // expected key, its children and its partitions. Keeping the rows is a decision for a person
+    // (they may not fit the new key's partitions), described in the marker.
+    std::string sql = "DROP TABLE IF EXISTS " + name + ";";
+    append_rebuild(sql, *c.rebuild, c.options ? *c.options : DiffOptions{});
+    return destructive(
+        "a partition key cannot be altered: drops the partitioned table with its partitions and "
+        "their rows and creates them with the expected key (fails while views or foreign keys "
+        "use it). To keep the rows, first ALTER TABLE " +
+            name + " RENAME TO a new name (and its partitions), run this, then INSERT INTO " +
+            name + " SELECT * FROM the renamed table and drop it",
+        sql);
+  }
+  return std::nullopt;  // kind, partition_of: only a rebuilt table changes them
 }
 
 // ---- column ---------------------------------------------------------------------------------
@@ -865,6 +912,30 @@ Fix fix_extra_index(const SchemaObject& a) { return index_drop_sql(a, /*concurre
 // Two statements: neither may run inside a transaction block.
 Fix fix_changed_index(const Change& c) {
   if (c.attr == "valid" && !c.av) return std::nullopt;  // expected invalid: nothing to build
+  if (c.attr == "definition" && c.ev && c.av) {
+    // Only the storage parameters differ: ALTER INDEX sets them in place (no rebuild, no drop).
+    IndexStorage expected = index_storage(*c.ev);
+    IndexStorage actual = index_storage(*c.av);
+    if (expected.rest == actual.rest) {
+      auto key = [](const std::string& option) { return option.substr(0, option.find('=')); };
+      std::set<std::string> expected_keys;
+      std::string set;
+      for (const auto& option : expected.options) {
+        expected_keys.insert(key(option));
+        set += (set.empty() ? "" : ", ") + option;
+      }
+      std::string reset;
+      for (const auto& option : actual.options) {
+        if (expected_keys.count(key(option)) == 0)
+          reset += (reset.empty() ? "" : ", ") + key(option);
+      }
+      const std::string alter = "ALTER INDEX " + object_sql(c.expected);
+      std::string sql;
+      if (!reset.empty()) sql += alter + " RESET (" + reset + ");";
+      if (!set.empty()) sql += (sql.empty() ? "" : "\n") + alter + " SET (" + set + ");";
+      if (!sql.empty()) return sql;
+    }
+  }
   std::string create = index_create_sql(c.expected, /*concurrently=*/true);
   if (create.empty()) return std::nullopt;
   return index_drop_sql(c.expected, /*concurrently=*/true) + "\n" + create;
@@ -999,8 +1070,8 @@ Fix fix_changed_function(const Change& c) {
 
 // ---- trigger --------------------------------------------------------------------------------
 
-Fix fix_missing_trigger(const SchemaObject& e, const Children&, const DiffOptions&) {
-  std::string create = trigger_create_sql(e);
+Fix fix_missing_trigger(const SchemaObject& e, const Children&, const DiffOptions& options) {
+  std::string create = trigger_create_sql(e, nullptr, options.fix_server_major);
   if (create.empty()) return std::nullopt;
   return create;
 }
@@ -1011,7 +1082,8 @@ Fix fix_extra_trigger(const SchemaObject& a) {
 
 Fix fix_changed_trigger(const Change& c) {
   if (c.attr == "enabled") return trigger_enable_sql(c.expected, c.ev.value_or("origin"));
-  std::string create = trigger_create_sql(c.expected);
+  std::string create =
+      trigger_create_sql(c.expected, &c.actual, c.options ? c.options->fix_server_major : 0);
   if (create.empty()) return std::nullopt;
   return create;
 }
@@ -1143,25 +1215,59 @@ std::map<std::string, std::string> named_checks(const std::optional<std::string>
   return out;
 }
 
+IndexStorage index_storage(const std::string& definition) {
+  IndexStorage out;
+  out.rest = definition;
+  static const std::string kWith = " WITH ";
+  int depth = 0;
+  size_t open = std::string::npos;  // the '(' of WITH (...) at depth 0
+  size_t start = 0;                 // of the current option
+  for (size_t i = 0; i < definition.size(); ++i) {
+    const char c = definition[i];
+    if (c == '\'' || c == '"') {
+      i = end_of_quoted(definition, i) - 1;
+      continue;
+    }
+    if (c == '(') {
+      if (depth == 0 && i >= kWith.size() &&
+          definition.compare(i - kWith.size(), kWith.size(), kWith) == 0) {
+        open = i;
+        start = i + 1;
+      }
+      ++depth;
+    } else if (c == ')') {
+      if (--depth == 0 && open != std::string::npos) {
+        out.options.push_back(trim_copy(definition.substr(start, i - start)));
+        out.rest = definition.substr(0, open - kWith.size()) + definition.substr(i + 1);
+        return out;
+      }
+    } else if (c == ',' && depth == 1 && open != std::string::npos) {
+      out.options.push_back(trim_copy(definition.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return IndexStorage{definition, {}};
+}
+
+size_t end_of_quoted(const std::string& text, size_t open) {
+  const char quote = text[open];
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (text[i] != quote) continue;
+    if (i + 1 < text.size() && text[i + 1] == quote) {
+      ++i;
+    } else {
+      return i + 1;
+    }
+  }
+  return text.size();
+}
+
 std::vector<std::pair<std::string, std::string>> type_attributes(
     const std::optional<std::string>& attributes) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& entry : json_strings(attributes.value_or("[]"))) {
-    size_t end = 0;
-    if (!entry.empty() && entry[0] == '"') {
-      for (end = 1; end < entry.size(); ++end) {
-        if (entry[end] == '"') {
-          if (end + 1 < entry.size() && entry[end + 1] == '"') {
-            ++end;
-          } else {
-            ++end;
-            break;
-          }
-        }
-      }
-    } else {
-      end = entry.find(' ');
-    }
+    const size_t end =
+        !entry.empty() && entry[0] == '"' ? end_of_quoted(entry, 0) : entry.find(' ');
     if (end == std::string::npos || end >= entry.size()) continue;
     out.emplace_back(entry.substr(0, end), entry.substr(end + 1));
   }
@@ -1209,7 +1315,12 @@ Fix fix_changed_domain(const Change& c) {
     sql.pop_back();
     return sql;
   }
-  return std::nullopt;  // type: a domain's base type cannot be altered
+  // type, collation: ALTER DOMAIN cannot change them; the domain is dropped and created again
+  // (no CASCADE: while columns use it the DROP fails, rather than dropping their data).
+  return destructive(
+      "drops the domain to create it with its expected " + c.attr +
+          " (fails while columns use it: move them to the base type first)",
+      "DROP DOMAIN IF EXISTS " + object_sql(c.actual) + ";\n" + domain_create_sql(c.expected));
 }
 
 // ---- composite and range types --------------------------------------------------------------

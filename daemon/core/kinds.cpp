@@ -15,7 +15,7 @@ std::vector<KindRules> make_kinds() {
   using F = FoldInto;
   // clang-format off
   std::vector<KindRules> kinds = {
-      // type, label, name shape, folds into, since model, attributes since model 2, normaliser,
+      // type, label, name shape, folds into, since model, attributes since model 2+, normaliser,
       // describe, risk: missing / extra / changed, fix: missing / extra / changed, COMMENT ON
       {K::kSchema, "schema", N::kGlobal, F::kNothing, 1, {},
        normalize_plain, describe_schema,
@@ -79,11 +79,11 @@ std::vector<KindRules> make_kinds() {
        missing_privilege, extra_info, changed_privilege,
        fix_missing_privilege, fix_extra_privilege, fix_changed_privilege, "",
        "is expected but not granted", "is granted in the database but not expected"},
-      {K::kDomain, "domain", N::kSchemaQualified, F::kNothing, 2, {},
+      {K::kDomain, "domain", N::kSchemaQualified, F::kNothing, 2, {{"collation", 3}},
        normalize_plain, describe_domain,
        missing_domain, extra_info, changed_domain,
        fix_missing_domain, fix_extra_domain, fix_changed_domain, "DOMAIN"},
-      {K::kType, "type", N::kSchemaQualified, F::kNothing, 2, {},
+      {K::kType, "type", N::kSchemaQualified, F::kNothing, 2, {{"subtype_opclass", 3}, {"collation", 3}},
        normalize_plain, describe_type,
        missing_type, extra_info, changed_type,
        fix_missing_type, fix_extra_type, fix_changed_type, "TYPE"},

@@ -31,6 +31,8 @@
 //  index        missing  not unique (queries get slow)             warning   none
 //  index        extra    unique (inserts may now fail)             warning   unique_violation
 //  index        extra    not unique                                info      none
+//  index        changed  definition: only storage parameters       warning   none
+//                        (WITH (...))
 //  index        changed  definition (unique on either side)        warning   unique_violation
 //  index        changed  definition, otherwise                     warning   none
 //  index        changed  valid: DB invalid, unique (not an ON       critical  unique_violation
@@ -74,13 +76,15 @@
 //  domain       changed  type, narrowing                           critical  type_mismatch
 //  domain       changed  type, otherwise                           warning   type_mismatch
 //  domain       changed  nullable: expected NULL, DB NOT NULL      critical  not_null_violation
-//  domain       changed  default, nullable, checks                 warning   none
+//  domain       changed  default, nullable, checks, collation      warning   none
 //  type         missing  (composite / range)                       critical  undefined_object
 //  type         extra                                              info      none
 //  type         changed  attributes: an expected one is missing    critical  undefined_column
+//  type         changed  subtype_opclass, collation (range)        warning   none
 //  type         changed  otherwise                                 warning   type_mismatch
 //  server       changed  major_version                             info      none
 //  any          changed  comment                                   info      none
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -99,11 +103,51 @@ Verdict verdict(Severity severity, const char* risk, std::string consequence) {
   return v;
 }
 
-bool unique_index(const SchemaObject& o) { return is_true(o, "unique") || is_true(o, "primary"); }
+// Consequence of a changed attribute, by attribute name.
+using Consequences = std::map<std::string, const char*>;
 
-bool unique_constraint(const SchemaObject& o) {
+// A warning without a risk name, with the attribute's consequence ("" when not listed).
+Verdict warning_for(const Change& c, const Consequences& consequences) {
+  auto it = consequences.find(c.attr);
+  return verdict(Severity::kWarning, risk::kNone, it == consequences.end() ? "" : it->second);
+}
+
+// An index or constraint that rejects duplicates (and can be an ON CONFLICT arbiter).
+bool enforces_uniqueness(const SchemaObject& o) {
+  if (o.type == ObjectType::kIndex) return is_true(o, "unique") || is_true(o, "primary");
   std::string type = attr_or(o, "type", "");
   return type == "primary_key" || type == "unique" || type == "exclude";
+}
+
+// The rule shared by indexes and constraints: missing or extra, one that enforces uniqueness is
+// about unique_violation; `otherwise` is the verdict for one that does not.
+Verdict uniqueness_rule(const SchemaObject& o, bool missing, Verdict otherwise) {
+  if (!enforces_uniqueness(o)) return otherwise;
+  return verdict(Severity::kWarning, risk::kUniqueViolation,
+                 missing ? "duplicates are no longer rejected and ON CONFLICT upserts on its "
+                           "columns fail (no unique or exclusion constraint matching)"
+                         : "it rejects duplicates, so inserts the application expects to succeed "
+                           "may fail with unique_violation");
+}
+
+// The rule shared by everything that holds values (columns, domains): a changed `type` or
+// `nullable`.
+Verdict value_rule(const Change& c) {
+  if (c.attr == "type") {
+    if (c.ev && c.av && type_narrows(*c.ev, *c.av)) {
+      return verdict(Severity::kCritical, risk::kTypeMismatch,
+                     "the database type is narrower, so values the application writes may not "
+                     "fit");
+    }
+    return verdict(Severity::kWarning, risk::kTypeMismatch,
+                   "values read or written may convert differently");
+  }
+  if (c.ev && *c.ev == "true") {  // nullable
+    return verdict(Severity::kCritical, risk::kNotNullViolation,
+                   "the application may write NULL and its INSERTs fail with "
+                   "not_null_violation");
+  }
+  return verdict(Severity::kWarning, risk::kNone, "NULLs the migrations forbid can be stored");
 }
 
 }  // namespace
@@ -143,31 +187,19 @@ Verdict changed_table(const Change& c) {
     }
     return verdict(Severity::kInfo, risk::kNone, "its writes are WAL-logged (slower)");
   }
-  if (c.attr == "replica_identity") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "logical replication sends different keys for UPDATE and DELETE (with "
-                   "NOTHING they fail on a published table)");
-  }
-  if (c.attr == "reloptions") {
-    return verdict(Severity::kWarning, risk::kNone, "storage and autovacuum settings differ");
-  }
-  if (c.attr == "inherits") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "queries on the parent table see different rows");
-  }
-  if (c.attr == "partition_key") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "rows are routed to partitions differently (a partition key cannot be "
-                   "altered: the table must be rebuilt)");
-  }
-  if (c.attr == "row_security") {
-    return verdict(Severity::kWarning, risk::kNone, "which rows non-owners see changes");
-  }
-  if (c.attr == "force_row_security") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "whether policies apply to the table owner changes");
-  }
-  return changed_warning(c);
+  static const Consequences kWarnings = {
+      {"replica_identity",
+       "logical replication sends different keys for UPDATE and DELETE (with NOTHING they fail "
+       "on a published table)"},
+      {"reloptions", "storage and autovacuum settings differ"},
+      {"inherits", "queries on the parent table see different rows"},
+      {"partition_key",
+       "rows are routed to partitions differently (a partition key cannot be altered: the table "
+       "must be rebuilt)"},
+      {"row_security", "which rows non-owners see changes"},
+      {"force_row_security", "whether policies apply to the table owner changes"},
+  };
+  return warning_for(c, kWarnings);
 }
 
 Verdict missing_column(const SchemaObject&) {
@@ -186,23 +218,7 @@ Verdict extra_column(const SchemaObject& a) {
 
 Verdict changed_column(const Change& c) {
   const std::string& attr = c.attr;
-  if (attr == "type") {
-    if (c.ev && c.av && type_narrows(*c.ev, *c.av)) {
-      return verdict(Severity::kCritical, risk::kTypeMismatch,
-                     "the database type is narrower, so values the application writes may not "
-                     "fit");
-    }
-    return verdict(Severity::kWarning, risk::kTypeMismatch,
-                   "values read or written may convert differently");
-  }
-  if (attr == "nullable") {
-    if (c.ev && *c.ev == "true") {
-      return verdict(Severity::kCritical, risk::kNotNullViolation,
-                     "the application may write NULL and its INSERTs fail with "
-                     "not_null_violation");
-    }
-    return verdict(Severity::kWarning, risk::kNone, "NULLs the migrations forbid can be stored");
-  }
+  if (attr == "type" || attr == "nullable") return value_rule(c);
   if (attr == "default" || attr == "identity") {
     bool removed = c.ev && !c.av;
     bool actual_not_null = attr_or(c.actual, "nullable", "true") == "false";
@@ -221,41 +237,34 @@ Verdict changed_column(const Change& c) {
                    c.av && !c.ev ? "the application's writes to it fail (generated column)"
                                  : "stored values are computed differently");
   }
-  if (attr == "collation") {
-    return verdict(Severity::kWarning, risk::kNone, "sorting and comparisons differ");
-  }
-  if (attr == "identity_options") {
-    return verdict(Severity::kWarning, risk::kNone, "identity values are generated differently");
-  }
-  if (attr == "generated_kind") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "values are computed on read instead of stored, or the other way round");
-  }
-  return changed_warning(c);
+  static const Consequences kWarnings = {
+      {"collation", "sorting and comparisons differ"},
+      {"identity_options", "identity values are generated differently"},
+      {"generated_kind", "values are computed on read instead of stored, or the other way round"},
+  };
+  return warning_for(c, kWarnings);
 }
 
 Verdict missing_index(const SchemaObject& e) {
-  if (unique_index(e)) {
-    return verdict(Severity::kWarning, risk::kUniqueViolation,
-                   "duplicates are no longer rejected and ON CONFLICT upserts on its columns "
-                   "fail");
-  }
-  return verdict(Severity::kWarning, risk::kNone, "queries that rely on it may be slow");
+  return uniqueness_rule(
+      e, /*missing=*/true,
+      verdict(Severity::kWarning, risk::kNone, "queries that rely on it may be slow"));
 }
 
 Verdict extra_index(const SchemaObject& a) {
-  if (unique_index(a)) {
-    return verdict(Severity::kWarning, risk::kUniqueViolation,
-                   "it is unique, so inserts the application expects to succeed may fail with "
-                   "unique_violation");
-  }
-  return verdict(Severity::kInfo, risk::kNone, "it costs write time and space");
+  return uniqueness_rule(a, /*missing=*/false,
+                         verdict(Severity::kInfo, risk::kNone, "it costs write time and space"));
 }
 
 Verdict changed_index(const Change& c) {
+  if (c.attr == "definition" && c.ev && c.av &&
+      index_storage(*c.ev).rest == index_storage(*c.av).rest) {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "its storage parameters differ (page fill, build and maintenance settings)");
+  }
   if (c.attr == "valid") {
     if (!c.av) return verdict(Severity::kInfo, risk::kNone, "");  // only expected invalid
-    if (unique_index(c.actual)) {
+    if (enforces_uniqueness(c.actual)) {
       return verdict(Severity::kCritical, risk::kUniqueViolation,
                      "PostgreSQL does not use an invalid index as an ON CONFLICT arbiter, so "
                      "upserts on its columns fail, and duplicates may be stored");
@@ -264,7 +273,7 @@ Verdict changed_index(const Change& c) {
                    "queries cannot use it (a failed CREATE INDEX CONCURRENTLY) while writes "
                    "still maintain it");
   }
-  if (unique_index(c.expected) || unique_index(c.actual)) {
+  if (enforces_uniqueness(c.expected) || enforces_uniqueness(c.actual)) {
     return verdict(Severity::kWarning, risk::kUniqueViolation,
                    "uniqueness is enforced differently, so inserts or ON CONFLICT upserts may "
                    "fail");
@@ -273,19 +282,13 @@ Verdict changed_index(const Change& c) {
 }
 
 Verdict missing_constraint(const SchemaObject& e) {
-  if (unique_constraint(e)) {
-    return verdict(Severity::kWarning, risk::kUniqueViolation,
-                   "duplicates are no longer rejected and ON CONFLICT upserts on its columns "
-                   "fail (no unique or exclusion constraint matching)");
-  }
-  return verdict(Severity::kWarning, risk::kNone, "the database no longer enforces it");
+  return uniqueness_rule(
+      e, /*missing=*/true,
+      verdict(Severity::kWarning, risk::kNone, "the database no longer enforces it"));
 }
 
 Verdict extra_constraint(const SchemaObject& a) {
-  if (unique_constraint(a)) {
-    return verdict(Severity::kWarning, risk::kUniqueViolation,
-                   "inserts the application expects to succeed may fail with unique_violation");
-  }
+  if (enforces_uniqueness(a)) return uniqueness_rule(a, /*missing=*/false, {});
   if (attr_or(a, "type", "") == "check" &&
       upper(attr_or(a, "definition", "")).find("IS NOT NULL") != std::string::npos) {
     return verdict(Severity::kWarning, risk::kNotNullViolation,
@@ -299,7 +302,7 @@ Verdict changed_constraint(const Change& c) {
   if (c.attr == "validated") {
     return verdict(Severity::kInfo, risk::kNone, "existing rows were not checked against it");
   }
-  if (c.attr == "definition" && unique_constraint(c.expected)) {
+  if (c.attr == "definition" && enforces_uniqueness(c.expected)) {
     return verdict(Severity::kWarning, risk::kUniqueViolation,
                    "ON CONFLICT upserts and inserts may fail");
   }
@@ -437,23 +440,7 @@ Verdict missing_domain(const SchemaObject&) {
 }
 
 Verdict changed_domain(const Change& c) {
-  if (c.attr == "type") {
-    if (c.ev && c.av && type_narrows(*c.ev, *c.av)) {
-      return verdict(Severity::kCritical, risk::kTypeMismatch,
-                     "the database type is narrower, so values the application writes may not "
-                     "fit");
-    }
-    return verdict(Severity::kWarning, risk::kTypeMismatch,
-                   "values read or written may convert differently");
-  }
-  if (c.attr == "nullable") {
-    if (c.ev && *c.ev == "true") {
-      return verdict(Severity::kCritical, risk::kNotNullViolation,
-                     "the application may write NULL and its INSERTs fail with "
-                     "not_null_violation");
-    }
-    return verdict(Severity::kWarning, risk::kNone, "NULLs the migrations forbid can be stored");
-  }
+  if (c.attr == "type" || c.attr == "nullable") return value_rule(c);
   if (c.attr == "checks") {
     auto expected = named_checks(c.ev);
     for (const auto& [name, definition] : named_checks(c.av)) {
@@ -465,11 +452,11 @@ Verdict changed_domain(const Change& c) {
     }
     return verdict(Severity::kWarning, risk::kNone, "the database no longer enforces a check");
   }
-  if (c.attr == "default") {
-    return verdict(Severity::kWarning, risk::kNone,
-                   "rows inserted without a value get a different value");
-  }
-  return changed_warning(c);
+  static const Consequences kWarnings = {
+      {"default", "rows inserted without a value get a different value"},
+      {"collation", "sorting and comparisons of its values differ"},
+  };
+  return warning_for(c, kWarnings);
 }
 
 Verdict missing_type(const SchemaObject&) {
@@ -478,6 +465,10 @@ Verdict missing_type(const SchemaObject&) {
 }
 
 Verdict changed_type(const Change& c) {
+  if (c.attr == "subtype_opclass" || c.attr == "collation") {
+    return verdict(Severity::kWarning, risk::kNone,
+                   "its ranges order and compare their bounds differently");
+  }
   if (c.attr == "attributes") {
     std::set<std::string> present;
     for (const auto& attribute : type_attributes(c.av)) present.insert(attribute.first);

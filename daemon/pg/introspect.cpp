@@ -30,16 +30,20 @@
 //                 (each only when not PostgreSQL's default)
 //   column        type, nullable, default, identity, generated, collation  [+ comment]
 //                 model 2: identity_options, generated_kind (virtual)
-//   index         definition, unique, primary          (indexes backing constraints excluded)
+//   index         definition, unique, primary          (indexes backing constraints excluded;
+//                 storage parameters are in the definition: pg_get_indexdef prints WITH (...))
 //                 model 2: valid (only when false)
 //   constraint    type, definition, on_delete, on_update, deferrable, validated
 //   enum          labels
 //   domain        type, default, nullable, checks                  (model 2)
+//                 model 3: collation (only when not the base type's)
 //   type          kind (composite|range), attributes, subtype      (model 2)
+//                 model 3: subtype_opclass, collation (range; only when not the subtype's
+//                 default operator class / collation)
 //   view, materialized_view  definition                           [+ comment]
 //   function      kind, result, language, body, volatility, security_definer, strict
 //                 model 2: config, sql_body, arguments, parallel, leakproof
-//   trigger       definition, enabled
+//   trigger       definition, enabled      (info inherited: cloned onto a partition)
 //   sequence      data_type, start, increment, min, max, cache, cycle, owned_by
 //   extension     version, schema
 //   policy        command, permissive, roles, using, with_check
@@ -159,6 +163,12 @@ void set_attr(SchemaObject& object, const char* key, const pqxx::field& field) {
 #define DW_NOT_EXTENSION_MEMBER(catalog, oid_expr)                                               \
   " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend ext WHERE ext.classid = 'pg_catalog." catalog \
   "'::pg_catalog.regclass AND ext.objid = " oid_expr " AND ext.deptype = 'e') "
+
+// A collation's name as COLLATE takes it: bare for pg_catalog's, else schema-qualified.
+#define DW_COLLATION_NAME(oid_expr)                                            \
+  "(SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text "        \
+  "ELSE cn.nspname || '.' || co.collname END FROM pg_catalog.pg_collation co " \
+  "JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = " oid_expr ")"
 
 // A function's identity: argument types as format_type renders them, comma-space separated.
 #define DW_FUNCTION_ARGS(proc)                                                               \
@@ -326,11 +336,7 @@ SELECT c.oid, a.attnum, s.nspname, c.relname, a.attname,
           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
        END,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
-         (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text
-                      ELSE cn.nspname || '.' || co.collname END
-          FROM pg_catalog.pg_collation co
-          JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-          WHERE co.oid = a.attcollation)
+         )sql" DW_COLLATION_NAME("a.attcollation") R"sql(
        END,
        a.attgenerated,
        CASE WHEN a.attidentity <> '' THEN
@@ -561,7 +567,25 @@ SELECT t.oid, s.nspname, t.typname, t.typtype,
        CASE WHEN t.typtype = 'r' THEN
          (SELECT pg_catalog.format_type(r.rngsubtype, NULL) FROM pg_catalog.pg_range r
           WHERE r.rngtypid = t.oid)
-       END AS subtype
+       END AS subtype,
+       CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <>
+                 (SELECT bt.typcollation FROM pg_catalog.pg_type bt WHERE bt.oid = t.typbasetype)
+       THEN )sql" DW_COLLATION_NAME("t.typcollation") R"sql( END AS domain_collation,
+       CASE WHEN t.typtype = 'r' THEN
+         (SELECT CASE WHEN on_.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(opc.opcname)
+                      ELSE pg_catalog.quote_ident(on_.nspname) || '.' ||
+                           pg_catalog.quote_ident(opc.opcname) END
+          FROM pg_catalog.pg_range r
+          JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc
+          JOIN pg_catalog.pg_namespace on_ ON on_.oid = opc.opcnamespace
+          WHERE r.rngtypid = t.oid AND NOT opc.opcdefault)
+       END AS subtype_opclass,
+       CASE WHEN t.typtype = 'r' THEN
+         (SELECT )sql" DW_COLLATION_NAME("r.rngcollation") R"sql(
+          FROM pg_catalog.pg_range r
+          JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+          WHERE r.rngtypid = t.oid AND r.rngcollation <> 0 AND r.rngcollation <> st.typcollation)
+       END AS range_collation
 FROM pg_catalog.pg_type t
 JOIN scope s ON s.oid = t.typnamespace
 WHERE (t.typtype IN ('e', 'd', 'r')
@@ -583,11 +607,14 @@ void map_types(const pqxx::result& rows, Builder& b) {
       set_attr(domain, "default", row[6]);
       domain.attrs.emplace("nullable", bool_text(!is_true(row[7])));
       set_attr(domain, "checks", row[8]);
+      set_attr(domain, "collation", row[11]);  // model 3, only when not the base type's
     } else {
       SchemaObject& type = b.add(ObjectType::kType, qualify(schema, local), schema, local);
       type.attrs.emplace("kind", typtype == 'r' ? "range" : "composite");
       set_attr(type, "attributes", row[9]);
       set_attr(type, "subtype", row[10]);
+      set_attr(type, "subtype_opclass", row[12]);  // model 3, only when not the default
+      set_attr(type, "collation", row[13]);        // model 3, only when not the subtype's
     }
     b.comment_target(kTypeCatalog, oid_of(row[0]));
   }
@@ -686,7 +713,7 @@ void map_functions(const pqxx::result& rows, Builder& b) {
 // triggers (internal ones, e.g. for foreign keys, are part of their constraint)
 const std::string kTriggersSql = std::string(kScopeCte) + R"sql(
 SELECT tg.oid, s.nspname, c.relname, tg.tgname, pg_catalog.pg_get_triggerdef(tg.oid, false),
-       tg.tgenabled
+       tg.tgenabled, tg.tgparentid <> 0 AS cloned
 FROM pg_catalog.pg_trigger tg
 JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
 JOIN scope s ON s.oid = c.relnamespace
@@ -706,6 +733,9 @@ void map_triggers(const pqxx::result& rows, Builder& b) {
                                      : enabled == 'R' ? "replica"
                                      : enabled == 'A' ? "always"
                                                       : "origin");
+    if (is_true(row[6])) {  // cloned from a partitioned table's: comes with PARTITION OF
+      trigger.info.emplace("inherited", "true");
+    }
     b.comment_target(kTriggerCatalog, oid_of(row[0]));
   }
 }
@@ -965,8 +995,8 @@ void resolve_deferred(PgSession& session, Builder& builder) {
       // parameters.
       std::string sql = views ? kViewDefinitionsSql : kFunctionDefinitionsSql;
       sql.replace(sql.find("{OIDS}"), 6, oids);
-      const pqxx::result rows = session.impl().exec_released(
-          views ? "view definitions" : "function definitions", sql);
+      const pqxx::result rows =
+          session.impl().exec_released(views ? "view definitions" : "function definitions", sql);
       for (const auto& row : rows) {
         const size_t n = std::strtoul(row[0].c_str(), nullptr, 10);
         if (n < 1 || start + n > end || row[1].is_null()) {

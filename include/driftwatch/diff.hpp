@@ -16,6 +16,10 @@ struct DiffOptions {
   bool compare_privileges = false;  // off: privilege objects are skipped on both sides
   bool compare_comments = false;    // off: `comment` attributes are skipped on both sides
   IgnoreRules ignore;               // findings matching any rule are dropped
+  // PostgreSQL major version (e.g. 15) the fix SQL is written for; 0 = the actual snapshot's
+  // server_version. Newer forms (CREATE OR REPLACE TRIGGER, 14+) are used only where it has them;
+  // when unknown, fixes use forms every supported version accepts.
+  int fix_server_major = 0;
 };
 
 // Findings for every difference, sorted by sort_findings. Inputs need not be sorted. Children

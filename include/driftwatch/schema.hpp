@@ -67,9 +67,10 @@ inline bool operator<(const SchemaObject& a, const SchemaObject& b) {
 // 1: the first release. 2: domains, composite and range types, invalid indexes, function config
 // / SQL-standard bodies / arguments / parallel / leakproof, table persistence / replica identity /
 // storage parameters / inheritance / partition key, identity sequence options, virtual generated
-// columns. An attribute or kind is compared only when both sides' models record it, so a
-// snapshot file written before it existed does not report it as drift.
-inline constexpr int kSchemaModel = 2;
+// columns. 3: domain collation, range subtype operator class and collation. An attribute or kind is
+// compared only when both sides' models record it, so a snapshot file written before it existed
+// does not report it as drift.
+inline constexpr int kSchemaModel = 3;
 
 // One database's schema at one moment (from introspection or a snapshot file).
 struct SchemaSnapshot {

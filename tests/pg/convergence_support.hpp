@@ -58,13 +58,7 @@ inline bool documented_leftover(const Finding& after, const std::vector<Finding>
 // and the reason. A scenario listed here must still not converge (the list cannot go stale
 // silently).
 inline const std::vector<std::pair<std::string, std::string>>& known_divergent() {
-  static const std::vector<std::pair<std::string, std::string>> known = {
-      {"PARTITION BY LIST (created_at)",
-       "drift_depth: a partitioned table's different partition key has no fix SQL (only "
-       "rebuilding the table and moving its rows changes it, a decision for a person), and the "
-       "missing partitions' CREATE TABLE ... PARTITION OF with the expected range bounds fails "
-       "on the list-partitioned table"},
-  };
+  static const std::vector<std::pair<std::string, std::string>> known = {};
   return known;
 }
 

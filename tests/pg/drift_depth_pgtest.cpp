@@ -8,11 +8,13 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convergence_support.hpp"
 #include "driftwatch/check.hpp"
 #include "driftwatch/diff.hpp"
+#include "driftwatch/fix_script.hpp"
 #include "pg/introspect.hpp"
 #include "pg_test_support.hpp"
 #include "warehouse_support.hpp"
@@ -35,6 +37,11 @@ const std::vector<std::string> kDepthSchema = {
     "CREATE TABLE public.eventlog_2025 PARTITION OF public.\"EventLog\" FOR VALUES FROM "
     "('2025-01-01') TO ('2026-01-01')",
     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)",
+    // A row trigger on a partitioned table: PostgreSQL clones it onto every partition.
+    "CREATE FUNCTION public.keep_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
+    "END $$",
+    "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH ROW EXECUTE "
+    "FUNCTION public.keep_row()",
     "CREATE TABLE public.audit (id bigint, at timestamptz) WITH (fillfactor = 90)",
     "CREATE TABLE public.audit_child (extra text) INHERITS (public.audit)",
     "CREATE TABLE public.parent_ref (tenant integer, id integer, PRIMARY KEY (tenant, id))",
@@ -58,6 +65,20 @@ const std::vector<std::string> kDepthSchema = {
     "ALTER TABLE public.account ENABLE ROW LEVEL SECURITY",
     "CREATE POLICY account_own ON public.account FOR SELECT TO PUBLIC USING (email = "
     "current_user)",
+    "CREATE FUNCTION public.account_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "NEW.note := coalesce(NEW.note, ''); RETURN NEW; END $$",
+    "CREATE TRIGGER account_touch BEFORE UPDATE ON public.account FOR EACH ROW EXECUTE FUNCTION "
+    "public.account_touch()",
+    // A column named like its enum type (a common pattern), indexed.
+    "CREATE TYPE public.priority AS ENUM ('low', 'high')",
+    "CREATE TABLE public.task (id integer PRIMARY KEY, priority public.priority)",
+    "CREATE INDEX task_priority_idx ON public.task (priority)",
+    // Model 3: a domain's own collation, a range type's subtype operator class and collation;
+    // an index's storage parameters.
+    "CREATE DOMAIN public.code AS text COLLATE \"C\"",
+    "CREATE TYPE public.code_range AS RANGE (subtype = text, subtype_opclass = "
+    "text_pattern_ops, collation = \"C\")",
+    "CREATE INDEX account_email_lower_idx ON public.account (lower(email)) WITH (fillfactor = 80)",
 };
 
 IntrospectOptions options() {
@@ -158,6 +179,13 @@ void check_fixes_converge(const Drift& d, const std::vector<std::string>& before
     apply_fix(d.db->url(), *f.fix_sql);
   }
   CHECK(render_all(diff_schemas(expected_schema(), introspect(d.db->url()), diff_options())) == "");
+}
+
+std::string attr_of_expected(ObjectType type, const std::string& name, const std::string& key) {
+  const SchemaObject* o = expected_schema().find(type, name);
+  REQUIRE(o != nullptr);
+  auto it = o->attrs.find(key);
+  return it == o->attrs.end() ? "" : it->second;
 }
 
 std::string fix_of(const Finding& f) { return f.fix_sql.value_or("<no fix>"); }
@@ -264,17 +292,36 @@ TEST_CASE("depth: partitions (quoted parent) and the partition key") {
     Drift d = drift({"DROP TABLE public.\"EventLog\"",
                      "CREATE TABLE public.\"EventLog\" (id bigint NOT NULL, created_at date NOT "
                      "NULL, payload text) PARTITION BY LIST (created_at)",
-                     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)"});
+                     "CREATE INDEX eventlog_created_at_idx ON public.\"EventLog\" (created_at)",
+                     "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH "
+                     "ROW EXECUTE FUNCTION public.keep_row()"});
     bool found = false;
     for (const auto& f : d.findings) {
       if (f.object == "public.EventLog" && f.attribute == "partition_key") {
         found = true;
         CHECK(f.expected == std::optional<std::string>("RANGE (created_at)"));
         CHECK(f.actual == std::optional<std::string>("LIST (created_at)"));
-        CHECK_FALSE(f.fix_sql.has_value());  // a partition key cannot be altered
+        // A partition key cannot be altered: a destructive rebuild with the expected key, its
+        // index (on the partitions too) and its partitions.
+        CHECK(fix_of(f).rfind("-- destructive: a partition key cannot be altered", 0) == 0);
+        CHECK(fix_of(f).find("\nDROP TABLE IF EXISTS public.\"EventLog\";\n"
+                             "CREATE TABLE IF NOT EXISTS public.\"EventLog\" (\n"
+                             "    id bigint NOT NULL,\n"
+                             "    created_at date NOT NULL,\n"
+                             "    payload text\n"
+                             ") PARTITION BY RANGE (created_at);\n"
+                             "CREATE INDEX IF NOT EXISTS eventlog_created_at_idx ON "
+                             "public.\"EventLog\" USING btree (created_at);\n"
+                             "CREATE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" "
+                             "FOR EACH ROW EXECUTE FUNCTION public.keep_row();\n"
+                             // Its partitions get the index and the trigger from PARTITION OF.
+                             "CREATE TABLE IF NOT EXISTS public.eventlog_2024 PARTITION OF "
+                             "public.\"EventLog\" FOR VALUES FROM ('2024-01-01') TO "
+                             "('2025-01-01');\n") != std::string::npos);
       }
     }
     CHECK_MESSAGE(found, render_all(d.findings));
+    check_fixes_converge(d);
   }
 }
 
@@ -417,6 +464,152 @@ TEST_CASE("depth: index and policy fixes in their safe forms apply") {
     CHECK(fix_of(d.findings[0]) == "ALTER POLICY account_own ON public.account TO PUBLIC;");
     CHECK(fix_of(d.findings[1]) ==
           "ALTER POLICY account_own ON public.account USING ((email = CURRENT_USER));");
+    check_fixes_converge(d);
+  }
+}
+
+TEST_CASE("depth: a missing or changed trigger is replaced in place, nothing dropped") {
+  const std::vector<std::pair<std::string, std::string>> scenarios = {
+      {"DROP TRIGGER account_touch ON public.account",
+       "missing trigger public.account.account_touch warning none"},
+      {"CREATE OR REPLACE TRIGGER account_touch BEFORE INSERT OR UPDATE ON public.account FOR "
+       "EACH ROW EXECUTE FUNCTION public.account_touch()",
+       "changed trigger public.account.account_touch [definition] warning none"},
+  };
+  for (const auto& [sql, finding] : scenarios) {
+    CAPTURE(sql);
+    Drift d = drift({sql});
+    const Finding& f = only(d);
+    CHECK(render(f) == finding);
+    CHECK(fix_of(f) ==
+          "CREATE OR REPLACE TRIGGER account_touch BEFORE UPDATE ON public.account "
+          "FOR EACH ROW EXECUTE FUNCTION public.account_touch();");
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+    check_fixes_converge(d);
+  }
+}
+
+TEST_CASE("depth: a partitioned table's trigger and its clones on the partitions") {
+  // The clones cannot be replaced or dropped on their own ("is an internal or a child
+  // trigger"): every finding's fix is the partitioned table's, run once.
+  const std::string replace =
+      "CREATE OR REPLACE TRIGGER eventlog_keep BEFORE INSERT ON public.\"EventLog\" FOR EACH ROW "
+      "EXECUTE FUNCTION public.keep_row();";
+  const std::vector<std::pair<std::string, std::string>> scenarios = {
+      {"DROP TRIGGER eventlog_keep ON public.\"EventLog\"", "missing"},
+      {"CREATE OR REPLACE TRIGGER eventlog_keep BEFORE INSERT OR UPDATE ON public.\"EventLog\" "
+       "FOR EACH ROW EXECUTE FUNCTION public.keep_row()",
+       "changed"},
+  };
+  for (const auto& [sql, kind] : scenarios) {
+    CAPTURE(sql);
+    Drift d = drift({sql});
+    const std::string attribute = kind == "changed" ? " [definition]" : "";
+    CHECK(render_all(d.findings) ==
+          kind + " trigger public.EventLog.eventlog_keep" + attribute + " warning none\n" + kind +
+              " trigger public.eventlog_2024.eventlog_keep" + attribute + " warning none\n" + kind +
+              " trigger public.eventlog_2025.eventlog_keep" + attribute + " warning none\n");
+    for (const Finding& f : d.findings) CHECK(fix_of(f) == replace);
+    std::vector<FixStatement> statements = order_fix_statements(d.findings);
+    REQUIRE(statements.size() == 1);
+    CHECK(statements[0].also.size() == 2);
+  }
+  // Disabling works on a clone alone, and so does its fix.
+  Drift d = drift({"ALTER TABLE public.eventlog_2024 DISABLE TRIGGER eventlog_keep"});
+  CHECK(fix_of(only(d)) == "ALTER TABLE public.eventlog_2024 ENABLE TRIGGER eventlog_keep;");
+}
+
+TEST_CASE("depth: an enum renamed with the column named like it") {
+  // A hand-made "rename priority to level": the enum type and the column. The index on the
+  // column now reads `(level)`, an unqualified word equal to the new type name, which is not a
+  // reference to the type: the index keeps its own fix (rebuilt on the re-added column), so the
+  // fix script converges (the script drops column level, and with it the index).
+  Drift d = drift({"ALTER TYPE public.priority RENAME TO level",
+                   "ALTER TABLE public.task RENAME COLUMN priority TO level"});
+  CHECK(render_all(d.findings) ==
+        "missing column public.task.priority critical undefined_column\n"
+        "missing enum public.priority critical undefined_object\n"
+        "changed index public.task_priority_idx [definition] warning none\n"
+        "extra column public.task.level info none\n"
+        "extra enum public.level info none\n");
+  for (const Finding& f : d.findings) {
+    CAPTURE(render(f));
+    const bool enum_pair = f.object_type == ObjectType::kEnum;
+    CHECK((fix_of(f) == "ALTER TYPE public.level RENAME TO priority;") == enum_pair);
+  }
+}
+
+TEST_CASE("depth: domain collation, range subtype operator class, index storage parameters") {
+  SUBCASE("a domain's collation cannot be altered: dropped and created again") {
+    Drift d =
+        drift({"DROP DOMAIN public.code", "CREATE DOMAIN public.code AS text COLLATE \"POSIX\""});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed domain public.code [collation] warning none");
+    CHECK(f.expected == std::optional<std::string>("C"));
+    CHECK(f.actual == std::optional<std::string>("POSIX"));
+    CHECK(fix_of(f) ==
+          "-- destructive: drops the domain to create it with its expected collation "
+          "(fails while columns use it: move them to the base type first)\n"
+          "DROP DOMAIN IF EXISTS public.code;\n"
+          "CREATE DOMAIN public.code AS text COLLATE \"C\";");
+    check_fixes_converge(d);
+  }
+  SUBCASE("the base type's collation is no attribute; a missing domain is created with its own") {
+    Drift d = drift({"DROP DOMAIN public.code"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "missing domain public.code critical undefined_object");
+    CHECK(fix_of(f) == "CREATE DOMAIN public.code AS text COLLATE \"C\";");
+    CHECK(attr_of_expected(ObjectType::kDomain, "public.positive_amount", "collation") == "");
+    check_fixes_converge(d);
+  }
+  SUBCASE("a range type's collation") {
+    Drift d = drift({"DROP TYPE public.code_range",
+                     "CREATE TYPE public.code_range AS RANGE (subtype = text, subtype_opclass = "
+                     "text_pattern_ops)"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed type public.code_range [collation] warning none");
+    CHECK(f.expected == std::optional<std::string>("C"));
+    CHECK_FALSE(f.actual.has_value());  // the subtype's
+    CHECK(fix_of(f).find("\nCREATE TYPE public.code_range AS RANGE (SUBTYPE = text, "
+                         "SUBTYPE_OPCLASS = text_pattern_ops, COLLATION = \"C\");") !=
+          std::string::npos);
+    check_fixes_converge(d);
+  }
+  SUBCASE("a range type's subtype operator class") {
+    Drift d = drift({"DROP TYPE public.code_range",
+                     "CREATE TYPE public.code_range AS RANGE (subtype = text, collation = \"C\")"});
+    const Finding& f = only(d);
+    CHECK(render(f) == "changed type public.code_range [subtype_opclass] warning none");
+    CHECK(f.expected == std::optional<std::string>("text_pattern_ops"));
+    CHECK_FALSE(f.actual.has_value());  // the subtype's default operator class
+    CHECK(fix_of(f) ==
+          "-- destructive: drops the type (fails while columns or functions use it)\n"
+          "DROP TYPE IF EXISTS public.code_range;\n"
+          "CREATE TYPE public.code_range AS RANGE (SUBTYPE = text, SUBTYPE_OPCLASS = "
+          "text_pattern_ops, COLLATION = \"C\");");
+    check_fixes_converge(d);
+  }
+  SUBCASE("index storage parameters are in pg_get_indexdef's definition; set in place") {
+    Drift d =
+        drift({"ALTER INDEX public.account_email_lower_idx SET (fillfactor = 60, "
+               "deduplicate_items = off)",
+               "ALTER INDEX public.account_note_idx SET (fillfactor = 50)"});
+    CHECK(render_all(d.findings) ==
+          "changed index public.account_email_lower_idx [definition] warning none\n"
+          "changed index public.account_note_idx [definition] warning none\n");
+    REQUIRE(d.findings.size() == 2);
+    CHECK(d.findings[0].expected ==
+          std::optional<std::string>("CREATE INDEX account_email_lower_idx ON public.account "
+                                     "USING btree (lower(email)) WITH (fillfactor='80')"));
+    CHECK(d.findings[0].actual ==
+          std::optional<std::string>("CREATE INDEX account_email_lower_idx ON public.account "
+                                     "USING btree (lower(email)) WITH (fillfactor='60', "
+                                     "deduplicate_items=off)"));
+    CHECK(fix_of(d.findings[0]) ==
+          "ALTER INDEX public.account_email_lower_idx RESET (deduplicate_items);\n"
+          "ALTER INDEX public.account_email_lower_idx SET (fillfactor='80');");
+    CHECK(fix_of(d.findings[1]) == "ALTER INDEX public.account_note_idx RESET (fillfactor);");
+    for (const FixStatement& s : order_fix_statements(d.findings)) CHECK_FALSE(s.destructive);
     check_fixes_converge(d);
   }
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <random>
 
+#include "driftwatch/fix_script.hpp"
+
 namespace doctest {
 template <>
 struct StringMaker<std::optional<std::string>> {
@@ -423,6 +425,36 @@ TEST_CASE("indexes") {
                            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS eval_name_key ON "
                            "public.eval USING btree (name);"));
   }
+  SUBCASE("only the storage parameters differ: ALTER INDEX SET / RESET, no rebuild") {
+    const std::string head = "CREATE UNIQUE INDEX eval_name_key ON public.eval USING btree (name)";
+    const std::string tail = " WHERE ((name)::text <> ' WITH (x'::text)";
+    add(expected, unique_index);
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + " WITH (fillfactor='80', deduplicate_items=off)" + tail;
+    SchemaSnapshot actual = base_schema();
+    add(actual, unique_index);
+    find_mut(actual, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + " WITH (fillfactor='60', \"x,y\"='a,b')" + tail;
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.severity == Severity::kWarning);
+    CHECK(f.risk == "none");  // uniqueness is the same
+    CHECK(f.fix_sql ==
+          std::optional<std::string>("ALTER INDEX public.eval_name_key RESET (\"x,y\");\n"
+                                     "ALTER INDEX public.eval_name_key SET (fillfactor='80', "
+                                     "deduplicate_items=off);"));
+    // No WITH on the expected side: RESET only.
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] =
+        head + tail;
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "ALTER INDEX public.eval_name_key RESET (fillfactor, \"x,y\");"));
+    // Anything else differs too: rebuilt (and unique_violation).
+    find_mut(expected, ObjectType::kIndex, "public.eval_name_key")->attrs["definition"] = head;
+    f = only_finding(expected, actual);
+    CHECK(f.risk == "unique_violation");
+    CHECK(f.fix_sql->rfind("DROP INDEX CONCURRENTLY IF EXISTS public.eval_name_key;\n", 0) == 0);
+  }
   SUBCASE("missing plain index") {
     SchemaSnapshot actual = base_schema();
     remove(actual, ObjectType::kIndex, "public.eval__created_at_idx");
@@ -688,15 +720,52 @@ TEST_CASE("views, materialized views, functions") {
 
 TEST_CASE("triggers, sequences, extensions") {
   SchemaSnapshot expected = base_schema();
-  SUBCASE("missing trigger: drop if exists + create") {
+  SUBCASE("missing trigger: created, nothing dropped") {
     SchemaSnapshot actual = base_schema();
     remove(actual, ObjectType::kTrigger, "public.eval.eval_touch");
     Finding f = only_finding(expected, actual);
     CHECK(f.severity == Severity::kWarning);
+    // Server version unknown: the form every version accepts.
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW "
+                           "EXECUTE FUNCTION public.touch();"));
+    actual.server_version = "15.6";
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR "
+                           "EACH ROW EXECUTE FUNCTION public.touch();"));
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+  }
+  SUBCASE("changed trigger: CREATE OR REPLACE on 14+, drop and create before") {
+    SchemaSnapshot actual = base_schema();
+    SchemaObject* trigger = find_mut(actual, ObjectType::kTrigger, "public.eval.eval_touch");
+    trigger->attrs["definition"] =
+        "CREATE TRIGGER eval_touch AFTER UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
+        "public.touch()";
+    actual.server_version = "14.1";
+    Finding f = only_finding(expected, actual);
+    CHECK(f.attribute == "definition");
+    CHECK(f.fix_sql == std::optional<std::string>(
+                           "CREATE OR REPLACE TRIGGER eval_touch BEFORE UPDATE ON public.eval FOR "
+                           "EACH ROW EXECUTE FUNCTION public.touch();"));
+    for (const FixStatement& s : order_fix_statements({f})) CHECK_FALSE(s.destructive);
+    // The same fix for a database on PostgreSQL 13 drops first, and is marked destructive.
+    DiffOptions on_13 = all_on();
+    on_13.fix_server_major = 13;
+    f = only_finding(expected, actual, on_13);
     CHECK(f.fix_sql == std::optional<std::string>(
                            "DROP TRIGGER IF EXISTS eval_touch ON public.eval;\nCREATE TRIGGER "
                            "eval_touch BEFORE UPDATE ON public.eval FOR EACH ROW EXECUTE FUNCTION "
                            "public.touch();"));
+    CHECK(order_fix_statements({f}).front().destructive);
+    // A constraint trigger cannot be replaced (PostgreSQL: "CREATE OR REPLACE CONSTRAINT
+    // TRIGGER is not supported"), nor a plain trigger replace one.
+    trigger->attrs["definition"] =
+        "CREATE CONSTRAINT TRIGGER eval_touch AFTER UPDATE ON public.eval NOT DEFERRABLE "
+        "INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION public.touch()";
+    f = only_finding(expected, actual);
+    CHECK(f.fix_sql->rfind("DROP TRIGGER IF EXISTS eval_touch ON public.eval;\nCREATE TRIGGER ",
+                           0) == 0);
   }
   SUBCASE("disabled trigger") {
     SchemaSnapshot actual = base_schema();
@@ -1004,7 +1073,36 @@ TEST_CASE("model 2 attributes and kinds") {
       CHECK(f.fix_sql ==
             std::optional<std::string>("ALTER TYPE public.eval_state RENAME TO eval_status;"));
     }
+    // Only whole schema-qualified references to the type are its consequences: not the word in
+    // a string literal, an unqualified column name, or a type of that name in another schema.
+    SchemaSnapshot expected = base_schema();
+    add(expected, column("public.eval", "kind",
+                         {{"type", "text"},
+                          {"nullable", "true"},
+                          {"default", "'eval_status'::text"},
+                          {"generated", "(eval_status || 'x'::text)"}},
+                         "5"));
+    add(expected, column("public.eval", "other_status",
+                         {{"type", "other.eval_status"}, {"nullable", "true"}}, "6"));
+    add(actual, column("public.eval", "kind",
+                       {{"type", "text"},
+                        {"nullable", "true"},
+                        {"default", "'eval_state'::text"},
+                        {"generated", "(eval_state || 'x'::text)"}},
+                       "5"));
+    add(actual, column("public.eval", "other_status",
+                       {{"type", "other.eval_state"}, {"nullable", "true"}}, "6"));
+    findings = diff_schemas(expected, actual, all_on());
+    REQUIRE(findings.size() == 6);
+    for (const Finding& f : findings) {
+      CAPTURE(f.object);
+      CAPTURE(f.attribute);
+      const bool rename = f.object_type == ObjectType::kEnum || f.object == "public.eval.status";
+      CHECK((f.fix_sql == std::optional<std::string>(
+                              "ALTER TYPE public.eval_state RENAME TO eval_status;")) == rename);
+    }
     // Different labels: not a rename.
+    type = find_mut(actual, ObjectType::kEnum, "public.eval_state");  // add() moved it
     type->attrs["labels"] = R"(["pending"])";
     for (const Finding& f : diff_schemas(base_schema(), actual, all_on())) {
       CHECK(f.fix_sql !=
@@ -1127,6 +1225,84 @@ TEST_CASE("model 2 attributes and kinds") {
                            "CREATE TABLE IF NOT EXISTS public.log_2025 PARTITION OF public.\"Log\" "
                            "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"));
   }
+}
+
+}  // namespace driftwatch
+
+namespace driftwatch {
+namespace {
+
+SchemaObject table(const std::string& local, Attrs attrs, Attrs info = {}) {
+  attrs.emplace("row_security", "off");
+  attrs.emplace("force_row_security", "off");
+  info.emplace("schema", "public");
+  info.emplace("local_name", local);
+  return make(ObjectType::kTable, "public." + local, std::move(attrs), std::move(info));
+}
+
+}  // namespace
+
+TEST_CASE("a changed partition key: the table is rebuilt with its partitions (destructive)") {
+  const std::string bound = "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')";
+  SchemaSnapshot expected;
+  expected.schemas = {"public"};
+  expected.objects = {
+      make(ObjectType::kSchema, "public"),
+      table("log", {{"kind", "partitioned_table"}, {"partition_key", "RANGE (at)"}}),
+      column("public.log", "at", {{"type", "date"}, {"nullable", "false"}}),
+      index("log_at_idx", "public.log",
+            {{"definition", "CREATE INDEX log_at_idx ON ONLY public.log USING btree (at)"},
+             {"unique", "false"},
+             {"primary", "false"}}),
+      // Sorts before its parent: its CREATE must still run after the parent's.
+      table("a_log_2024", {{"kind", "table"}, {"partition_of", "public.log " + bound}},
+            {{"partition_parent_schema", "public"},
+             {"partition_parent_name", "log"},
+             {"partition_bound", bound}}),
+      column("public.a_log_2024", "at", {{"type", "date"}, {"nullable", "false"}}),
+      make(ObjectType::kIndex, "public.a_log_2024_at_idx",
+           {{"definition", "CREATE INDEX a_log_2024_at_idx ON public.a_log_2024 USING btree (at)"},
+            {"unique", "false"},
+            {"primary", "false"}},
+           {{"parent", "public.a_log_2024"},
+            {"schema", "public"},
+            {"local_name", "a_log_2024_at_idx"},
+            {"inherited", "true"}}),
+  };
+  expected.normalize_order();
+  SchemaSnapshot actual = expected;
+  remove(actual, ObjectType::kTable, "public.a_log_2024");
+  remove(actual, ObjectType::kColumn, "public.a_log_2024.at");
+  remove(actual, ObjectType::kIndex, "public.a_log_2024_at_idx");
+  find_mut(actual, ObjectType::kTable, "public.log")->attrs["partition_key"] = "LIST (at)";
+  std::vector<Finding> findings = diff_schemas(expected, actual);
+  REQUIRE(findings.size() == 2);
+  CHECK(findings[0].object == "public.a_log_2024");
+  const Finding& key = findings[1];
+  CHECK(key.attribute == "partition_key");
+  const std::string partition_sql =
+      "CREATE TABLE IF NOT EXISTS public.a_log_2024 PARTITION OF public.log " + bound + ";";
+  CHECK(key.fix_sql ==
+        std::optional<std::string>(
+            "-- destructive: a partition key cannot be altered: drops the partitioned table "
+            "with its partitions and their rows and creates them with the expected key (fails "
+            "while views or foreign keys use it). To keep the rows, first ALTER TABLE "
+            "public.log RENAME TO a new name (and its partitions), run this, then INSERT INTO "
+            "public.log SELECT * FROM the renamed table and drop it\n"
+            "DROP TABLE IF EXISTS public.log;\n"
+            "CREATE TABLE IF NOT EXISTS public.log (\n    at date NOT NULL\n) PARTITION BY "
+            "RANGE (at);\n"
+            // Not ON ONLY: valid, built on the partitions too.
+            "CREATE INDEX IF NOT EXISTS log_at_idx ON public.log USING btree (at);\n" +
+            partition_sql));
+  // The script: the drop first, the parent before the partition (run once for both findings).
+  std::vector<std::string> commands;
+  for (const FixStatement& s : order_fix_statements(findings)) commands.push_back(s.command);
+  REQUIRE(commands.size() == 4);
+  CHECK(commands[0] == "DROP TABLE IF EXISTS public.log;");
+  CHECK(commands[1].rfind("CREATE TABLE IF NOT EXISTS public.log (", 0) == 0);
+  CHECK(commands[2] == partition_sql);
+  CHECK(commands[3].rfind("CREATE INDEX IF NOT EXISTS log_at_idx", 0) == 0);
 }
 
 }  // namespace driftwatch
