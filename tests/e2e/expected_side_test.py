@@ -73,6 +73,11 @@ class ExpectedSideTest(unittest.TestCase):
         fired = alerts(prometheus, "DriftwatchMigrationsBroken")
         self.assertEqual([(a["migrations"], a["reason"]) for a in fired],
                          [("warehouse", "parse_error")])
+        # driftwatch_migrations_up is computed at each scrape, from the migrations source: the
+        # alert can fire before the target's next check has met the broken file.
+        daemon.wait_until(
+            lambda: (daemon.json("/api/v1/targets/prod").get("error") or {}).get("reason")
+            == "migrations", timeout=60, what="prod's check failing on the expected side")
         # Both targets are checked (and fail on the expected side) several more times.
         result = daemon.json("/api/v1/targets/prod")
         self.assertEqual(result["error"]["reason"], "migrations", result)
