@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -64,6 +65,36 @@ bool has_exited(pid_t pid) {
   return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
          info.si_pid == pid;
 }
+
+// The process group ids (= pids) of the commands running now, for kill_running_children; 0 = a
+// free slot. Plain atomics in static storage: readable from a signal handler.
+std::atomic<pid_t> g_running[kMaxTrackedChildren];
+static_assert(std::atomic<pid_t>::is_always_lock_free, "kill_running_children reads it lock-free");
+
+// A running command's entry in g_running, from fork until just before it is reaped (a reaped pid
+// may be reused, and must not be killed then).
+class RunningChild {
+ public:
+  explicit RunningChild(pid_t pid) {
+    for (auto& slot : g_running) {
+      pid_t free = 0;
+      if (slot.compare_exchange_strong(free, pid)) {
+        slot_ = &slot;
+        break;
+      }
+    }
+  }
+  ~RunningChild() { release(); }
+  RunningChild(const RunningChild&) = delete;
+  RunningChild& operator=(const RunningChild&) = delete;
+  void release() {
+    if (slot_ != nullptr) slot_->store(0);
+    slot_ = nullptr;
+  }
+
+ private:
+  std::atomic<pid_t>* slot_ = nullptr;
+};
 
 int reap(pid_t pid) {
   int status = 0;
@@ -137,6 +168,7 @@ ChildResult run_child(const ChildCommand& command) {
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // also from the parent: no race with a kill below
+  RunningChild running(pid);
   out_write.reset();
   exec_error_write.reset();
 
@@ -146,6 +178,7 @@ ChildResult run_child(const ChildCommand& command) {
     got = ::read(exec_error_read.get(), &result.exec_errno, sizeof result.exec_errno);
   } while (got < 0 && errno == EINTR);
   if (got == static_cast<ssize_t>(sizeof result.exec_errno)) {
+    running.release();
     reap(pid);
     result.end = ChildEnd::kExecFailed;
     return result;
@@ -229,6 +262,7 @@ ChildResult run_child(const ChildCommand& command) {
     }
   }
   if (killed) ::kill(-pid, SIGKILL);
+  running.release();
   const int status = reap(pid);
   if (command.keep_tail && result.output.size() > limit) {
     result.output.erase(0, result.output.size() - limit);
@@ -250,6 +284,13 @@ ChildResult run_child(const ChildCommand& command) {
     }
   }
   return result;
+}
+
+void kill_running_children() {
+  for (const auto& slot : g_running) {
+    const pid_t pid = slot.load();
+    if (pid > 0) ::kill(-pid, SIGKILL);
+  }
 }
 
 }  // namespace driftwatch

@@ -56,4 +56,12 @@ struct ChildResult {
 // for, up to the deadline. Throws driftwatch::Error (reason internal) if pipe or fork fail.
 ChildResult run_child(const ChildCommand& command);
 
+// Kills (SIGKILL) the process group of every command run_child is running now, in any thread, for
+// a process about to end without waiting for them (a second stop signal, an interrupted
+// `check`): they run in process groups of their own, so nothing else would reach them. Each
+// run_child then ends as its command died (kSignaled). Async-signal-safe. The first
+// kMaxTrackedChildren commands running at once are tracked; more are not killed.
+void kill_running_children();
+inline constexpr int kMaxTrackedChildren = 256;
+
 }  // namespace driftwatch

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "app/args.hpp"
+#include "app/child_process.hpp"
 #include "app/engine.hpp"
 #include "driftwatch/alerts.hpp"
 #include "driftwatch/config.hpp"
@@ -674,7 +675,13 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
             io.stop();
           });
         } else {
-          log->warn("second stop signal: exiting without waiting for checks");
+          // The commands driftwatch started (a replay's upgrade command, url_command) are in
+          // process groups of their own: killed here, or they would outlive the process.
+          kill_running_children();
+          log->warn(
+              "second stop signal: exiting without waiting for checks (running commands killed; "
+              "a replay's scratch database driftwatch_replay_{}_* may be left)",
+              ::getpid());
           log->flush();
           std::_Exit(1);
         }
@@ -693,7 +700,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   log->flush();
   if (timed_out) {
     // A stuck check still holds a worker thread (and the engine it uses); running static
-    // destructors under it is not safe, so leave without them.
+    // destructors under it is not safe, so leave without them; the command it runs, if any, is
+    // killed first.
+    kill_running_children();
     std::_Exit(0);
   }
   server.reset();

@@ -221,11 +221,16 @@ def versions_with_migration(directory, name, file_name, text):
     return versions, ini
 
 
-def scratch_databases():
-    """Names of the scratch databases replays left on the cluster (`driftwatch_replay_*`)."""
+def scratch_databases(pid=None):
+    """Names of the scratch databases replays left on the cluster (`driftwatch_replay_*`); with
+    `pid`, only those of that driftwatch process (`driftwatch_replay_<pid>_<n>`), so that tests
+    running in parallel do not see each other's."""
     rows = execute(cluster_url(),
                    "SELECT datname FROM pg_database WHERE datname LIKE 'driftwatch_replay_%'")
-    return [row[0] for row in rows]
+    names = [row[0] for row in rows]
+    if pid is not None:
+        names = [n for n in names if n.startswith("driftwatch_replay_%d_" % pid)]
+    return names
 
 
 def process_alive(pid):
@@ -359,7 +364,9 @@ def wait_for_port(port, timeout=30.0):
 class Process:
     """A background process with captured output, stopped (TERM, then KILL) on stop()."""
 
-    def __init__(self, args, env=None, cwd=None):
+    def __init__(self, args, env=None, cwd=None, new_session=False):
+        """new_session: the process leads a process group of its own (signal it with os.killpg
+        as a terminal would, without reaching the test)."""
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             args,
@@ -368,6 +375,7 @@ class Process:
             env=dict(os.environ, **(env or {})),
             cwd=cwd,
             text=True,
+            start_new_session=new_session,
         )
 
     def stop(self, timeout=20.0):

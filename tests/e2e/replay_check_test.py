@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +53,26 @@ class ReplayCheckTest(unittest.TestCase):
         text += "command = %s\ntimeout = %s\n\n" % (json.dumps(command), e2e.toml_string(timeout))
         text += e2e.target_section("staging", url=self.work.database_at("0010_movements"))
         return e2e.write_file(self.tmp.path, name + ".toml", text)
+
+    def sleeping_command(self, name):
+        """(script, pid file): a shell script that runs `sleep 600` in the background, writes the
+        sleep's pid to the file and waits for it, i.e. a command that would run for minutes."""
+        pid_file = os.path.join(self.tmp.path, name + "-sleep-pid")
+        return ("sleep 600 & echo $! > %s.tmp; mv %s.tmp %s; wait" % (pid_file, pid_file, pid_file),
+                pid_file)
+
+    def wait_for_pid_file(self, process, path):
+        """The pid in `path` once `process` (an e2e.Process) has had it written."""
+        deadline = time.time() + 60
+        while not os.path.exists(path):
+            if process.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError("no %s:\n%s" % (path, process.output()))
+            time.sleep(0.1)
+        with open(path) as f:
+            pid = int(f.read())
+        # Killed after the test in any case, so that a failing run leaves no `sleep 600` behind.
+        self.addCleanup(lambda: e2e.process_alive(pid) and os.kill(pid, signal.SIGKILL))
+        return pid
 
     def serve_during_replay(self, name, script, marker, **config):
         """`serve` whose replay command is the shell `script`; returned once the script has
@@ -193,6 +214,71 @@ class ReplayCheckTest(unittest.TestCase):
         replay_dir = os.path.join(state_dir, "replay", "warehouse")
         left = os.listdir(replay_dir) if os.path.isdir(replay_dir) else []
         self.assertEqual(left, [])
+
+    def test_check_interrupted_during_a_replay_stops_it(self):
+        # `check` waits for the replay in the foreground. Ctrl-C (SIGINT to the process group, as a
+        # terminal sends it) or SIGTERM must kill the replay command (a process group of its own,
+        # which the terminal's signal does not reach), drop the scratch database, write no
+        # snapshot and print no report: exit 3 (the target was not checked).
+        for how in ("SIGINT to the group", "SIGTERM"):
+            name = "check-interrupt-" + how.split()[0].lower()
+            state_dir = os.path.join(self.tmp.path, name + "-state")
+            script, pid_file = self.sleeping_command(name)
+            config = self.serve_replay_config(name, ["/bin/sh", "-c", script],
+                                              state_dir=state_dir, timeout="10m")
+            check = e2e.Process([e2e.driftwatch_bin(), "check", "--config", config, "--format",
+                                 "json"], new_session=True)
+            try:
+                sleep_pid = self.wait_for_pid_file(check, pid_file)
+                self.assertTrue(e2e.scratch_databases(check.proc.pid), how)
+                if how == "SIGTERM":
+                    check.proc.send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(check.proc.pid, signal.SIGINT)
+                self.assertEqual(check.proc.wait(timeout=30), 3, how + ":\n" + check.output())
+            finally:
+                check.stop()
+                if check.proc.returncode != 3:  # the old behaviour: clean up after it
+                    for n in e2e.scratch_databases(check.proc.pid):
+                        e2e.drop_database(n)
+            self.assertFalse(e2e.process_alive(sleep_pid), how + ": the replay command survived")
+            self.assertEqual(e2e.scratch_databases(check.proc.pid), [], how)
+            replay_dir = os.path.join(state_dir, "replay", "warehouse")
+            self.assertEqual(os.listdir(replay_dir) if os.path.isdir(replay_dir) else [], [], how)
+            self.assertIn("interrupted", check.output(), how)
+            self.assertNotIn('"targets"', check.output(), how)
+
+    def test_a_second_stop_signal_still_kills_the_commands(self):
+        # A second SIGTERM exits at once, without waiting for the drain: the commands driftwatch
+        # started run in process groups of their own and must be killed before it goes, not left
+        # running. A target's url_command is still running then (the drain waits for its check);
+        # the replay command is usually killed by the first signal already, unless the second
+        # comes within the 100 ms the replay takes to notice the first.
+        replay_script, replay_pid_file = self.sleeping_command("second-signal-replay")
+        url_script, url_pid_file = self.sleeping_command("second-signal-url")
+        config = self.serve_replay_config("second-signal", ["/bin/sh", "-c", replay_script],
+                                          timeout="10m")
+        with open(config, "a") as f:
+            f.write('\n[[targets]]\nname = "slow_credentials"\nmigrations = "warehouse"\n'
+                    "url_command = %s\n" % json.dumps(["/bin/sh", "-c", url_script]))
+        daemon = e2e.Daemon(config)
+        try:
+            replay_sleep = self.wait_for_pid_file(daemon.process, replay_pid_file)
+            url_sleep = self.wait_for_pid_file(daemon.process, url_pid_file)
+            daemon.signal(signal.SIGTERM)
+            # Sent at once, the two would merge into one pending signal.
+            daemon.wait_until(lambda: "draining" in daemon.process.output(), timeout=30,
+                              what="the first signal")
+            daemon.signal(signal.SIGTERM)
+            self.assertEqual(daemon.wait_exit(timeout=30), 1, daemon.process.output())
+        finally:
+            daemon.stop()
+            # The immediate exit leaves the scratch database (documented); not this test's point.
+            for n in e2e.scratch_databases(daemon.process.proc.pid):
+                e2e.drop_database(n)
+        self.assertIn("second stop signal", daemon.process.output())
+        self.assertFalse(e2e.process_alive(replay_sleep), "the replay command survived")
+        self.assertFalse(e2e.process_alive(url_sleep), "the url_command survived")
 
 
 if __name__ == "__main__":

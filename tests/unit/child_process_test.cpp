@@ -3,13 +3,16 @@
 
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace driftwatch {
 namespace {
@@ -144,6 +147,48 @@ TEST_CASE("run_child: a stop request kills the process group") {
   CHECK(result.end == ChildEnd::kStopped);
   CHECK(result.describe(command) == "stopped (killed)");
   CHECK(process_gone(first_line_pid(result.output)));
+}
+
+TEST_CASE("kill_running_children: kills the process group of every running command") {
+  // Two commands running at once on other threads, each with a background child; each writes
+  // that child's pid to a file once it runs (their output is only seen when run_child returns).
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("driftwatch_kill_children_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<ChildResult> results(2);
+  std::vector<std::thread> runners;
+  for (int i = 0; i < 2; ++i) {
+    const std::string file = dir + "/" + std::to_string(i);
+    runners.emplace_back([&results, i, file] {
+      results[i] = run_child(
+          shell("sleep 30 & echo $! > " + file + ".tmp; mv " + file + ".tmp " + file + "; wait",
+                std::chrono::seconds(60)));
+    });
+  }
+  std::vector<long> sleeps;
+  for (int i = 0; i < 2; ++i) {
+    const std::string file = dir + "/" + std::to_string(i);
+    for (int tries = 0; tries < 1000 && !std::filesystem::exists(file); ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::ifstream in(file);
+    long pid = 0;
+    in >> pid;
+    sleeps.push_back(pid);
+  }
+  kill_running_children();
+  for (auto& runner : runners) runner.join();
+  std::filesystem::remove_all(dir);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(sleeps[i] > 0);
+    CHECK(results[i].end == ChildEnd::kSignaled);
+    CHECK(results[i].signal == SIGKILL);
+    CHECK(process_gone(sleeps[i]));
+  }
+  // Finished commands are no longer tracked: nothing is killed (and nothing breaks).
+  kill_running_children();
+  CHECK(run_child(shell("echo still", std::chrono::seconds(10))).output == "still\n");
 }
 
 }  // namespace
