@@ -199,18 +199,13 @@ class ReplayCheckTest(unittest.TestCase):
         try:
             with open(pid_file) as f:
                 sleep_pid = int(f.read())
-            scratch_prefix = "driftwatch_replay_%d_" % daemon.process.proc.pid
-
-            def ours():
-                return [n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)]
-
-            self.assertTrue(ours())
+            self.assertTrue(e2e.scratch_databases(daemon.process.proc.pid))
             daemon.signal(signal.SIGTERM)
             self.assertEqual(daemon.wait_exit(timeout=30), 0, daemon.process.output())
         finally:
             daemon.stop()
         self.assertFalse(e2e.process_alive(sleep_pid), "the replay command's child survived")
-        self.assertEqual(ours(), [])
+        self.assertEqual(e2e.scratch_databases(daemon.process.proc.pid), [])
         replay_dir = os.path.join(state_dir, "replay", "warehouse")
         left = os.listdir(replay_dir) if os.path.isdir(replay_dir) else []
         self.assertEqual(left, [])

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -39,7 +40,16 @@ class ReplayHistoryTest(unittest.TestCase):
         cls.tmp = cls.work.tmp
         cls.history = os.path.join(cls.tmp.path, "history")
         started = time.time()
-        cls.build = e2e.run_driftwatch(snapshot_args(cls.history), timeout=600)
+        # Run by hand rather than with e2e.run_driftwatch: its pid names its scratch databases.
+        with subprocess.Popen([e2e.driftwatch_bin()] + snapshot_args(cls.history),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as build:
+            try:
+                stdout, stderr = build.communicate(timeout=600)
+            except subprocess.TimeoutExpired:
+                build.kill()
+                raise
+        cls.build = subprocess.CompletedProcess(build.args, build.returncode, stdout, stderr)
+        cls.build_pid = build.pid
         cls.build_seconds = time.time() - started
 
     @classmethod
@@ -63,8 +73,9 @@ class ReplayHistoryTest(unittest.TestCase):
         # A branch tip has its own branch only.
         with open(os.path.join(self.history, "0005b_middleman.json")) as f:
             self.assertNotIn("stock_level", f.read())
-        # Nothing is left on the scratch server.
-        self.assertEqual(e2e.scratch_databases(), [])
+        # Nothing is left on the scratch server (of this build's: other tests may be replaying
+        # at the same time).
+        self.assertEqual(e2e.scratch_databases(self.build_pid), [])
 
     def test_incremental_and_gzip(self):
         again = e2e.run_driftwatch(snapshot_args(self.history))
@@ -115,15 +126,14 @@ class ReplayHistoryTest(unittest.TestCase):
                 time.sleep(0.1)
             with open(pid_file) as f:
                 sleep_pid = int(f.read())
-            scratch_prefix = "driftwatch_replay_%d_" % proc.proc.pid
-            self.assertTrue([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)])
+            self.assertTrue(e2e.scratch_databases(proc.proc.pid))
             proc.proc.send_signal(signal.SIGINT)
             self.assertEqual(proc.proc.wait(timeout=30), 3, proc.output())
         finally:
             proc.stop()
         self.assertIn("interrupted at revision 0001_base", proc.output())
         self.assertFalse(e2e.process_alive(sleep_pid), "the upgrade command's child survived")
-        self.assertEqual([n for n in e2e.scratch_databases() if n.startswith(scratch_prefix)], [])
+        self.assertEqual(e2e.scratch_databases(proc.proc.pid), [])
         self.assertEqual(os.listdir(out), [])
 
 
