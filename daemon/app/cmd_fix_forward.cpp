@@ -10,6 +10,7 @@
 
 #include "app/args.hpp"
 #include "app/engine.hpp"
+#include "app/interrupt.hpp"
 #include "driftwatch/config.hpp"
 #include "driftwatch/fix_script.hpp"
 #include "driftwatch/ignore.hpp"
@@ -105,10 +106,16 @@ int run_fix_forward(const std::vector<std::string>& args, std::ostream& out, std
   }
   const MigrationsConfig& source = source_it->second;
 
-  Engine engine(config);
+  // Like `check`: Ctrl-C stops a replay and drops its scratch database, and the check waits
+  // for the replay of its revision (no replay outlives the command).
+  InterruptEndsRun interrupts("fix-forward", err);
+  EngineOptions engine_options;
+  engine_options.wait_for_replay = true;
+  Engine engine(config, engine_options);
   ComparedSchemas compared;
   const TargetResult result =
       engine.check(*target, std::chrono::steady_clock::now() + config.check.timeout, &compared);
+  interrupts.finish();
   if (result.status == check_status::kError) {
     err << "driftwatch fix-forward: " << result.error->message << "\n";
     return 3;

@@ -215,18 +215,23 @@ class ReplayCheckTest(unittest.TestCase):
         # terminal sends it) or SIGTERM must kill the replay command (a process group of its own,
         # which the terminal's signal does not reach), drop the scratch database, write no
         # snapshot and print no report: exit 3 (the target was not checked).
-        for how in ("SIGINT to the group", "SIGTERM"):
-            name = "check-interrupt-" + how.split()[0].lower()
+        # `fix-forward` runs the same check first, so the same holds for it.
+        for command, how in (("check", "SIGINT to the group"), ("check", "SIGTERM"),
+                             ("fix-forward", "SIGINT to the group")):
+            name = command + "-interrupt-" + how.split()[0].lower()
+            how = command + ", " + how
             state_dir = os.path.join(self.tmp.path, name + "-state")
             script, pid_file = self.sleeping_command(name)
             config = self.serve_replay_config(name, ["/bin/sh", "-c", script],
                                               state_dir=state_dir, timeout="10m")
-            check = e2e.Process([e2e.driftwatch_bin(), "check", "--config", config, "--format",
-                                 "json"], new_session=True)
+            args = ["--format", "json"] if command == "check" else [
+                "--target", "staging", "--out-dir", os.path.join(self.tmp.path, name + "-out")]
+            check = e2e.Process([e2e.driftwatch_bin(), command, "--config", config] + args,
+                                new_session=True)
             try:
                 sleep_pid = self.wait_for_pid_file(check, pid_file)
                 self.assertTrue(e2e.scratch_databases(check.proc.pid), how)
-                if how == "SIGTERM":
+                if how.endswith("SIGTERM"):
                     check.proc.send_signal(signal.SIGTERM)
                 else:
                     os.killpg(check.proc.pid, signal.SIGINT)
