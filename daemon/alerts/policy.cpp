@@ -156,19 +156,6 @@ bool expected_side_error(const TargetResult& result) {
   return result.status == check_status::kError && result.error && target_reached(result);
 }
 
-std::string migrations_problem_of(const CheckError& error) {
-  auto starts = [&](const char* prefix) { return error.message.rfind(prefix, 0) == 0; };
-  // The engine's messages (daemon/app/engine.cpp), most specific first; it reports the same
-  // reasons on driftwatch_migrations_problem.
-  if (error.reason == error_reason::kMigrations) {
-    return starts("no migration files") ? migrations_problem::kNoRevisions
-                                        : migrations_problem::kParseError;
-  }
-  if (starts("reference database")) return migrations_problem::kReferenceUnreachable;
-  if (starts("no expected schema")) return migrations_problem::kReplayFailed;
-  return migrations_problem::kNoHeadSnapshot;
-}
-
 std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
   std::vector<AlertCondition> out;
   if (r.status == check_status::kMigrating || expected_side_error(r)) return out;
@@ -243,11 +230,12 @@ std::vector<AlertCondition> source_conditions(const TargetResult& r, const std::
                                               bool* known) {
   std::vector<AlertCondition> out;
   // Only a check that reached the target and had the expected side (ok, drift), or found it
-  // broken, says something about the source.
-  const bool broken = expected_side_error(r);
+  // broken (the engine names the source's problem: an expected schema still being built by
+  // replay is none yet), says something about the source.
+  const bool broken = expected_side_error(r) && !r.error->migrations_problem.empty();
   *known = broken || (r.status != check_status::kError && r.status != check_status::kMigrating);
   if (broken) {
-    const std::string problem = migrations_problem_of(*r.error);
+    const std::string& problem = r.error->migrations_problem;
     out.push_back({alertname::kMigrationsBroken,
                    Severity::kWarning,
                    fnv1a_hex("migrations\n" + problem),

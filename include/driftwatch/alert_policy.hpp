@@ -192,11 +192,9 @@ std::string migrations_dedup_key(const std::string& migrations, const std::strin
 std::string source_alert_key(const std::string& migrations);
 
 // Whether the result is an error on the expected side (reason migrations / expected_schema):
-// the target was reached, its migrations source is broken.
+// the target was reached. Its CheckError::migrations_problem (the engine's, as exported on
+// driftwatch_migrations_problem{reason}) is DriftwatchMigrationsBroken's `reason` label.
 bool expected_side_error(const TargetResult& result);
-// The migrations_problem::* reason (check.hpp) of such an error, as the engine reports it on
-// driftwatch_migrations_problem{reason}.
-std::string migrations_problem_of(const CheckError& error);
 
 // A condition the result shows, before debouncing.
 struct AlertCondition {

@@ -489,7 +489,8 @@ TargetResult migrations_broken(const std::string& name = "prod") {
   r.status = check_status::kError;
   r.error = CheckError{error_reason::kMigrations,
                        "migration files have errors: versions/0002_b.py:3: revision is not a "
-                       "literal"};
+                       "literal",
+                       migrations_problem::kParseError};
   return r;
 }
 
@@ -511,7 +512,8 @@ TargetResult reference_down(const std::string& name = "prod") {
   r.name = name;
   r.status = check_status::kError;
   r.error = CheckError{error_reason::kExpectedSchema,
-                       "reference database of migrations 'warehouse': cannot connect"};
+                       "reference database of migrations 'warehouse': cannot connect",
+                       migrations_problem::kReferenceUnreachable};
   return r;
 }
 
@@ -615,20 +617,55 @@ TEST_CASE("a source alert whose reason changes is updated; Alertmanager gets the
   }
 }
 
-TEST_CASE("migrations_problem_of: the engine's expected-side messages") {
-  CHECK(migrations_problem_of(migrations_broken().error.value()) == "parse_error");
-  CHECK(migrations_problem_of({error_reason::kMigrations, "no migration files found in v/"}) ==
-        "no_revisions");
-  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
-                               "no snapshot of head revision abc in snaps/; write them"}) ==
-        "no_head_snapshot");
-  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
-                               "no expected schema of head revision abc: replay failed"}) ==
-        "replay_failed");
-  CHECK(migrations_problem_of(reference_down().error.value()) == "reference_unreachable");
+TEST_CASE("the reason of DriftwatchMigrationsBroken is the engine's problem, not its wording") {
+  // The engine's messages begin with "target '<name>': " and may be reworded at any time: the
+  // label comes from CheckError::migrations_problem alone.
+  const std::pair<const char*, const char*> cases[] = {
+      {error_reason::kMigrations, migrations_problem::kNoRevisions},
+      {error_reason::kMigrations, migrations_problem::kParseError},
+      {error_reason::kExpectedSchema, migrations_problem::kNoHeadSnapshot},
+      {error_reason::kExpectedSchema, migrations_problem::kReplayFailed},
+      {error_reason::kExpectedSchema, migrations_problem::kReferenceUnreachable},
+  };
+  for (const auto& [reason, problem] : cases) {
+    CAPTURE(problem);
+    TargetResult r;
+    r.name = "prod";
+    r.status = check_status::kError;
+    // Words that would mislead any reading of the text (another problem's wording).
+    r.error = CheckError{reason,
+                         "target 'prod': reference database unreachable; no migration "
+                         "files found; no snapshot of head revision abc",
+                         problem};
+    AlertPolicy policy(with_alertmanager(1));
+    const auto out = observed(policy, r, kNoLabels, kT0, "warehouse");
+    REQUIRE(of_alert(out, alertname::kMigrationsBroken) ==
+            std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+    CHECK(out.at(0).labels.at("reason") == problem);
+    CHECK(out.at(0).annotations.at("summary").find(problem) != std::string::npos);
+  }
   CHECK(expected_side_error(reference_down()));
   CHECK_FALSE(expected_side_error(down()));
   CHECK_FALSE(expected_side_error(ok()));
+}
+
+TEST_CASE("an expected-side error without a problem of the source says nothing about it") {
+  // The head's schema is still being built by replay: the engine names no problem (nor does
+  // driftwatch_migrations_problem), so the source alert neither counts nor resolves.
+  AlertPolicy policy(with_alertmanager(1));
+  TargetResult building;
+  building.name = "prod";
+  building.status = check_status::kError;
+  building.error = CheckError{error_reason::kExpectedSchema,
+                              "target 'prod': no expected schema of head revision abc: the schema "
+                              "of revision abc is being built by replay"};
+  CHECK(observed(policy, building, kNoLabels, kT0, "warehouse").empty());
+  CHECK(policy.state().alerts.empty());
+  observed(policy, migrations_broken(), kNoLabels, kT0 + minutes(1), "warehouse");
+  REQUIRE(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 1);
+  CHECK(of_alert(observed(policy, building, kNoLabels, kT0 + minutes(2), "warehouse"),
+                 alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
 }
 
 TEST_CASE("reload: a source without targets any more resolves its alert") {
@@ -713,7 +750,8 @@ TEST_CASE("a source stays broken while one of its targets cannot get its expecte
   no_head.name = "prod";
   no_head.status = check_status::kError;
   no_head.error = CheckError{error_reason::kExpectedSchema,
-                             "no snapshot of head revision abc in snapshots/; write them"};
+                             "no snapshot of head revision abc in snapshots/; write them",
+                             migrations_problem::kNoHeadSnapshot};
   std::vector<Notification> all;
   for (int round = 0; round < 3; ++round) {
     for (const auto& result : {no_head, ok("staging")}) {
