@@ -106,23 +106,19 @@ AlertPolicyConfig alert_policy_config(const AlertsConfig& alerts) {
   for (std::size_t i = 0; i < alerts.alertmanager.size(); ++i) {
     // Alertmanager does its own routing, so it gets every alert.
     config.receivers.push_back(
-        {name(receiver_kind::kAlertmanager, i), receiver_kind::kAlertmanager, Severity::kInfo, {}});
+        {name(receiver_kind::kAlertmanager, i), receiver_kind::kAlertmanager, Severity::kInfo});
   }
   for (std::size_t i = 0; i < alerts.slack.size(); ++i) {
     config.receivers.push_back(
-        {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity, {}});
+        {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity});
   }
   for (std::size_t i = 0; i < alerts.pagerduty.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kPagerDuty, i),
-                                receiver_kind::kPagerDuty,
-                                alerts.pagerduty[i].min_severity,
-                                {}});
+    config.receivers.push_back({name(receiver_kind::kPagerDuty, i), receiver_kind::kPagerDuty,
+                                alerts.pagerduty[i].min_severity});
   }
   for (std::size_t i = 0; i < alerts.webhook.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kWebhook, i),
-                                receiver_kind::kWebhook,
-                                alerts.webhook[i].min_severity,
-                                {}});
+    config.receivers.push_back({name(receiver_kind::kWebhook, i), receiver_kind::kWebhook,
+                                alerts.webhook[i].min_severity});
   }
   return config;
 }
@@ -273,16 +269,6 @@ AlertPolicy::AlertPolicy(AlertPolicyConfig config, AlertState state)
       enqueue(n);
     }
   }
-}
-
-bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
-                         const std::map<std::string, std::string>& target_labels) const {
-  if (severity < route.min_severity) return false;
-  for (const auto& [key, value] : route.match_labels) {
-    auto it = target_labels.find(key);
-    if (it == target_labels.end() || it->second != value) return false;
-  }
-  return true;
 }
 
 Notification& AlertPolicy::enqueue(Notification& n) {
@@ -457,7 +443,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
     OpenAlert& alert = it->second;
     for (const ReceiverRoute& route : config_.receivers) {
       if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
-      if (!routed(route, alert.severity, alert.target_labels)) continue;
+      if (alert.severity < route.min_severity) continue;
       Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
       n.reason = alert.notified.count(route.name) ? "refresh" : "new";
       out.push_back(enqueue(n));
@@ -539,7 +525,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
   for (const ReceiverRoute& route : config_.receivers) {
     const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
     const bool notified = alert.notified.count(route.name) > 0;
-    if (!routed(route, alert.severity, target_labels)) {
+    if (alert.severity < route.min_severity) {
       if (receivers_told.count(route.name) > 0) {
         // Severity fell below what this receiver takes: close what it was told.
         OpenAlert closed = alert;

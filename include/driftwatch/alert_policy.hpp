@@ -74,8 +74,6 @@ struct ReceiverRoute {
   std::string name;  // unique; the `receiver` metric label: "slack", "slack_1", ...
   std::string kind;  // one of receiver_kind::*
   Severity min_severity = Severity::kInfo;
-  // Only targets whose config labels contain every pair here (empty: all targets).
-  std::map<std::string, std::string> match_labels;
 };
 
 struct AlertPolicyConfig {
@@ -272,8 +270,6 @@ class AlertPolicy {
   void resolve_to(OpenAlert& alert, const std::set<std::string>& receivers,
                   const std::vector<ReceiverRoute>& routes, SystemTime now,
                   std::vector<Notification>& out);
-  bool routed(const ReceiverRoute& route, Severity severity,
-              const std::map<std::string, std::string>& target_labels) const;
 
   AlertPolicyConfig config_;
   AlertState state_;
