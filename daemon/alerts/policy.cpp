@@ -165,13 +165,18 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    {}});
     return out;
   }
-  if (!r.findings.empty()) {
-    int counts[3] = {0, 0, 0};
-    Severity worst = Severity::kInfo;
-    for (const Finding& f : r.findings) {
-      ++counts[static_cast<int>(f.severity)];
-      worst = std::max(worst, f.severity);
-    }
+  int counts[3] = {0, 0, 0};
+  Severity worst = Severity::kInfo;
+  bool possibly_pending = false;
+  for (const Finding& f : r.findings) {
+    ++counts[static_cast<int>(f.severity)];
+    worst = std::max(worst, f.severity);
+    possibly_pending = possibly_pending || f.possibly_pending;
+  }
+  // As the rules: critical findings page; warning ones only when they are not possibly pending
+  // migrations (compared with another revision's schema: DriftwatchRevisionBehind and
+  // DriftwatchUnknownRevision speak for those); info-only drift is for the dashboard.
+  if (worst == Severity::kCritical || (worst == Severity::kWarning && !possibly_pending)) {
     std::string summary = "Schema drift on " + r.name + ": " + std::to_string(counts[2]) +
                           " critical, " + std::to_string(counts[1]) + " warning, " +
                           std::to_string(counts[0]) + " info finding(s)";
@@ -196,7 +201,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    r.name + " is " + std::to_string(rev.behind_by) + " migration(s) behind head",
                    "Target " + r.name + " has pending migrations: " + join(rev.pending) + " (" +
                        revisions + ").",
-                   {}});
+                   {},
+                   alert_grace::kRevisionBehind});
   }
   if (rev.state == revision_state::kUnknownRevision) {
     out.push_back({alertname::kUnknownRevision,
@@ -205,7 +211,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    r.name + " records a revision unknown to the migrations",
                    "The alembic_version of target " + r.name +
                        " names a revision the migrations do not have (" + revisions + ").",
-                   {}});
+                   {},
+                   alert_grace::kUnknownRevision});
   }
   if (rev.state == revision_state::kNoVersionTable ||
       rev.state == revision_state::kEmptyVersionTable ||
@@ -217,7 +224,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    "driftwatch cannot tell which migration target " + r.name +
                        " is at: its alembic_version table is in state " + rev.state + " (" +
                        revisions + ").",
-                   {{"state", rev.state}}});
+                   {{"state", rev.state}},
+                   alert_grace::kVersionTableProblem});
   }
   return out;
 }
@@ -513,9 +521,10 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
                             ? findings_text(result.findings, config_.top_findings)
                             : "";
   alert.target_labels = target_labels;
-  if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
-    alert.firing = true;
-  }
+  const bool due = condition->grace.count() > 0
+                       ? now - alert.starts_at >= condition->grace
+                       : alert.consecutive >= config_.for_checks_for(alert.severity);
+  if (!alert.firing && due) alert.firing = true;
   if (!alert.firing) return;
 
   const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;

@@ -10,7 +10,10 @@
 // one per target of the source):
 // - an alert fires after N consecutive checks with its condition (for_checks, per severity;
 //   for a source: N consecutive checks of one of its targets; it lasts while any target
-//   still shows it);
+//   still shows it); the revision-state alerts instead once their condition has lasted the
+//   grace period of their rule (alert_grace), since the first check that showed it;
+// - as the rules: drift pages for critical findings, and for warning ones unless they may be
+//   pending migrations (possibly_pending); info-only drift is not alerted;
 // - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
 //   an `error` of the target itself (connect, auth, timeout, ...) only feeds
 //   DriftwatchTargetDown; an `error` on the expected side (reason migrations / expected_schema:
@@ -61,6 +64,14 @@ inline constexpr const char* kTargetDown = "DriftwatchTargetDown";
 // Per migrations source (OpenAlert::migrations), not per target.
 inline constexpr const char* kMigrationsBroken = "DriftwatchMigrationsBroken";
 }  // namespace alertname
+
+// Grace periods of the revision-state alerts: the `for:` of their Prometheus rules. A deploy
+// may ship code before it runs `alembic upgrade`, so these conditions are normal for a while.
+namespace alert_grace {
+inline constexpr std::chrono::hours kRevisionBehind{2};
+inline constexpr std::chrono::minutes kUnknownRevision{30};
+inline constexpr std::chrono::minutes kVersionTableProblem{30};
+}  // namespace alert_grace
 
 namespace receiver_kind {
 inline constexpr const char* kAlertmanager = "alertmanager";
@@ -202,6 +213,9 @@ struct AlertCondition {
   std::string summary;
   std::string description;
   std::map<std::string, std::string> labels;  // OpenAlert::labels
+  // > 0: the alert fires once the condition has lasted this long (since OpenAlert::starts_at)
+  // instead of after for_checks consecutive checks (alert_grace).
+  std::chrono::milliseconds grace{0};
 };
 // Conditions of the target's own alerts a result shows (empty for ok and migrating results,
 // and for an error on the expected side, which is its migrations source's).
