@@ -106,23 +106,19 @@ AlertPolicyConfig alert_policy_config(const AlertsConfig& alerts) {
   for (std::size_t i = 0; i < alerts.alertmanager.size(); ++i) {
     // Alertmanager does its own routing, so it gets every alert.
     config.receivers.push_back(
-        {name(receiver_kind::kAlertmanager, i), receiver_kind::kAlertmanager, Severity::kInfo, {}});
+        {name(receiver_kind::kAlertmanager, i), receiver_kind::kAlertmanager, Severity::kInfo});
   }
   for (std::size_t i = 0; i < alerts.slack.size(); ++i) {
     config.receivers.push_back(
-        {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity, {}});
+        {name(receiver_kind::kSlack, i), receiver_kind::kSlack, alerts.slack[i].min_severity});
   }
   for (std::size_t i = 0; i < alerts.pagerduty.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kPagerDuty, i),
-                                receiver_kind::kPagerDuty,
-                                alerts.pagerduty[i].min_severity,
-                                {}});
+    config.receivers.push_back({name(receiver_kind::kPagerDuty, i), receiver_kind::kPagerDuty,
+                                alerts.pagerduty[i].min_severity});
   }
   for (std::size_t i = 0; i < alerts.webhook.size(); ++i) {
-    config.receivers.push_back({name(receiver_kind::kWebhook, i),
-                                receiver_kind::kWebhook,
-                                alerts.webhook[i].min_severity,
-                                {}});
+    config.receivers.push_back({name(receiver_kind::kWebhook, i), receiver_kind::kWebhook,
+                                alerts.webhook[i].min_severity});
   }
   return config;
 }
@@ -156,19 +152,6 @@ bool expected_side_error(const TargetResult& result) {
   return result.status == check_status::kError && result.error && target_reached(result);
 }
 
-std::string migrations_problem_of(const CheckError& error) {
-  auto starts = [&](const char* prefix) { return error.message.rfind(prefix, 0) == 0; };
-  // The engine's messages (daemon/app/engine.cpp), most specific first; it reports the same
-  // reasons on driftwatch_migrations_problem.
-  if (error.reason == error_reason::kMigrations) {
-    return starts("no migration files") ? migrations_problem::kNoRevisions
-                                        : migrations_problem::kParseError;
-  }
-  if (starts("reference database")) return migrations_problem::kReferenceUnreachable;
-  if (starts("no expected schema")) return migrations_problem::kReplayFailed;
-  return migrations_problem::kNoHeadSnapshot;
-}
-
 std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
   std::vector<AlertCondition> out;
   if (r.status == check_status::kMigrating || expected_side_error(r)) return out;
@@ -182,13 +165,18 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    {}});
     return out;
   }
-  if (!r.findings.empty()) {
-    int counts[3] = {0, 0, 0};
-    Severity worst = Severity::kInfo;
-    for (const Finding& f : r.findings) {
-      ++counts[static_cast<int>(f.severity)];
-      worst = std::max(worst, f.severity);
-    }
+  int counts[3] = {0, 0, 0};
+  Severity worst = Severity::kInfo;
+  bool possibly_pending = false;
+  for (const Finding& f : r.findings) {
+    ++counts[static_cast<int>(f.severity)];
+    worst = std::max(worst, f.severity);
+    possibly_pending = possibly_pending || f.possibly_pending;
+  }
+  // As the rules: critical findings page; warning ones only when they are not possibly pending
+  // migrations (compared with another revision's schema: DriftwatchRevisionBehind and
+  // DriftwatchUnknownRevision speak for those); info-only drift is for the dashboard.
+  if (worst == Severity::kCritical || (worst == Severity::kWarning && !possibly_pending)) {
     std::string summary = "Schema drift on " + r.name + ": " + std::to_string(counts[2]) +
                           " critical, " + std::to_string(counts[1]) + " warning, " +
                           std::to_string(counts[0]) + " info finding(s)";
@@ -213,7 +201,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    r.name + " is " + std::to_string(rev.behind_by) + " migration(s) behind head",
                    "Target " + r.name + " has pending migrations: " + join(rev.pending) + " (" +
                        revisions + ").",
-                   {}});
+                   {},
+                   alert_grace::kRevisionBehind});
   }
   if (rev.state == revision_state::kUnknownRevision) {
     out.push_back({alertname::kUnknownRevision,
@@ -222,7 +211,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    r.name + " records a revision unknown to the migrations",
                    "The alembic_version of target " + r.name +
                        " names a revision the migrations do not have (" + revisions + ").",
-                   {}});
+                   {},
+                   alert_grace::kUnknownRevision});
   }
   if (rev.state == revision_state::kNoVersionTable ||
       rev.state == revision_state::kEmptyVersionTable ||
@@ -234,7 +224,8 @@ std::vector<AlertCondition> alert_conditions(const TargetResult& r) {
                    "driftwatch cannot tell which migration target " + r.name +
                        " is at: its alembic_version table is in state " + rev.state + " (" +
                        revisions + ").",
-                   {{"state", rev.state}}});
+                   {{"state", rev.state}},
+                   alert_grace::kVersionTableProblem});
   }
   return out;
 }
@@ -243,11 +234,12 @@ std::vector<AlertCondition> source_conditions(const TargetResult& r, const std::
                                               bool* known) {
   std::vector<AlertCondition> out;
   // Only a check that reached the target and had the expected side (ok, drift), or found it
-  // broken, says something about the source.
-  const bool broken = expected_side_error(r);
+  // broken (the engine names the source's problem: an expected schema still being built by
+  // replay is none yet), says something about the source.
+  const bool broken = expected_side_error(r) && !r.error->migrations_problem.empty();
   *known = broken || (r.status != check_status::kError && r.status != check_status::kMigrating);
   if (broken) {
-    const std::string problem = migrations_problem_of(*r.error);
+    const std::string& problem = r.error->migrations_problem;
     out.push_back({alertname::kMigrationsBroken,
                    Severity::kWarning,
                    fnv1a_hex("migrations\n" + problem),
@@ -285,16 +277,6 @@ AlertPolicy::AlertPolicy(AlertPolicyConfig config, AlertState state)
       enqueue(n);
     }
   }
-}
-
-bool AlertPolicy::routed(const ReceiverRoute& route, Severity severity,
-                         const std::map<std::string, std::string>& target_labels) const {
-  if (severity < route.min_severity) return false;
-  for (const auto& [key, value] : route.match_labels) {
-    auto it = target_labels.find(key);
-    if (it == target_labels.end() || it->second != value) return false;
-  }
-  return true;
 }
 
 Notification& AlertPolicy::enqueue(Notification& n) {
@@ -469,7 +451,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
     OpenAlert& alert = it->second;
     for (const ReceiverRoute& route : config_.receivers) {
       if (route.kind != std::string(receiver_kind::kAlertmanager)) continue;
-      if (!routed(route, alert.severity, alert.target_labels)) continue;
+      if (alert.severity < route.min_severity) continue;
       Notification n = make(alert, nullptr, route, nullptr, alert.target_labels, ack, now);
       n.reason = alert.notified.count(route.name) ? "refresh" : "new";
       out.push_back(enqueue(n));
@@ -539,9 +521,10 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
                             ? findings_text(result.findings, config_.top_findings)
                             : "";
   alert.target_labels = target_labels;
-  if (!alert.firing && alert.consecutive >= config_.for_checks_for(alert.severity)) {
-    alert.firing = true;
-  }
+  const bool due = condition->grace.count() > 0
+                       ? now - alert.starts_at >= condition->grace
+                       : alert.consecutive >= config_.for_checks_for(alert.severity);
+  if (!alert.firing && due) alert.firing = true;
   if (!alert.firing) return;
 
   const bool repeat_due = !alert.last_sent || now - *alert.last_sent >= config_.repeat_interval;
@@ -551,7 +534,7 @@ void AlertPolicy::advance(const std::pair<std::string, std::string>& key, bool u
   for (const ReceiverRoute& route : config_.receivers) {
     const bool paging = route.kind != std::string(receiver_kind::kAlertmanager);
     const bool notified = alert.notified.count(route.name) > 0;
-    if (!routed(route, alert.severity, target_labels)) {
+    if (alert.severity < route.min_severity) {
       if (receivers_told.count(route.name) > 0) {
         // Severity fell below what this receiver takes: close what it was told.
         OpenAlert closed = alert;

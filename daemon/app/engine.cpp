@@ -279,6 +279,13 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
     return cached_file(file->second, deadline);
   }
 
+  // Whether the last replay of revision set `tips` failed (and is not being retried yet).
+  bool replay_failed(const std::string& name, const std::vector<std::string>& tips) {
+    std::lock_guard<std::mutex> lock(replay_mutex_);
+    auto it = jobs_.find(name + "|" + revision_key(tips));
+    return it != jobs_.end() && !it->second.queued && !it->second.error.empty();
+  }
+
   bool has_snapshot(const std::string& name, const std::string& key) {
     {
       std::lock_guard<std::mutex> lock(replay_mutex_);
@@ -796,9 +803,11 @@ TargetResult Engine::check(const TargetConfig& target,
     sort_findings(result.findings);
     return result;
   };
-  auto fail = [&](const std::string& reason, const std::string& message) {
+  // `problem`: the migrations source's (migrations_problem::*) when the expected side failed.
+  auto fail = [&](const std::string& reason, const std::string& message,
+                  const std::string& problem = "") {
     result.status = check_status::kError;
-    result.error = CheckError{reason, "target '" + target.name + "': " + message};
+    result.error = CheckError{reason, "target '" + target.name + "': " + message, problem};
     return finish();
   };
 
@@ -846,7 +855,9 @@ TargetResult Engine::check(const TargetConfig& target,
       result.revision.current = version.rows;
       std::sort(result.revision.current.begin(), result.revision.current.end());
       result.revision.expected_heads = graph ? graph->heads() : std::vector<std::string>{};
-      return fail(error_reason::kMigrations, graph_problem);
+      return fail(error_reason::kMigrations, graph_problem,
+                  graph && graph->has_errors() ? migrations_problem::kParseError
+                                               : migrations_problem::kNoRevisions);
     }
     result.revision = revision_report(*graph, version);
     if (version.locked) {
@@ -897,9 +908,13 @@ TargetResult Engine::check(const TargetConfig& target,
           std::string head_status;
           expected = store_->replay(source_name, source, head_tips, target.name, head_status);
           if (!expected) {
-            return fail(error_reason::kExpectedSchema, "no expected schema of head revision " +
-                                                           join(graph->heads(), ",") + ": " +
-                                                           head_status);
+            // Still being built is no problem of the source yet (nor on the metric).
+            return fail(error_reason::kExpectedSchema,
+                        "no expected schema of head revision " + join(graph->heads(), ",") + ": " +
+                            head_status,
+                        store_->replay_failed(source_name, head_tips)
+                            ? migrations_problem::kReplayFailed
+                            : "");
           }
         }
         if (!expected) {
@@ -908,7 +923,8 @@ TargetResult Engine::check(const TargetConfig& target,
                           source.snapshots +
                           "; write them with `driftwatch snapshot --all-revisions` or configure "
                           "[migrations." +
-                          source_name + ".replay]");
+                          source_name + ".replay]",
+                      migrations_problem::kNoHeadSnapshot);
         }
         expected_revision = join(graph->heads(), ",");
         exact = state == revision_state::kAtHead;
@@ -920,7 +936,7 @@ TargetResult Engine::check(const TargetConfig& target,
         expected = store_->reference(source_name, source, options, target.name, deadline);
       } catch (const Error& e) {
         store_->set_problem(source_name, migrations_problem::kReferenceUnreachable, e.what());
-        throw;
+        return fail(e.reason(), e.what(), migrations_problem::kReferenceUnreachable);
       }
       store_->set_problem(source_name, "", "");
       expected_revision = expected->alembic_version.empty() ? std::string("(none)")
@@ -960,7 +976,10 @@ TargetResult Engine::check(const TargetConfig& target,
     result.status = result.findings.empty() && at_head ? check_status::kOk : check_status::kDrift;
     return finish();
   } catch (const Error& e) {
-    return fail(e.reason(), e.what());
+    // An unreadable snapshot file: the expected schema cannot be had from the snapshots.
+    return fail(
+        e.reason(), e.what(),
+        e.reason() == error_reason::kExpectedSchema ? migrations_problem::kNoHeadSnapshot : "");
   } catch (const std::exception& e) {
     return fail(error_reason::kInternal, e.what());
   }

@@ -10,7 +10,10 @@
 // one per target of the source):
 // - an alert fires after N consecutive checks with its condition (for_checks, per severity;
 //   for a source: N consecutive checks of one of its targets; it lasts while any target
-//   still shows it);
+//   still shows it); the revision-state alerts instead once their condition has lasted the
+//   grace period of their rule (alert_grace), since the first check that showed it;
+// - as the rules: drift pages for critical findings, and for warning ones unless they may be
+//   pending migrations (possibly_pending); info-only drift is not alerted;
 // - a `migrating` result changes nothing (no count, no reset, no resolution, nothing sent);
 //   an `error` of the target itself (connect, auth, timeout, ...) only feeds
 //   DriftwatchTargetDown; an `error` on the expected side (reason migrations / expected_schema:
@@ -62,6 +65,14 @@ inline constexpr const char* kTargetDown = "DriftwatchTargetDown";
 inline constexpr const char* kMigrationsBroken = "DriftwatchMigrationsBroken";
 }  // namespace alertname
 
+// Grace periods of the revision-state alerts: the `for:` of their Prometheus rules. A deploy
+// may ship code before it runs `alembic upgrade`, so these conditions are normal for a while.
+namespace alert_grace {
+inline constexpr std::chrono::hours kRevisionBehind{2};
+inline constexpr std::chrono::minutes kUnknownRevision{30};
+inline constexpr std::chrono::minutes kVersionTableProblem{30};
+}  // namespace alert_grace
+
 namespace receiver_kind {
 inline constexpr const char* kAlertmanager = "alertmanager";
 inline constexpr const char* kSlack = "slack";
@@ -74,8 +85,6 @@ struct ReceiverRoute {
   std::string name;  // unique; the `receiver` metric label: "slack", "slack_1", ...
   std::string kind;  // one of receiver_kind::*
   Severity min_severity = Severity::kInfo;
-  // Only targets whose config labels contain every pair here (empty: all targets).
-  std::map<std::string, std::string> match_labels;
 };
 
 struct AlertPolicyConfig {
@@ -192,11 +201,9 @@ std::string migrations_dedup_key(const std::string& migrations, const std::strin
 std::string source_alert_key(const std::string& migrations);
 
 // Whether the result is an error on the expected side (reason migrations / expected_schema):
-// the target was reached, its migrations source is broken.
+// the target was reached. Its CheckError::migrations_problem (the engine's, as exported on
+// driftwatch_migrations_problem{reason}) is DriftwatchMigrationsBroken's `reason` label.
 bool expected_side_error(const TargetResult& result);
-// The migrations_problem::* reason (check.hpp) of such an error, as the engine reports it on
-// driftwatch_migrations_problem{reason}.
-std::string migrations_problem_of(const CheckError& error);
 
 // A condition the result shows, before debouncing.
 struct AlertCondition {
@@ -206,6 +213,9 @@ struct AlertCondition {
   std::string summary;
   std::string description;
   std::map<std::string, std::string> labels;  // OpenAlert::labels
+  // > 0: the alert fires once the condition has lasted this long (since OpenAlert::starts_at)
+  // instead of after for_checks consecutive checks (alert_grace).
+  std::chrono::milliseconds grace{0};
 };
 // Conditions of the target's own alerts a result shows (empty for ok and migrating results,
 // and for an error on the expected side, which is its migrations source's).
@@ -274,8 +284,6 @@ class AlertPolicy {
   void resolve_to(OpenAlert& alert, const std::set<std::string>& receivers,
                   const std::vector<ReceiverRoute>& routes, SystemTime now,
                   std::vector<Notification>& out);
-  bool routed(const ReceiverRoute& route, Severity severity,
-              const std::map<std::string, std::string>& target_labels) const;
 
   AlertPolicyConfig config_;
   AlertState state_;

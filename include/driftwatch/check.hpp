@@ -113,6 +113,10 @@ inline constexpr const char* kReplayFailed = "replay_failed";
 struct CheckError {
   std::string reason;   // one of error_reason::*
   std::string message;  // human sentence naming the target and the cause; never a secret
+  // The migrations source's problem the check failed on (one of migrations_problem::*), as the
+  // engine exports it on driftwatch_migrations_problem{reason}; "" when the failure is not the
+  // source's (also while the expected schema is still being built by replay).
+  std::string migrations_problem = {};
 };
 
 // Another session held the target's locks through the whole check (status "migrating"; the

@@ -66,8 +66,8 @@ AlertPolicyConfig config(int for_checks = 2) {
   c.for_checks = for_checks;
   c.repeat_interval = hours(4);
   c.status_page_url = "https://dw.example/";
-  c.receivers = {{"slack", receiver_kind::kSlack, Severity::kWarning, {}},
-                 {"pagerduty", receiver_kind::kPagerDuty, Severity::kCritical, {}}};
+  c.receivers = {{"slack", receiver_kind::kSlack, Severity::kWarning},
+                 {"pagerduty", receiver_kind::kPagerDuty, Severity::kCritical}};
   return c;
 }
 
@@ -217,19 +217,17 @@ TEST_CASE("severity drop: receivers above the new severity get a resolution") {
   }
 }
 
-TEST_CASE("routing by min_severity and target labels") {
+TEST_CASE("routing by min_severity") {
   AlertPolicyConfig c = config(1);
-  c.receivers.push_back({"webhook", receiver_kind::kWebhook, Severity::kInfo, {{"team", "data"}}});
+  c.receivers.push_back({"webhook", receiver_kind::kWebhook, Severity::kInfo});
   AlertPolicy policy(c);
-  const auto info_drift = drift({finding("public.t.i", Severity::kInfo)});
-  CHECK(observed(policy, info_drift, {{"team", "web"}}, kT0).empty());
-  AlertPolicy policy2(c);
-  CHECK(receivers_of(policy2.observe(info_drift, {{"team", "data"}}, kT0)) ==
-        std::vector<std::string>{"webhook:firing:new"});
-  AlertPolicy policy3(c);
   const auto warn = drift({finding("public.t.w", Severity::kWarning)});
-  CHECK(receivers_of(policy3.observe(warn, {{"team", "data"}, {"tier", "1"}}, kT0)) ==
+  CHECK(receivers_of(policy.observe(warn, {{"team", "data"}}, kT0)) ==
         std::vector<std::string>{"slack:firing:new", "webhook:firing:new"});
+  AlertPolicy policy2(c);
+  const auto bad = drift({finding("public.t.c", Severity::kCritical)});
+  CHECK(receivers_of(policy2.observe(bad, kNoLabels, kT0)) ==
+        std::vector<std::string>{"pagerduty:firing:new", "slack:firing:new", "webhook:firing:new"});
 }
 
 TEST_CASE("revision and error conditions map to their alert names") {
@@ -239,19 +237,20 @@ TEST_CASE("revision and error conditions map to their alert names") {
   behind.revision.state = revision_state::kBehind;
   behind.revision.behind_by = 2;
   behind.revision.pending = {"r2", "r3"};
-  auto out = observed(policy, behind, kNoLabels, kT0);
+  CHECK(observed(policy, behind, kNoLabels, kT0).empty());  // its grace period first
+  auto out = observed(policy, behind, kNoLabels, kT0 + hours(2));
   REQUIRE(out.size() == 1);  // warning: slack only
   CHECK(out[0].alertname == alertname::kRevisionBehind);
   CHECK(out[0].annotations.at("summary") == "prod is 2 migration(s) behind head");
 
   // An error does not resolve the behind alert (it says nothing about the schema) but opens
   // TargetDown.
-  out = observed(policy, down(), kNoLabels, kT0 + minutes(1));
+  out = observed(policy, down(), kNoLabels, kT0 + hours(2) + minutes(1));
   REQUIRE(out.size() == 1);
   CHECK(out[0].alertname == alertname::kTargetDown);
   CHECK(out[0].annotations.at("description") == "cannot connect to target prod");
   // Back up and at head: both resolve.
-  out = observed(policy, ok(), kNoLabels, kT0 + minutes(2));
+  out = observed(policy, ok(), kNoLabels, kT0 + hours(2) + minutes(2));
   std::vector<std::string> names;
   for (const auto& n : out) names.push_back(n.alertname + ":" + n.state);
   std::sort(names.begin(), names.end());
@@ -277,7 +276,7 @@ TEST_CASE("revision and error conditions map to their alert names") {
 
 TEST_CASE("ack silences paging receivers until expiry") {
   AlertPolicyConfig c = config(1);
-  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo, {}});
+  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo});
   AlertPolicy policy(c);
   const auto bad = drift({finding("public.t.c", Severity::kCritical)});
   observed(policy, bad, kNoLabels, kT0);
@@ -367,7 +366,7 @@ namespace {
 
 AlertPolicyConfig with_alertmanager(int for_checks = 1) {
   AlertPolicyConfig c = config(for_checks);
-  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo, {}});
+  c.receivers.push_back({"alertmanager", receiver_kind::kAlertmanager, Severity::kInfo});
   return c;
 }
 
@@ -489,7 +488,8 @@ TargetResult migrations_broken(const std::string& name = "prod") {
   r.status = check_status::kError;
   r.error = CheckError{error_reason::kMigrations,
                        "migration files have errors: versions/0002_b.py:3: revision is not a "
-                       "literal"};
+                       "literal",
+                       migrations_problem::kParseError};
   return r;
 }
 
@@ -511,7 +511,8 @@ TargetResult reference_down(const std::string& name = "prod") {
   r.name = name;
   r.status = check_status::kError;
   r.error = CheckError{error_reason::kExpectedSchema,
-                       "reference database of migrations 'warehouse': cannot connect"};
+                       "reference database of migrations 'warehouse': cannot connect",
+                       migrations_problem::kReferenceUnreachable};
   return r;
 }
 
@@ -615,20 +616,55 @@ TEST_CASE("a source alert whose reason changes is updated; Alertmanager gets the
   }
 }
 
-TEST_CASE("migrations_problem_of: the engine's expected-side messages") {
-  CHECK(migrations_problem_of(migrations_broken().error.value()) == "parse_error");
-  CHECK(migrations_problem_of({error_reason::kMigrations, "no migration files found in v/"}) ==
-        "no_revisions");
-  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
-                               "no snapshot of head revision abc in snaps/; write them"}) ==
-        "no_head_snapshot");
-  CHECK(migrations_problem_of({error_reason::kExpectedSchema,
-                               "no expected schema of head revision abc: replay failed"}) ==
-        "replay_failed");
-  CHECK(migrations_problem_of(reference_down().error.value()) == "reference_unreachable");
+TEST_CASE("the reason of DriftwatchMigrationsBroken is the engine's problem, not its wording") {
+  // The engine's messages begin with "target '<name>': " and may be reworded at any time: the
+  // label comes from CheckError::migrations_problem alone.
+  const std::pair<const char*, const char*> cases[] = {
+      {error_reason::kMigrations, migrations_problem::kNoRevisions},
+      {error_reason::kMigrations, migrations_problem::kParseError},
+      {error_reason::kExpectedSchema, migrations_problem::kNoHeadSnapshot},
+      {error_reason::kExpectedSchema, migrations_problem::kReplayFailed},
+      {error_reason::kExpectedSchema, migrations_problem::kReferenceUnreachable},
+  };
+  for (const auto& [reason, problem] : cases) {
+    CAPTURE(problem);
+    TargetResult r;
+    r.name = "prod";
+    r.status = check_status::kError;
+    // Words that would mislead any reading of the text (another problem's wording).
+    r.error = CheckError{reason,
+                         "target 'prod': reference database unreachable; no migration "
+                         "files found; no snapshot of head revision abc",
+                         problem};
+    AlertPolicy policy(with_alertmanager(1));
+    const auto out = observed(policy, r, kNoLabels, kT0, "warehouse");
+    REQUIRE(of_alert(out, alertname::kMigrationsBroken) ==
+            std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+    CHECK(out.at(0).labels.at("reason") == problem);
+    CHECK(out.at(0).annotations.at("summary").find(problem) != std::string::npos);
+  }
   CHECK(expected_side_error(reference_down()));
   CHECK_FALSE(expected_side_error(down()));
   CHECK_FALSE(expected_side_error(ok()));
+}
+
+TEST_CASE("an expected-side error without a problem of the source says nothing about it") {
+  // The head's schema is still being built by replay: the engine names no problem (nor does
+  // driftwatch_migrations_problem), so the source alert neither counts nor resolves.
+  AlertPolicy policy(with_alertmanager(1));
+  TargetResult building;
+  building.name = "prod";
+  building.status = check_status::kError;
+  building.error = CheckError{error_reason::kExpectedSchema,
+                              "target 'prod': no expected schema of head revision abc: the schema "
+                              "of revision abc is being built by replay"};
+  CHECK(observed(policy, building, kNoLabels, kT0, "warehouse").empty());
+  CHECK(policy.state().alerts.empty());
+  observed(policy, migrations_broken(), kNoLabels, kT0 + minutes(1), "warehouse");
+  REQUIRE(policy.state().alerts.count({"migrations/warehouse", alertname::kMigrationsBroken}) == 1);
+  CHECK(of_alert(observed(policy, building, kNoLabels, kT0 + minutes(2), "warehouse"),
+                 alertname::kMigrationsBroken) ==
+        std::vector<std::string>{"alertmanager:firing:refresh"});
 }
 
 TEST_CASE("reload: a source without targets any more resolves its alert") {
@@ -675,7 +711,8 @@ TEST_CASE("alembic_version problems: DriftwatchVersionTableProblem with the stat
   missing.status = check_status::kDrift;
   missing.revision.state = revision_state::kNoVersionTable;
   missing.revision.current.clear();
-  const auto fired = observed(policy, missing, kNoLabels, kT0, "warehouse");
+  CHECK(observed(policy, missing, kNoLabels, kT0, "warehouse").empty());  // grace period
+  const auto fired = observed(policy, missing, kNoLabels, kT0 + minutes(30), "warehouse");
   REQUIRE(of_alert(fired, alertname::kVersionTableProblem) ==
           std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
   CHECK(fired.at(0).labels ==
@@ -685,7 +722,7 @@ TEST_CASE("alembic_version problems: DriftwatchVersionTableProblem with the stat
                                            {"severity", "warning"}});
   TargetResult empty = missing;
   empty.revision.state = revision_state::kEmptyVersionTable;
-  const auto changed = observed(policy, empty, kNoLabels, kT0 + minutes(1), "warehouse");
+  const auto changed = observed(policy, empty, kNoLabels, kT0 + minutes(35), "warehouse");
   REQUIRE(of_alert(changed, alertname::kVersionTableProblem) ==
           std::vector<std::string>{"alertmanager:firing:update", "slack:firing:update"});
   CHECK(changed.at(0).previous_labels.at("state") == "no_version_table");
@@ -713,7 +750,8 @@ TEST_CASE("a source stays broken while one of its targets cannot get its expecte
   no_head.name = "prod";
   no_head.status = check_status::kError;
   no_head.error = CheckError{error_reason::kExpectedSchema,
-                             "no snapshot of head revision abc in snapshots/; write them"};
+                             "no snapshot of head revision abc in snapshots/; write them",
+                             migrations_problem::kNoHeadSnapshot};
   std::vector<Notification> all;
   for (int round = 0; round < 3; ++round) {
     for (const auto& result : {no_head, ok("staging")}) {
@@ -728,6 +766,93 @@ TEST_CASE("a source stays broken while one of its targets cannot get its expecte
   const auto fixed = observed(policy, ok("prod"), kNoLabels, kT0 + minutes(5), "warehouse");
   CHECK(of_alert(fixed, alertname::kMigrationsBroken) ==
         std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved"});
+}
+
+TargetResult with_state(const char* state) {
+  TargetResult r = ok();
+  r.status = check_status::kDrift;
+  r.revision.state = state;
+  if (state == std::string(revision_state::kBehind)) r.revision.behind_by = 1;
+  if (state == std::string(revision_state::kNoVersionTable)) r.revision.current.clear();
+  return r;
+}
+
+TEST_CASE("revision-state alerts fire after their rule's grace period, however many checks") {
+  const std::pair<const char*, std::chrono::milliseconds> cases[] = {
+      {revision_state::kBehind, hours(2)},
+      {revision_state::kUnknownRevision, minutes(30)},
+      {revision_state::kNoVersionTable, minutes(30)},
+  };
+  for (const auto& [state, grace] : cases) {
+    CAPTURE(state);
+    AlertPolicy policy(with_alertmanager(1));  // for_checks = 1: one check would do for drift
+    const TargetResult result = with_state(state);
+    // A check a minute, up to just before the grace period ends: nothing.
+    for (auto t = minutes(0); t < grace; t += minutes(1)) {
+      REQUIRE(observed(policy, result, kNoLabels, kT0 + t).empty());
+    }
+    const auto fired = observed(policy, result, kNoLabels, kT0 + grace);
+    CHECK(receivers_of(fired) ==
+          std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new"});
+    CHECK(fired.at(0).starts_at == kT0);
+  }
+}
+
+TEST_CASE("grace period: a check without the condition restarts it, an error does not") {
+  AlertPolicy policy(config(1));
+  const TargetResult behind = with_state(revision_state::kBehind);
+  CHECK(observed(policy, behind, kNoLabels, kT0).empty());
+  CHECK(observed(policy, ok(), kNoLabels, kT0 + hours(1)).empty());  // upgraded: restarts
+  CHECK(observed(policy, behind, kNoLabels, kT0 + hours(2)).empty());
+  // Unreachable for a while: unknown, the condition is taken to last (as the rule, which sees
+  // the last known revision series); only DriftwatchTargetDown.
+  const auto unreachable = observed(policy, down(), kNoLabels, kT0 + hours(3));
+  CHECK(of_alert(unreachable, alertname::kRevisionBehind).empty());
+  CHECK(of_alert(observed(policy, behind, kNoLabels, kT0 + hours(4)), alertname::kRevisionBehind) ==
+        std::vector<std::string>{"slack:firing:new"});
+}
+
+TargetResult possibly_pending(std::vector<Finding> findings) {
+  TargetResult r = drift(std::move(findings));
+  r.revision.state = revision_state::kBehind;
+  for (Finding& f : r.findings) f.possibly_pending = true;
+  return r;
+}
+
+TEST_CASE("as the rules: no drift alert for info-only or possibly-pending findings") {
+  AlertPolicyConfig c = with_alertmanager(1);
+  c.receivers.push_back({"webhook", receiver_kind::kWebhook, Severity::kInfo});
+  AlertPolicy policy(c);
+  const auto info_only = drift({finding("public.t.i", Severity::kInfo)});
+  CHECK(observed(policy, info_only, kNoLabels, kT0).empty());
+  CHECK(observed(policy, info_only, kNoLabels, kT0 + minutes(5)).empty());
+  // Compared with head because the target's own revision had no schema: the findings may be
+  // the pending migrations (DriftwatchRevisionBehind speaks for those, after its grace).
+  const auto pending = possibly_pending({finding("public.t.w", Severity::kWarning)});
+  CHECK(of_alert(observed(policy, pending, kNoLabels, kT0 + minutes(10)), alertname::kSchemaDrift)
+            .empty());
+  CHECK(policy.state().alerts.count({"prod", alertname::kSchemaDrift}) == 0);
+  // Warning drift at the target's own revision, and info findings beside it: alerted, warning.
+  const auto warn =
+      drift({finding("public.t.w", Severity::kWarning), finding("public.t.i", Severity::kInfo)});
+  const auto fired = observed(policy, warn, kNoLabels, kT0 + minutes(15));
+  CHECK(of_alert(fired, alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:new", "slack:firing:new",
+                                 "webhook:firing:new"});
+  CHECK(fired.at(0).severity == Severity::kWarning);
+  // Down to info only: resolved, as the rule stops firing.
+  CHECK(of_alert(observed(policy, info_only, kNoLabels, kT0 + minutes(20)),
+                 alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:resolved:resolved", "slack:resolved:resolved",
+                                 "webhook:resolved:resolved"});
+  // A critical finding pages whatever else there is.
+  CHECK(of_alert(observed(policy,
+                          drift({finding("public.t.c", Severity::kCritical),
+                                 finding("public.t.i", Severity::kInfo)}),
+                          kNoLabels, kT0 + minutes(25)),
+                 alertname::kSchemaDrift) ==
+        std::vector<std::string>{"alertmanager:firing:new", "pagerduty:firing:new",
+                                 "slack:firing:new", "webhook:firing:new"});
 }
 
 }  // namespace

@@ -353,7 +353,8 @@ TEST_CASE("AlertService: an expected-side error raises its source's alert, not t
   broken.name = "prod";
   broken.status = check_status::kError;
   broken.error =
-      CheckError{error_reason::kExpectedSchema, "no snapshot of head revision abc in snapshots/"};
+      CheckError{error_reason::kExpectedSchema, "no snapshot of head revision abc in snapshots/",
+                 migrations_problem::kNoHeadSnapshot};
   service.observe(broken, {});
   CHECK(service.open_alerts("prod").empty());  // no DriftwatchTargetDown
   service.stop(std::chrono::steady_clock::now());
