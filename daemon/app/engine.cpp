@@ -153,10 +153,11 @@ struct SourceState {
   std::shared_ptr<const RevisionGraph> graph;
   std::string snapshots_fingerprint;
   std::shared_ptr<const SnapshotIndex> index = std::make_shared<SnapshotIndex>();
-  // Expected-side problem seen by the last check that needed the reference database / a replay
-  // ("" = none): reason label and message for driftwatch_migrations_up.
-  std::string problem;
-  std::string problem_message;
+  // Expected-side problem (reason label, message) that each target's last check met on this
+  // source, for driftwatch_migrations_up: kept per target, so that one target's success does not
+  // hide the problem another one keeps meeting (the metric would flap and reset the rule's
+  // `for:`). Only checks that reached the expected side change their entry.
+  std::map<std::string, std::pair<std::string, std::string>> problems;
 };
 
 // Shared by every Engine, so it keeps growing when a reload replaces the engine.
@@ -246,22 +247,29 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
     return it == states_.end() ? std::make_shared<SnapshotIndex>() : it->second.index;
   }
 
-  void set_problem(const std::string& name, const std::string& problem,
+  void set_problem(const std::string& name, const std::string& target, const std::string& problem,
                    const std::string& message) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto& state = states_[name];
-    if (state.problem != problem || state.problem_message != message) {
-      state.problem = problem;
-      state.problem_message = message;
-      ++g_expected_state_version;
+    auto& problems = states_[name].problems;
+    auto it = problems.find(target);
+    if (problem.empty()) {
+      if (it == problems.end()) return;
+      problems.erase(it);
+    } else if (it != problems.end() && it->second.first == problem &&
+               it->second.second == message) {
+      return;
+    } else {
+      problems[target] = {problem, message};
     }
+    ++g_expected_state_version;
   }
 
+  // The problem of the first target (by name) that meets one; {} when none does.
   std::pair<std::string, std::string> problem(const std::string& name) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = states_.find(name);
-    if (it == states_.end()) return {};
-    return {it->second.problem, it->second.problem_message};
+    if (it == states_.end() || it->second.problems.empty()) return {};
+    return it->second.problems.begin()->second;
   }
 
   // The expected schema recorded for exactly this revision key (tips), from a snapshot file or
@@ -478,10 +486,8 @@ class ExpectedStore : public std::enable_shared_from_this<ExpectedStore> {
       finished.promise.set_value();
       auto callback = replay_callback_;
       lock.unlock();
-      if (built) {
-        set_problem(name, "", "");
-      } else {
-        set_problem(name, migrations_problem::kReplayFailed, error);
+      for (const std::string& target : targets) {  // what their next check would say
+        set_problem(name, target, built ? "" : migrations_problem::kReplayFailed, error);
       }
       ++g_expected_state_version;
       if (callback && built) callback(targets);
@@ -808,6 +814,7 @@ TargetResult Engine::check(const TargetConfig& target,
                   const std::string& problem = "") {
     result.status = check_status::kError;
     result.error = CheckError{reason, "target '" + target.name + "': " + message, problem};
+    if (!problem.empty()) store_->set_problem(target.migrations, target.name, problem, message);
     return finish();
   };
 
@@ -930,15 +937,24 @@ TargetResult Engine::check(const TargetConfig& target,
         exact = state == revision_state::kAtHead;
         result.compared_against = "expected schema of head revision " + expected_revision;
       }
-      store_->set_problem(source_name, "", "");
+      // Compared with head because the replay of its own revision failed: the source still has
+      // a problem for this target.
+      const bool own_replay_failed =
+          own_known && source.replay &&
+          result.compared_against.rfind("expected schema of head", 0) == 0 &&
+          store_->replay_failed(source_name, own_tips);
+      store_->set_problem(
+          source_name, target.name, own_replay_failed ? migrations_problem::kReplayFailed : "",
+          own_replay_failed
+              ? "replay of revision " + join(current, ",") + " failed: " + replay_status
+              : "");
     } else {
       try {
         expected = store_->reference(source_name, source, options, target.name, deadline);
       } catch (const Error& e) {
-        store_->set_problem(source_name, migrations_problem::kReferenceUnreachable, e.what());
         return fail(e.reason(), e.what(), migrations_problem::kReferenceUnreachable);
       }
-      store_->set_problem(source_name, "", "");
+      store_->set_problem(source_name, target.name, "", "");
       expected_revision = expected->alembic_version.empty() ? std::string("(none)")
                                                             : join(expected->alembic_version, ",");
       exact = !current.empty() && graph->tips(expected->alembic_version) == own_tips;

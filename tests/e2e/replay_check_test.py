@@ -168,6 +168,39 @@ class ReplayCheckTest(unittest.TestCase):
         finally:
             daemon.stop()
 
+    def test_a_failed_replay_stays_a_source_problem_while_other_targets_are_fine(self):
+        # staging's revision can only be had by a replay, which fails; prod (at head, which has a
+        # snapshot) checks fine every second. The source's problem must stay visible: it used to
+        # be one value per source that each successful check of any target cleared, so
+        # driftwatch_migrations_up flapped and DriftwatchMigrationsBroken's `for:` never ran out.
+        config = self.serve_replay_config("failing", ["/bin/sh", "-c", "echo boom >&2; exit 1"])
+        with open(config) as f:
+            text = f.read().replace('interval = "1h"', 'interval = "1s"')
+        text += "\n" + e2e.target_section("prod", url=self.work.database_at("0011_invoices"))
+        with open(config, "w") as f:
+            f.write(text)
+        daemon = e2e.Daemon(config)
+        try:
+            problem = ('driftwatch_migrations_problem{migrations="warehouse",'
+                       'reason="replay_failed"} 1')
+            daemon.wait_until(lambda: problem in daemon.get("/metrics")[2], timeout=60,
+                              what="the failed replay on the metric")
+            checks = daemon.json("/api/v1/targets/prod")["checked_at"]
+            samples = []
+            deadline = time.time() + 6
+            while time.time() < deadline:
+                samples.append(daemon.get("/metrics")[2])
+                time.sleep(0.2)
+            self.assertNotEqual(daemon.json("/api/v1/targets/prod")["checked_at"], checks,
+                                "prod was not checked again meanwhile")
+            self.assertEqual(daemon.json("/api/v1/targets/prod")["status"], "ok")
+            flapped = [i for i, m in enumerate(samples)
+                       if problem not in m
+                       or 'driftwatch_migrations_up{migrations="warehouse"} 0' not in m]
+            self.assertEqual(flapped, [], "samples (of %d) without the problem" % len(samples))
+        finally:
+            daemon.stop()
+
     def test_a_reload_does_not_wait_for_a_running_replay(self):
         # A replay command that blocks until the test opens its gate: the engine a reload
         # replaces must not wait for it (the old engine hands the build to its detached thread).
