@@ -889,6 +889,7 @@ TargetResult Engine::check(const TargetConfig& target,
                            state != revision_state::kMultipleHeadsInDb;
     std::shared_ptr<const SchemaSnapshot> expected;
     bool exact = false;
+    bool own_schema = false;  // `expected` is the schema of the target's own revision set
     std::string replay_status;
     std::string expected_revision;  // what `expected` is the schema of
     // Snapshots (and replay) first, as documented; a reference database only without them.
@@ -906,6 +907,7 @@ TargetResult Engine::check(const TargetConfig& target,
       }
       if (expected) {
         exact = true;
+        own_schema = true;
         expected_revision = join(current, ",");
         result.compared_against =
             "expected schema of revision " + expected_revision + " (the target's revision)";
@@ -940,9 +942,7 @@ TargetResult Engine::check(const TargetConfig& target,
       // Compared with head because the replay of its own revision failed: the source still has
       // a problem for this target.
       const bool own_replay_failed =
-          own_known && source.replay &&
-          result.compared_against.rfind("expected schema of head", 0) == 0 &&
-          store_->replay_failed(source_name, own_tips);
+          own_known && source.replay && !own_schema && store_->replay_failed(source_name, own_tips);
       store_->set_problem(
           source_name, target.name, own_replay_failed ? migrations_problem::kReplayFailed : "",
           own_replay_failed

@@ -225,10 +225,9 @@ class ReplayCheckTest(unittest.TestCase):
         # A replay command that would run for minutes (its own timeout is 10 min): SIGTERM must
         # kill it with its process group, drop the scratch database and leave no snapshot file.
         state_dir = os.path.join(self.tmp.path, "state-shutdown")
-        pid_file = os.path.join(self.tmp.path, "replay-sleep-pid")
-        daemon = self.serve_during_replay(
-            "replay-shutdown", "sleep 600 & echo $! > %s.tmp; mv %s.tmp %s; wait"
-            % (pid_file, pid_file, pid_file), pid_file, state_dir=state_dir, timeout="10m")
+        script, pid_file = self.sleeping_command("replay-shutdown")
+        daemon = self.serve_during_replay("replay-shutdown", script, pid_file,
+                                          state_dir=state_dir, timeout="10m")
         try:
             with open(pid_file) as f:
                 sleep_pid = int(f.read())
